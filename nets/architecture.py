@@ -1,0 +1,182 @@
+"""MobileNet V2 as data: the layer table and its resolution for a depth multiplier.
+
+`V2_STAGES` is the paper's table (expansion, channels, repeats, first stride); `resolve()`
+turns it into one `Layer` per op with concrete channel counts, which every execution path
+(the TF-Slim graph in `nets.mobilenet_v2`, the TF2 module in `export.module`) interprets,
+and from which the variable layout, parameter and MAC counts are derived.
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+NUM_CLASSES = 1001
+SCOPE = "MobilenetV2"
+LOGITS_SCOPE = "Logits/Conv2d_1c_1x1"
+BATCH_NORM_EPSILON = 0.001
+WEIGHT_DECAY = 0.00004
+DROPOUT_KEEP_PROB = 0.8
+# The momentum the TF-Slim training scope uses; TF Hub's modules default to 0.99 (version 3).
+SLIM_BATCH_NORM_DECAY = 0.997
+
+STEM = ("Conv", 3, 2, 32)  # scope, kernel, stride, channels at multiplier 1.0
+# (expansion, channels at multiplier 1.0, repeats, stride of the first repeat)
+V2_STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+HEAD = ("Conv_1", 1, 1, 1280)
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int = 8) -> int:
+  """TF-Slim's rounding: to the nearest multiple of 8, never down by more than 10 %."""
+  rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+  if rounded < 0.9 * value:
+    rounded += divisor
+  return rounded
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+  """One op of the resolved network: a plain conv (`expanded is None` and `depthwise` False)
+  or an inverted-residual block."""
+  scope: str
+  kind: str  # "conv" or "block"
+  in_channels: int
+  out_channels: int
+  stride: int
+  kernel: int = 1  # plain convs only; block depthwise kernels are always 3x3
+  expanded: Optional[int] = None  # channels after the block's 1x1 expansion, None when absent
+
+  @property
+  def residual(self) -> bool:
+    return self.kind == "block" and self.stride == 1 and self.in_channels == self.out_channels
+
+  @property
+  def depthwise_channels(self) -> int:
+    return self.expanded or self.in_channels
+
+
+def check_depth_multiplier(depth_multiplier: float) -> None:
+  if not (isinstance(depth_multiplier, (int, float)) and math.isfinite(depth_multiplier)
+          and depth_multiplier > 0):
+    raise ValueError(f"depth multiplier must be a positive number, got {depth_multiplier!r}")
+
+
+def resolve(depth_multiplier: float) -> tuple:
+  """The 19 layers (`layer_1` … `layer_19`) with channel counts for `depth_multiplier`."""
+  check_depth_multiplier(depth_multiplier)
+  scaled = lambda channels: make_divisible(channels * depth_multiplier)
+  scope, kernel, stride, channels = STEM
+  layers = [Layer(scope, "conv", 3, scaled(channels), stride, kernel)]
+  for expansion, channels, repeats, first_stride in V2_STAGES:
+    for repeat in range(repeats):
+      index = len(layers) - 1
+      in_channels = layers[-1].out_channels
+      expanded = make_divisible(in_channels * expansion)
+      layers.append(Layer(
+          scope=f"expanded_conv_{index}" if index else "expanded_conv",
+          kind="block",
+          in_channels=in_channels,
+          out_channels=scaled(channels),
+          stride=first_stride if repeat == 0 else 1,
+          kernel=3,
+          expanded=expanded if expanded > in_channels else None))
+  scope, kernel, stride, channels = HEAD
+  # "Finegrain classification mode": multipliers below 1 leave the last conv at full width.
+  head_channels = scaled(channels) if depth_multiplier > 1.0 else channels
+  layers.append(Layer(scope, "conv", layers[-1].out_channels, head_channels, stride, kernel))
+  return tuple(layers)
+
+
+def num_features(depth_multiplier: float) -> int:
+  """Size of the global-pool feature vector."""
+  return resolve(depth_multiplier)[-1].out_channels
+
+
+def spatial_sizes(image_size: int) -> list:
+  """Output height (= width) of each layer under SAME padding."""
+  sizes, size = [], image_size
+  for layer in resolve(1.0):
+    size = math.ceil(size / layer.stride)
+    sizes.append(size)
+  return sizes
+
+
+# --- the variable layout -----------------------------------------------------------------
+BATCH_NORM_PARAMS = ("gamma", "beta")
+BATCH_NORM_STATS = ("moving_mean", "moving_variance")
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableSpec:
+  name: str  # full TF-Slim name, without ":0"
+  shape: tuple
+  trainable: bool
+  role: str  # "kernel", "depthwise_kernel", "bias", "beta", "gamma", "moving_mean", "moving_variance"
+
+  @property
+  def regularized(self) -> bool:
+    """Weight decay applies to ordinary conv kernels only (logits included)."""
+    return self.role == "kernel"
+
+
+def conv_units(layer: Layer):
+  """(sub-scope, kind, kernel, in, out) of each conv-plus-batch-norm unit of a layer."""
+  if layer.kind == "conv":
+    yield "", "conv", layer.kernel, layer.in_channels, layer.out_channels
+    return
+  if layer.expanded:
+    yield "expand", "conv", 1, layer.in_channels, layer.expanded
+  yield "depthwise", "depthwise", 3, layer.depthwise_channels, layer.depthwise_channels
+  yield "project", "conv", 1, layer.depthwise_channels, layer.out_channels
+
+
+def variable_specs(depth_multiplier: float, num_classes: Optional[int] = NUM_CLASSES) -> list:
+  """Every model variable, in build order, named as in the released checkpoints."""
+  specs = []
+  for layer in resolve(depth_multiplier):
+    for sub_scope, kind, kernel, c_in, c_out in conv_units(layer):
+      prefix = "/".join(filter(None, (SCOPE, layer.scope, sub_scope)))
+      if kind == "conv":
+        specs.append(VariableSpec(f"{prefix}/weights", (kernel, kernel, c_in, c_out), True, "kernel"))
+      else:
+        specs.append(VariableSpec(f"{prefix}/depthwise_weights", (3, 3, c_in, 1), True,
+                                  "depthwise_kernel"))
+      for name in BATCH_NORM_PARAMS:
+        specs.append(VariableSpec(f"{prefix}/BatchNorm/{name}", (c_out,), True, name))
+      for name in BATCH_NORM_STATS:
+        specs.append(VariableSpec(f"{prefix}/BatchNorm/{name}", (c_out,), False, name))
+  if num_classes:
+    features = num_features(depth_multiplier)
+    prefix = f"{SCOPE}/{LOGITS_SCOPE}"
+    specs.append(VariableSpec(f"{prefix}/weights", (1, 1, features, num_classes), True, "kernel"))
+    specs.append(VariableSpec(f"{prefix}/biases", (num_classes,), True, "bias"))
+  return specs
+
+
+def parameter_count(depth_multiplier: float, num_classes: Optional[int] = NUM_CLASSES,
+                    include_batch_norm: bool = False) -> int:
+  """Parameters as the TF-Slim README counts them: batch-norm variables excluded by default."""
+  return sum(math.prod(spec.shape) for spec in variable_specs(depth_multiplier, num_classes)
+             if include_batch_norm or "/BatchNorm/" not in spec.name)
+
+
+def multiply_accumulates(depth_multiplier: float, image_size: int,
+                         num_classes: Optional[int] = NUM_CLASSES) -> int:
+  """Multiply-accumulates of one image: convolutions and the logits layer."""
+  total = 0
+  for layer, size in zip(resolve(depth_multiplier), spatial_sizes(image_size)):
+    for sub_scope, kind, kernel, c_in, c_out in conv_units(layer):
+      # Only the depthwise conv (or a plain conv) strides; the 1x1 expansion runs at input size.
+      at = size * layer.stride if sub_scope == "expand" else size
+      per_pixel = kernel * kernel * (c_in if kind == "depthwise" else c_in * c_out)
+      total += at * at * per_pixel
+  if num_classes:
+    total += num_features(depth_multiplier) * num_classes
+  return total
