@@ -1,0 +1,144 @@
+"""Every card (22 variants x 2 module types x versions 4 and 5) against the variants table."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from export import model_card
+from export import versions
+from nets import variants
+
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SECTIONS = ["TF2 SavedModel", "Overview", "Training", "Usage", "Fine-tuning", "Changelog"]
+_CASES = [(variant, module_type, number)
+          for variant in variants.VARIANTS
+          for module_type in variants.MODULE_TYPES
+          for number in versions.PRODUCED_VERSIONS]
+
+
+def _feature_size(multiplier):
+  """Independent of nets.architecture: 1280 up to 1.0, the last conv scaled above."""
+  return {1.3: 1664, 1.4: 1792}.get(multiplier, 1280)
+
+
+def _changelog_blocks(card):
+  """{version number: text under its heading} of the Changelog section."""
+  changelog = card.split("## Changelog", 1)[1]
+  parts = re.split(r"^#### Version (\d+)$", changelog, flags=re.M)
+  return [(int(number), text) for number, text in zip(parts[1::2], parts[2::2])]
+
+
+def test_covers_all_88_cards():
+  assert len(_CASES) == 88
+
+
+@pytest.mark.parametrize("variant,module_type,number", _CASES,
+                         ids=[f"{v.hub_name}-{t}-{n}" for v, t, n in _CASES])
+def test_card_facts(variant, module_type, number):
+  card = model_card.render(variant, module_type, number)
+  lines = card.splitlines()
+  handle = variant.hub_handle(module_type)
+  size = variant.image_size
+
+  assert lines[0] == f"# Module {handle}/{number}"
+  description = lines[2]
+  assert description and not description.startswith(("#", "<!--"))
+
+  metadata = dict(re.findall(r"^<!-- ([a-z-]+): (.*) -->$", card, flags=re.M))
+  assert metadata == {
+      "asset-path": f"{handle}/{number}.tar.gz",
+      "dataset": "imagenet-ilsvrc-2012-cls",
+      "fine-tunable": "true",
+      "format": "saved_model_2",
+      "module-type": {"classification": "image-classification",
+                      "feature_vector": "image-feature-vector"}[module_type],
+      "network-architecture": "mobilenet-v2",
+  }
+  assert list(metadata) == sorted(metadata)  # in the order the cards list them
+
+  headings = re.findall(r"^## (.+)$", card, flags=re.M)
+  assert headings == _SECTIONS
+
+  assert f"depth multiplier {variant.multiplier_text}" in card
+  assert f"{size}x{size}" in card
+  assert f"build([None, {size}, {size}, 3])" in card
+  assert f"[batch_size, {size}, {size}, 3]" in card
+  assert "[0, 1]" in card
+  assert f"| {variant.macs_millions} million |" in card
+  assert f"| {variant.params_millions:.2f} million |" in card
+  assert f"| {variant.top1:.1f} % |" in card
+  assert f"| {variant.top5:.1f} % |" in card
+  assert f"`{variant.checkpoint_name}`" in card
+  assert variant.archive_url in card
+  assert "MobileNetV2: Inverted Residuals and Linear Bottlenecks" in card
+
+  if module_type == "classification":
+    assert "[batch_size, 1001]" in card
+    assert "ImageNetLabels.txt" in card
+  else:
+    assert f"[batch_size, {_feature_size(variant.depth_multiplier)}]" in card
+    assert "ImageNetLabels.txt" not in card
+  assert f"{_feature_size(variant.depth_multiplier)} channels" in card
+
+  version = versions.get(number)
+  assert f"momentum {version.batch_norm_momentum_default} by default" in card
+  assert "arguments=dict(batch_norm_momentum=0.997)" in card
+  assert ("serving_default` signature, for serving" in card) == version.serving_signature
+
+  blocks = _changelog_blocks(card)
+  assert [n for n, _ in blocks] == list(range(1, number + 1))
+  for n, text in blocks:
+    for change in versions.get(n).changes:
+      assert change in text
+
+  # Nothing left unformatted.
+  assert "{" not in card and "}" not in card
+
+
+def test_cards_differ_per_version():
+  variant = variants.default()
+  assert (model_card.render(variant, "classification", 4)
+          != model_card.render(variant, "classification", 5))
+  assert (model_card.render(variant, "classification", versions.get(5))
+          == model_card.render(variant, "classification", 5))
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 6, 0])
+def test_no_card_for_versions_not_produced(number):
+  with pytest.raises(ValueError):
+    model_card.render(variants.default(), "classification", number)
+
+
+def test_bad_module_type():
+  with pytest.raises(ValueError, match="module type"):
+    model_card.render(variants.default(), "segmentation", 4)
+
+
+def _run_cli(*args):
+  return subprocess.run([sys.executable, "-m", "export.model_card", *args], cwd=_PROJECT_ROOT,
+                        capture_output=True, text=True, timeout=60)
+
+
+def test_cli_prints_the_card():
+  result = _run_cli("--depth_multiplier=0.75", "--image_size=96",
+                    "--module_type=classification", "--version=4")
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.splitlines()[0] == (
+      "# Module google/imagenet/mobilenet_v2_075_96/classification/4")
+  assert result.stdout == model_card.render(variants.default(), "classification", 4)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--no_such_flag=1"], "no_such_flag"),
+    (["--variant=mobilenet_v2_075_96", "--version=3"], "produces versions 4, 5"),
+])
+def test_cli_bad_flags(args, message):
+  result = _run_cli(*args)
+  assert result.returncode == 2
+  assert result.stdout == ""
+  assert len(result.stderr.strip().splitlines()) == 1
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
