@@ -126,32 +126,56 @@ class VariableSpec:
     return self.role == "kernel"
 
 
-def conv_units(layer: Layer):
-  """(sub-scope, kind, kernel, in, out) of each conv-plus-batch-norm unit of a layer."""
+@dataclasses.dataclass(frozen=True)
+class ConvUnit:
+  """A convolution followed by batch norm: the unit every layer is made of."""
+  scope: str  # below MobilenetV2/, e.g. "expanded_conv_1/expand"
+  kind: str  # "conv" or "depthwise"
+  kernel: int
+  stride: int
+  in_channels: int
+  out_channels: int
+  activation: bool  # relu6 after batch norm; False for the linear bottleneck projection
+
+
+def conv_units(layer: Layer) -> list:
+  """The conv + batch-norm units of a layer, in order; a block adds its input when residual."""
   if layer.kind == "conv":
-    yield "", "conv", layer.kernel, layer.in_channels, layer.out_channels
-    return
+    return [ConvUnit(layer.scope, "conv", layer.kernel, layer.stride, layer.in_channels,
+                     layer.out_channels, True)]
+  units = []
   if layer.expanded:
-    yield "expand", "conv", 1, layer.in_channels, layer.expanded
-  yield "depthwise", "depthwise", 3, layer.depthwise_channels, layer.depthwise_channels
-  yield "project", "conv", 1, layer.depthwise_channels, layer.out_channels
+    units.append(ConvUnit(f"{layer.scope}/expand", "conv", 1, 1, layer.in_channels,
+                          layer.expanded, True))
+  channels = layer.depthwise_channels
+  units.append(ConvUnit(f"{layer.scope}/depthwise", "depthwise", 3, layer.stride, channels,
+                        channels, True))
+  units.append(ConvUnit(f"{layer.scope}/project", "conv", 1, 1, channels, layer.out_channels,
+                        False))
+  return units
+
+
+def kernel_spec(unit: ConvUnit) -> VariableSpec:
+  prefix = f"{SCOPE}/{unit.scope}"
+  if unit.kind == "depthwise":
+    shape = (unit.kernel, unit.kernel, unit.in_channels, 1)
+    return VariableSpec(f"{prefix}/depthwise_weights", shape, True, "depthwise_kernel")
+  shape = (unit.kernel, unit.kernel, unit.in_channels, unit.out_channels)
+  return VariableSpec(f"{prefix}/weights", shape, True, "kernel")
 
 
 def variable_specs(depth_multiplier: float, num_classes: Optional[int] = NUM_CLASSES) -> list:
   """Every model variable, in build order, named as in the released checkpoints."""
   specs = []
   for layer in resolve(depth_multiplier):
-    for sub_scope, kind, kernel, c_in, c_out in conv_units(layer):
-      prefix = "/".join(filter(None, (SCOPE, layer.scope, sub_scope)))
-      if kind == "conv":
-        specs.append(VariableSpec(f"{prefix}/weights", (kernel, kernel, c_in, c_out), True, "kernel"))
-      else:
-        specs.append(VariableSpec(f"{prefix}/depthwise_weights", (3, 3, c_in, 1), True,
-                                  "depthwise_kernel"))
+    for unit in conv_units(layer):
+      specs.append(kernel_spec(unit))
       for name in BATCH_NORM_PARAMS:
-        specs.append(VariableSpec(f"{prefix}/BatchNorm/{name}", (c_out,), True, name))
+        specs.append(VariableSpec(f"{SCOPE}/{unit.scope}/BatchNorm/{name}", (unit.out_channels,),
+                                  True, name))
       for name in BATCH_NORM_STATS:
-        specs.append(VariableSpec(f"{prefix}/BatchNorm/{name}", (c_out,), False, name))
+        specs.append(VariableSpec(f"{SCOPE}/{unit.scope}/BatchNorm/{name}", (unit.out_channels,),
+                                  False, name))
   if num_classes:
     features = num_features(depth_multiplier)
     prefix = f"{SCOPE}/{LOGITS_SCOPE}"
@@ -170,13 +194,13 @@ def parameter_count(depth_multiplier: float, num_classes: Optional[int] = NUM_CL
 def multiply_accumulates(depth_multiplier: float, image_size: int,
                          num_classes: Optional[int] = NUM_CLASSES) -> int:
   """Multiply-accumulates of one image: convolutions and the logits layer."""
-  total = 0
-  for layer, size in zip(resolve(depth_multiplier), spatial_sizes(image_size)):
-    for sub_scope, kind, kernel, c_in, c_out in conv_units(layer):
-      # Only the depthwise conv (or a plain conv) strides; the 1x1 expansion runs at input size.
-      at = size * layer.stride if sub_scope == "expand" else size
-      per_pixel = kernel * kernel * (c_in if kind == "depthwise" else c_in * c_out)
-      total += at * at * per_pixel
+  total, size = 0, image_size
+  for layer in resolve(depth_multiplier):
+    for unit in conv_units(layer):
+      size = math.ceil(size / unit.stride)
+      per_pixel = unit.kernel ** 2 * unit.in_channels * (
+          1 if unit.kind == "depthwise" else unit.out_channels)
+      total += size * size * per_pixel
   if num_classes:
     total += num_features(depth_multiplier) * num_classes
   return total

@@ -34,17 +34,16 @@ def training_scope(is_training: bool = True,
 
 
 def _layer(net, layer: architecture.Layer):
-  if layer.kind == "conv":
-    return slim.conv2d(net, layer.out_channels, layer.kernel, stride=layer.stride,
-                       scope=layer.scope)
-  with v1.variable_scope(layer.scope):
-    block_input = net
-    if layer.expanded:
-      net = slim.conv2d(net, layer.expanded, 1, scope="expand")
-    net = slim.separable_conv2d(net, None, 3, depth_multiplier=1, stride=layer.stride,
-                                scope="depthwise")
-    net = slim.conv2d(net, layer.out_channels, 1, activation_fn=None, scope="project")
-    return net + block_input if layer.residual else net
+  block_input = net
+  for unit in architecture.conv_units(layer):
+    activation_fn = tf.nn.relu6 if unit.activation else None
+    if unit.kind == "depthwise":
+      net = slim.separable_conv2d(net, None, unit.kernel, depth_multiplier=1, stride=unit.stride,
+                                  activation_fn=activation_fn, scope=unit.scope)
+    else:
+      net = slim.conv2d(net, unit.out_channels, unit.kernel, stride=unit.stride,
+                        activation_fn=activation_fn, scope=unit.scope)
+  return net + block_input if layer.residual else net
 
 
 def mobilenet_v2(images: tf.Tensor,

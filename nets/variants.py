@@ -12,6 +12,17 @@ HUB_PUBLISHER_PREFIX = "google/imagenet"
 MODULE_TYPES = ("classification", "feature_vector")
 
 
+def multiplier_text(depth_multiplier: float) -> str:
+  """Spells a multiplier as the checkpoint names do (1.0, 0.75, 1.4); up to 6 decimals kept."""
+  text = f"{depth_multiplier:.6f}".rstrip("0")
+  return text + "0" if text.endswith(".") else text
+
+
+def checkpoint_stem(depth_multiplier: float, image_size: int) -> str:
+  """TF-Slim's name for any multiplier and size, released or not: mobilenet_v2_0.75_96."""
+  return f"mobilenet_v2_{multiplier_text(depth_multiplier)}_{image_size}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
   depth_multiplier: float
@@ -24,13 +35,12 @@ class Variant:
   @property
   def multiplier_text(self) -> str:
     """The multiplier as the checkpoint names spell it: 1.0, 0.75, 0.5, 1.4."""
-    text = f"{self.depth_multiplier:.2f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
+    return multiplier_text(self.depth_multiplier)
 
   @property
   def name(self) -> str:
     """TF-Slim's name: mobilenet_v2_0.75_96."""
-    return f"mobilenet_v2_{self.multiplier_text}_{self.image_size}"
+    return checkpoint_stem(self.depth_multiplier, self.image_size)
 
   @property
   def hub_name(self) -> str:
