@@ -1,0 +1,94 @@
+"""The TF Hub "Reusable SavedModel" around `export.module.MobileNetV2`.
+
+The root object carries what `hub.KerasLayer` reads: `__call__(inputs, training=False,
+batch_norm_momentum=...)` traced for both values of `training`, `variables`,
+`trainable_variables` and `regularization_losses`; the classifier also carries its labels.
+"""
+
+import hashlib
+import os
+from typing import Mapping, Optional
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import fingerprint_pb2
+
+from export import module as module_lib
+
+SERVING_INPUT_NAME = "inputs"
+OUTPUT_NAMES = {"classification": "logits", "feature_vector": "feature_vector"}
+
+
+class ReusableModule(tf.__internal__.tracking.AutoTrackable):
+  """A trackable that, unlike tf.Module, lets `variables` be saved as a plain list."""
+
+
+def build(values: Mapping[str, np.ndarray], depth_multiplier: float, image_size: int,
+          module_type: str, batch_norm_momentum_default: float,
+          labels_file: Optional[str] = None) -> ReusableModule:
+  num_classes = None if module_type == "feature_vector" else len(_labels(labels_file))
+  network = module_lib.MobileNetV2(depth_multiplier, values, num_classes)
+  root = ReusableModule()
+  root.network = network
+  root.variables = list(network.model_variables)
+  root.trainable_variables = [v for v in network.model_variables if v.trainable]
+  root.regularization_losses = network.regularization_losses()
+  root.image_size = image_size
+  root.module_type = module_type
+  if num_classes:
+    root.labels_file = tf.saved_model.Asset(labels_file)
+
+  def call(inputs, training=False, batch_norm_momentum=batch_norm_momentum_default):
+    # TF Hub image modules take [0, 1]; the TF-Slim network was trained on [-1, 1].
+    return network(inputs * 2.0 - 1.0, training, batch_norm_momentum)
+
+  root.__call__ = tf.function(call)
+  return root
+
+
+def _labels(labels_file):
+  with open(labels_file) as labels:
+    return labels.read().splitlines()
+
+
+def input_spec(image_size: int) -> tf.TensorSpec:
+  return tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=SERVING_INPUT_NAME)
+
+
+def trace(root: ReusableModule, serving_signature: bool) -> Optional[dict]:
+  """Traces `__call__` for training and inference; returns the signatures to save, if any."""
+  images = input_spec(root.image_size)
+  momentum = tf.TensorSpec([], tf.float32, name="batch_norm_momentum")
+  for training in (False, True):
+    root.__call__.get_concrete_function(images, training, momentum)
+  if not serving_signature:
+    return None
+  output_name = OUTPUT_NAMES[root.module_type]
+
+  @tf.function(input_signature=[images])
+  def serving_default(inputs):
+    return {output_name: root.__call__(inputs, training=False)}
+
+  return {"serving_default": serving_default}
+
+
+def save(root: ReusableModule, directory: str, signatures: Optional[dict]) -> None:
+  tf.saved_model.save(root, directory, signatures=signatures)
+  _make_fingerprint_reproducible(directory)
+
+
+def _make_fingerprint_reproducible(directory: str) -> None:
+  """Replaces the random `uuid` of fingerprint.pb with one derived from the content hashes.
+
+  Everything else TensorFlow writes is a function of the module; the uuid alone would make
+  two exports of the same checkpoint differ (see WORKSPACE-notes.md).
+  """
+  path = os.path.join(directory, "fingerprint.pb")
+  fingerprint = fingerprint_pb2.FingerprintDef()
+  with open(path, "rb") as stored:
+    fingerprint.ParseFromString(stored.read())
+  fingerprint.uuid = ""
+  digest = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+  fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))
+  with open(path, "wb") as stored:
+    stored.write(fingerprint.SerializeToString(deterministic=True))

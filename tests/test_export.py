@@ -1,0 +1,313 @@
+"""The export library: a TF-Slim checkpoint becomes a Reusable SavedModel with TF-Slim's outputs."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import checkpoint
+from export import export_saved_model as export_lib
+from export import reference
+from nets import synthetic
+
+BATCH = 3
+
+
+def _export(tmp_path_factory, prefix, name, **kwargs):
+  export_dir = str(tmp_path_factory.mktemp("exports") / name)
+  options = export_lib.ExportOptions(checkpoint_path=prefix, export_dir=export_dir, **kwargs)
+  return export_lib.export_saved_model(options)
+
+
+def _images(image_size, seed=0, batch=BATCH):
+  return np.random.default_rng(seed).uniform(size=(batch, image_size, image_size, 3)).astype(
+      np.float32)
+
+
+def _tolerance(ref):
+  return 1e-4 * (1.0 + np.abs(ref).max())
+
+
+@pytest.fixture(scope="module")
+def classifier(synthetic_checkpoint_075_96, tmp_path_factory):
+  return _export(tmp_path_factory, synthetic_checkpoint_075_96, "classification_v5")
+
+
+@pytest.fixture(scope="module")
+def loaded_classifier(classifier):
+  return tf.saved_model.load(classifier.export_dir)
+
+
+@pytest.fixture(scope="module")
+def slim_reference(synthetic_checkpoint_075_96):
+  with reference.SlimReference(synthetic_checkpoint_075_96, 0.75, 96) as slim_graph:
+    yield slim_graph
+
+
+def test_classifier_logits_equal_the_tf_slim_graph(loaded_classifier, slim_reference):
+  images = _images(96)
+  ref = slim_reference(images)
+  got = loaded_classifier(tf.constant(images)).numpy()
+  assert got.shape == (BATCH, 1001)
+  np.testing.assert_allclose(got, ref, rtol=0, atol=_tolerance(ref))
+  assert np.array_equal(got.argmax(-1), ref.argmax(-1))
+
+
+@pytest.mark.parametrize("multiplier,size,module_type", [
+    (0.35, 128, "classification"),
+    (1.4, 224, "feature_vector"),
+    (0.75, 96, "feature_vector"),
+])
+def test_other_variants_equal_the_tf_slim_graph(tmp_path_factory, multiplier, size, module_type):
+  prefix = synthetic.write_checkpoint(str(tmp_path_factory.mktemp("ckpt")), multiplier, size,
+                                      seed=3)
+  result = _export(tmp_path_factory, prefix, f"{multiplier}_{size}_{module_type}",
+                   depth_multiplier=multiplier, image_size=size, module_type=module_type)
+  images = _images(size, seed=1, batch=2)
+  with reference.SlimReference(prefix, multiplier, size, module_type) as slim_graph:
+    ref = slim_graph(images)
+  got = tf.saved_model.load(result.export_dir)(tf.constant(images)).numpy()
+  assert got.shape == ref.shape
+  np.testing.assert_allclose(got, ref, rtol=0, atol=_tolerance(ref))
+
+
+def test_restore_takes_ema_shadows_for_trainables_and_plain_batch_norm_statistics(
+    classifier, loaded_classifier, synthetic_checkpoint_075_96):
+  stored = tf.train.load_checkpoint(synthetic_checkpoint_075_96)
+  assert (classifier.restored.from_ema, classifier.restored.from_raw) == (158, 104)
+  for variable in loaded_classifier.variables:
+    name = variable.name[:-len(":0")]
+    source = name + "/ExponentialMovingAverage" if variable.trainable else name
+    np.testing.assert_array_equal(variable.numpy(), stored.get_tensor(source), err_msg=name)
+
+
+def test_use_ema_false_takes_raw_values_and_changes_the_logits(
+    synthetic_checkpoint_075_96, tmp_path_factory, loaded_classifier):
+  result = _export(tmp_path_factory, synthetic_checkpoint_075_96, "raw", use_ema=False)
+  raw = tf.saved_model.load(result.export_dir)
+  stored = tf.train.load_checkpoint(synthetic_checkpoint_075_96)
+  for variable in raw.variables:
+    name = variable.name[:-len(":0")]
+    np.testing.assert_array_equal(variable.numpy(), stored.get_tensor(name), err_msg=name)
+  images = tf.constant(_images(96))
+  assert np.abs(raw(images).numpy() - loaded_classifier(images).numpy()).max() > 1e-2
+
+
+def test_saved_collections_follow_the_reusable_saved_model_convention(loaded_classifier):
+  names = [v.name for v in loaded_classifier.variables]
+  assert len(names) == 262 and names[0] == "MobilenetV2/Conv/weights:0"
+  trainable = {v.name for v in loaded_classifier.trainable_variables}
+  assert len(trainable) == 158
+  assert trainable == {n for n in names if "moving_" not in n}
+  losses = loaded_classifier.regularization_losses
+  assert len(losses) == 36
+  by_name = {v.name: v for v in loaded_classifier.variables}
+  kernels = [n for n in names if n.endswith("/weights:0")]
+  expected = sorted(4e-5 * np.sum(by_name[n].numpy().astype(np.float64) ** 2) / 2 for n in kernels)
+  np.testing.assert_allclose(sorted(float(loss()) for loss in losses), expected, rtol=1e-5)
+
+
+def test_classifier_carries_the_labels_asset(classifier):
+  labels = pathlib.Path(classifier.export_dir, "assets", "ImageNetLabels.txt").read_text()
+  assert labels.splitlines()[:2] == ["background", "tench"]
+  assert len(labels.splitlines()) == 1001
+
+
+def test_inference_leaves_every_variable_unchanged_and_has_no_dropout(loaded_classifier):
+  before = [v.numpy() for v in loaded_classifier.variables]
+  images = tf.constant(_images(96))
+  first = loaded_classifier(images, training=False).numpy()
+  second = loaded_classifier(images).numpy()
+  np.testing.assert_array_equal(first, second)
+  for old, variable in zip(before, loaded_classifier.variables):
+    np.testing.assert_array_equal(old, variable.numpy(), err_msg=variable.name)
+
+
+def test_training_updates_moving_statistics_by_the_momentum_rule(classifier):
+  # Two copies from the same files: momentum 0 turns one copy's statistics into the
+  # batch statistics the other one averaged in.
+  averaged, batch = (tf.saved_model.load(classifier.export_dir) for _ in range(2))
+  stats = lambda module: {v.name: v.numpy() for v in module.variables if "moving_" in v.name}
+  old = stats(averaged)
+  images = tf.constant(_images(96, seed=5, batch=8))
+  averaged(images, training=True, batch_norm_momentum=0.9)
+  batch(images, training=True, batch_norm_momentum=0.0)
+  new, batch_stats = stats(averaged), stats(batch)
+  assert len(new) == 104
+  for name in new:
+    np.testing.assert_allclose(new[name], 0.9 * old[name] + 0.1 * batch_stats[name],
+                               rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not np.allclose(new[name], old[name]), name
+
+
+def test_default_momentum_is_the_versions_and_is_configurable(synthetic_checkpoint_075_96,
+                                                               tmp_path_factory, classifier):
+  default, explicit = (tf.saved_model.load(classifier.export_dir) for _ in range(2))
+  images = tf.constant(_images(96, seed=6))
+  default(images, training=True)
+  explicit(images, training=True, batch_norm_momentum=tf.constant(0.99))
+  for a, b in zip(default.variables, explicit.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+
+
+def test_version_5_has_serving_default_and_works_under_a_persistent_tape(loaded_classifier):
+  serving = loaded_classifier.signatures["serving_default"]
+  images = tf.constant(_images(96))
+  outputs = serving(inputs=images)
+  assert list(outputs) == ["logits"]
+  np.testing.assert_allclose(outputs["logits"].numpy(), loaded_classifier(images).numpy(),
+                             rtol=0, atol=1e-5)
+  with tf.GradientTape(persistent=True) as tape:
+    loss = tf.reduce_sum(loaded_classifier(images, training=True) ** 2)
+  gradients = tape.gradient(loss, loaded_classifier.trainable_variables)
+  assert all(g is not None for g in gradients)
+  del tape
+
+
+def test_version_4_has_no_signatures(synthetic_checkpoint_075_96, tmp_path_factory):
+  result = _export(tmp_path_factory, synthetic_checkpoint_075_96, "v4", version=4,
+                   module_type="feature_vector")
+  loaded = tf.saved_model.load(result.export_dir)
+  assert not loaded.signatures
+  features = loaded(tf.constant(_images(96)))
+  assert features.shape == (BATCH, 1280)
+  assert not os.path.exists(os.path.join(result.export_dir, "assets", "ImageNetLabels.txt"))
+
+
+def test_any_batch_size(loaded_classifier):
+  for batch in (1, 5):
+    assert loaded_classifier(tf.constant(_images(96, batch=batch))).shape == (batch, 1001)
+
+
+# --- bad input: a one-line message, and nothing written -------------------------------------
+def _assert_fails(tmp_path, match, error=checkpoint.CheckpointError, **kwargs):
+  export_dir = tmp_path / "out" / "module"
+  kwargs.setdefault("checkpoint_path", str(tmp_path / "missing.ckpt"))
+  options = export_lib.ExportOptions(export_dir=str(export_dir), **kwargs)
+  with pytest.raises(error, match=match) as raised:
+    export_lib.export_saved_model(options)
+  assert "\n" not in str(raised.value)
+  assert not export_dir.exists()
+  leftovers = list(export_dir.parent.glob(".*")) if export_dir.parent.exists() else []
+  assert leftovers == []
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+  _assert_fails(tmp_path, "missing.ckpt: no checkpoint there")
+
+
+def test_truncated_data_file_names_the_path(synthetic_checkpoint_075_96, tmp_path):
+  prefix = _copy_checkpoint(synthetic_checkpoint_075_96, tmp_path)
+  data = pathlib.Path(prefix + ".data-00000-of-00001")
+  data.write_bytes(data.read_bytes()[:1000])
+  _assert_fails(tmp_path, "cannot read checkpoint", checkpoint_path=prefix)
+
+
+def test_archive_without_a_checkpoint(tmp_path):
+  import tarfile
+  archive = tmp_path / "mobilenet_v2_0.75_96.tgz"
+  (tmp_path / "readme.txt").write_text("no checkpoint here")
+  with tarfile.open(archive, "w:gz") as tar:
+    tar.add(tmp_path / "readme.txt", arcname="readme.txt")
+  _assert_fails(tmp_path, "expected one \\*\\.ckpt\\.index in the archive, found 0",
+                checkpoint_path=str(archive))
+
+
+def test_corrupt_archive(tmp_path):
+  archive = tmp_path / "mobilenet_v2_0.75_96.tgz"
+  archive.write_bytes(b"not a tar file at all")
+  _assert_fails(tmp_path, "not a readable .tgz archive", checkpoint_path=str(archive))
+
+
+def test_wrong_multiplier_names_variable_shapes_and_the_implied_multiplier(
+    synthetic_checkpoint_075_96, tmp_path):
+  _assert_fails(
+      tmp_path,
+      r"variable MobilenetV2/Conv/weights/ExponentialMovingAverage has shape \[3, 3, 3, 24\], "
+      r"expected \[3, 3, 3, 32\] for depth multiplier 1.0 .*depth multiplier 0.75",
+      checkpoint_path=synthetic_checkpoint_075_96, depth_multiplier=1.0)
+
+
+def test_unexpected_checkpoint_keys_are_listed(synthetic_checkpoint_075_96, tmp_path):
+  values = checkpoint.read_tensors(synthetic_checkpoint_075_96,
+                                   checkpoint.read_shapes(synthetic_checkpoint_075_96))
+  values["MobilenetV2/AuxLogits/weights"] = np.zeros([2], np.float32)
+  prefix = str(tmp_path / "extra" / "mobilenet_v2_0.75_96.ckpt")
+  _write_checkpoint(values, prefix)
+  _assert_fails(tmp_path, "1 unexpected variables.*MobilenetV2/AuxLogits/weights",
+                checkpoint_path=prefix)
+
+
+def test_missing_variable_is_named(synthetic_checkpoint_075_96, tmp_path):
+  values = checkpoint.read_tensors(synthetic_checkpoint_075_96,
+                                   checkpoint.read_shapes(synthetic_checkpoint_075_96))
+  del values["MobilenetV2/Conv_1/BatchNorm/moving_variance"]
+  prefix = str(tmp_path / "partial" / "mobilenet_v2_0.75_96.ckpt")
+  _write_checkpoint(values, prefix)
+  _assert_fails(tmp_path, "variable MobilenetV2/Conv_1/BatchNorm/moving_variance is missing "
+                r"\(expected shape \[1280\]", checkpoint_path=prefix)
+
+
+def test_existing_export_dir_is_refused_unless_overwrite(classifier, synthetic_checkpoint_075_96):
+  before = sorted(os.listdir(classifier.export_dir))
+  options = export_lib.ExportOptions(checkpoint_path=synthetic_checkpoint_075_96,
+                                     export_dir=classifier.export_dir)
+  with pytest.raises(export_lib.ExportError, match="not empty .*--overwrite"):
+    export_lib.export_saved_model(options)
+  assert sorted(os.listdir(classifier.export_dir)) == before
+
+
+def test_overwrite_replaces_atomically(synthetic_checkpoint_075_96, tmp_path):
+  export_dir = tmp_path / "module"
+  export_dir.mkdir()
+  (export_dir / "stale.txt").write_text("old")
+  options = export_lib.ExportOptions(checkpoint_path=synthetic_checkpoint_075_96,
+                                     export_dir=str(export_dir), overwrite=True,
+                                     module_type="feature_vector")
+  export_lib.export_saved_model(options)
+  assert sorted(os.listdir(export_dir)) == ["assets", "fingerprint.pb", "saved_model.pb",
+                                            "variables"]
+  assert sorted(os.listdir(tmp_path)) == ["module"]
+
+
+def test_interrupted_export_leaves_nothing(synthetic_checkpoint_075_96, tmp_path, monkeypatch):
+  from export import reusable_module
+
+  def interrupted_save(*unused_args):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(reusable_module, "save", interrupted_save)
+  options = export_lib.ExportOptions(checkpoint_path=synthetic_checkpoint_075_96,
+                                     export_dir=str(tmp_path / "module"))
+  with pytest.raises(KeyboardInterrupt):
+    export_lib.export_saved_model(options)
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("module_type", "detection", "module type must be one of"),
+    ("version", 3, "version 3 .* cannot be produced"),
+    ("depth_multiplier", -1.0, "--depth_multiplier must be a positive number"),
+    ("image_size", 0, "--image_size must be a positive"),
+    ("batch_norm_momentum_default", 1.5, "momentum default must lie in"),
+])
+def test_bad_options_are_rejected_before_any_work(tmp_path, field, value, match):
+  _assert_fails(tmp_path, match, error=export_lib.ExportError, **{field: value})
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _copy_checkpoint(prefix, directory):
+  import shutil
+  for suffix in (".index", ".data-00000-of-00001"):
+    shutil.copy(prefix + suffix, directory / (os.path.basename(prefix) + suffix))
+  return str(directory / os.path.basename(prefix))
+
+
+def _write_checkpoint(values, prefix):
+  with tf.Graph().as_default():
+    variables = {name: tf.compat.v1.Variable(value, name="v") for name, value in values.items()}
+    with tf.compat.v1.Session() as session:
+      session.run(tf.compat.v1.global_variables_initializer())
+      tf.compat.v1.train.Saver(variables).save(session, prefix, write_meta_graph=False,
+                                                write_state=False)
