@@ -125,52 +125,13 @@ def test_inference_leaves_every_variable_unchanged_and_has_no_dropout(loaded_cla
     np.testing.assert_array_equal(old, variable.numpy(), err_msg=variable.name)
 
 
-def test_training_updates_moving_statistics_by_the_momentum_rule(classifier):
-  # Two copies from the same files: momentum 0 turns one copy's statistics into the
-  # batch statistics the other one averaged in.
-  averaged, batch = (tf.saved_model.load(classifier.export_dir) for _ in range(2))
-  stats = lambda module: {v.name: v.numpy() for v in module.variables if "moving_" in v.name}
-  old = stats(averaged)
-  images = tf.constant(_images(96, seed=5, batch=8))
-  averaged(images, training=True, batch_norm_momentum=0.9)
-  batch(images, training=True, batch_norm_momentum=0.0)
-  new, batch_stats = stats(averaged), stats(batch)
-  assert len(new) == 104
-  for name in new:
-    np.testing.assert_allclose(new[name], 0.9 * old[name] + 0.1 * batch_stats[name],
-                               rtol=1e-5, atol=1e-6, err_msg=name)
-    assert not np.allclose(new[name], old[name]), name
-
-
-def test_default_momentum_is_the_versions_and_is_configurable(synthetic_checkpoint_075_96,
-                                                               tmp_path_factory, classifier):
-  default, explicit = (tf.saved_model.load(classifier.export_dir) for _ in range(2))
-  images = tf.constant(_images(96, seed=6))
-  default(images, training=True)
-  explicit(images, training=True, batch_norm_momentum=tf.constant(0.99))
-  for a, b in zip(default.variables, explicit.variables):
-    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
-
-
-def test_version_5_has_serving_default_and_works_under_a_persistent_tape(loaded_classifier):
-  serving = loaded_classifier.signatures["serving_default"]
-  images = tf.constant(_images(96))
-  outputs = serving(inputs=images)
-  assert list(outputs) == ["logits"]
-  np.testing.assert_allclose(outputs["logits"].numpy(), loaded_classifier(images).numpy(),
-                             rtol=0, atol=1e-5)
-  with tf.GradientTape(persistent=True) as tape:
-    loss = tf.reduce_sum(loaded_classifier(images, training=True) ** 2)
-  gradients = tape.gradient(loss, loaded_classifier.trainable_variables)
-  assert all(g is not None for g in gradients)
-  del tape
-
-
-def test_version_4_has_no_signatures(synthetic_checkpoint_075_96, tmp_path_factory):
-  result = _export(tmp_path_factory, synthetic_checkpoint_075_96, "v4", version=4,
+def test_feature_vector_returns_the_global_pool_and_carries_no_labels(
+    synthetic_checkpoint_075_96, tmp_path_factory):
+  result = _export(tmp_path_factory, synthetic_checkpoint_075_96, "features",
                    module_type="feature_vector")
   loaded = tf.saved_model.load(result.export_dir)
-  assert not loaded.signatures
+  assert list(loaded.signatures["serving_default"].structured_outputs) == ["feature_vector"]
+  assert not any("Logits" in v.name for v in loaded.variables)
   features = loaded(tf.constant(_images(96)))
   assert features.shape == (BATCH, 1280)
   assert not os.path.exists(os.path.join(result.export_dir, "assets", "ImageNetLabels.txt"))

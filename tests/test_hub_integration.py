@@ -27,17 +27,6 @@ def _toy_task(count=16, seed=0):
   return images.astype(np.float32), np.where(brightness[:, 0, 0, 0] > 0.5, 1, 2)
 
 
-def test_loads_with_saved_model_hub_load_and_keras_layer(export_dir):
-  images = tf.constant(_toy_task(count=2)[0])
-  expected = tf.saved_model.load(export_dir)(images).numpy()
-  np.testing.assert_allclose(hub.load(export_dir)(images).numpy(), expected, atol=1e-5)
-  model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(96, 96, 3)),
-                               hub.KerasLayer(export_dir)])
-  np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
-  # Not trainable: hub.KerasLayer keeps the regularization losses out of the total.
-  assert sum(float(loss) for loss in model.losses) == 0.0
-
-
 def test_fine_tuning_with_keras_layer(export_dir):
   layer = hub.KerasLayer(export_dir, trainable=True,
                          arguments=dict(batch_norm_momentum=MOMENTUM))

@@ -1,0 +1,124 @@
+"""Each published version's change, proven on exported artifacts of versions 4 and 5.
+
+Versions 1-3 are not produced any more, but what they fixed holds in every later artifact;
+each test reads the switch it proves from the registry, and
+`test_every_version_has_a_behaviour_test` fails when a version is added without one.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
+import tf_keras
+
+from export import export_saved_model as export_lib
+from export import versions
+
+PROVEN = {}  # version number -> the test proving its change
+
+
+def proves(number):
+  def register(test):
+    PROVEN[number] = test.__name__
+    return test
+  return register
+
+
+@pytest.fixture(scope="module", params=versions.PRODUCED_VERSIONS, ids=lambda n: f"v{n}")
+def artifact(request, synthetic_checkpoint_075_96, tmp_path_factory):
+  export_dir = str(tmp_path_factory.mktemp("versions") / f"classification_{request.param}")
+  export_lib.export_saved_model(export_lib.ExportOptions(
+      checkpoint_path=synthetic_checkpoint_075_96, export_dir=export_dir, version=request.param))
+  return versions.get(request.param), export_dir
+
+
+def _images(seed, batch=4):
+  rng = np.random.default_rng(seed)
+  return tf.constant(rng.uniform(size=(batch, 96, 96, 3)).astype(np.float32))
+
+
+def _statistics(module):
+  return {v.name: v.numpy() for v in module.variables if "moving_" in v.name}
+
+
+def test_every_version_has_a_behaviour_test():
+  assert sorted(PROVEN) == [version.number for version in versions.VERSIONS]
+
+
+@proves(1)
+def test_v1_classifies_images_into_1001_imagenet_classes(artifact):
+  _, export_dir = artifact
+  logits = tf.saved_model.load(export_dir)(_images(0))
+  assert logits.shape == (4, 1001) and np.all(np.isfinite(logits))
+  with open(os.path.join(export_dir, "assets", "ImageNetLabels.txt")) as labels:
+    assert labels.readline().strip() == "background"
+
+
+@proves(2)
+def test_v2_training_calls_update_the_moving_statistics_by_the_momentum_rule(artifact):
+  version, export_dir = artifact
+  assert versions.get(2).updates_batch_norm_in_training and version.updates_batch_norm_in_training
+  # Momentum 0 turns a second copy's statistics into the batch statistics the first averaged in.
+  averaged, batch = (tf.saved_model.load(export_dir) for _ in range(2))
+  old = _statistics(averaged)
+  images = _images(5, batch=8)
+  averaged(images, training=True, batch_norm_momentum=0.9)
+  batch(images, training=True, batch_norm_momentum=0.0)
+  new, batch_statistics = _statistics(averaged), _statistics(batch)
+  assert len(new) == 104
+  for name in new:
+    assert not np.allclose(new[name], old[name]), name
+    np.testing.assert_allclose(new[name], 0.9 * old[name] + 0.1 * batch_statistics[name],
+                               rtol=1e-5, atol=1e-6, err_msg=name)
+  before = _statistics(averaged)
+  averaged(images, training=False)
+  assert all(np.array_equal(before[n], v) for n, v in _statistics(averaged).items())
+
+
+@proves(3)
+def test_v3_momentum_defaults_to_the_versions_value_and_is_configurable(artifact):
+  version, export_dir = artifact
+  assert version.momentum_configurable
+  default, explicit, other = (tf.saved_model.load(export_dir) for _ in range(3))
+  images = _images(6)
+  default(images, training=True)
+  explicit(images, training=True,
+           batch_norm_momentum=tf.constant(version.batch_norm_momentum_default))
+  other(images, training=True, batch_norm_momentum=0.5)
+  for a, b, c in zip(default.variables, explicit.variables, other.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+  assert any(not np.array_equal(a.numpy(), c.numpy())
+             for a, c in zip(default.variables, other.variables))
+
+
+@proves(4)
+def test_v4_is_a_tf2_saved_model_for_load_hub_load_and_keras_layer(artifact):
+  version, export_dir = artifact
+  assert version.tf2_saved_model
+  assert not os.path.exists(os.path.join(export_dir, "tfhub_module.pb"))  # no TF1 hub module
+  images = _images(7, batch=2)
+  expected = tf.saved_model.load(export_dir)(images).numpy()
+  np.testing.assert_allclose(hub.load(export_dir)(images).numpy(), expected, atol=1e-5)
+  model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(96, 96, 3)),
+                               hub.KerasLayer(export_dir)])
+  np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
+
+
+@proves(5)
+def test_v5_serving_default_and_a_persistent_gradient_tape(artifact):
+  version, export_dir = artifact
+  loaded = tf.saved_model.load(export_dir)
+  images = _images(8)
+  if not version.serving_signature:
+    assert not loaded.signatures  # version 4 was published without signatures
+    return
+  outputs = loaded.signatures["serving_default"](inputs=images)
+  assert list(outputs) == ["logits"]
+  np.testing.assert_allclose(outputs["logits"].numpy(), loaded(images).numpy(), atol=1e-5)
+  with tf.GradientTape(persistent=True) as tape:
+    loss = tf.reduce_sum(loaded(images, training=True) ** 2)
+  gradients = tape.gradient(loss, loaded.trainable_variables)
+  assert len(gradients) == 158 and all(g is not None for g in gradients)
+  del tape
