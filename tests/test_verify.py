@@ -1,0 +1,290 @@
+"""Verification: faithful exports pass, and each kind of unfaithful export fails by name."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import checkpoint
+from export import export_saved_model as export_lib
+from export import probe_images
+from export import reusable_module
+from export import verify
+from nets import synthetic
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+GOLDEN_DIR = ROOT / "tests" / "golden"
+GOLDENS = {module_type: GOLDEN_DIR / f"mobilenet_v2_0.75_96_{module_type}_seed0.npz"
+           for module_type in ("classification", "feature_vector")}
+VARIANT = dict(depth_multiplier=0.75, image_size=96)
+CHANGED_WEIGHT = "MobilenetV2/expanded_conv_5/project/weights"
+
+
+@pytest.fixture(scope="module")
+def prefix(synthetic_checkpoint_075_96):
+  """The session's seed-0 0.75/96 synthetic checkpoint: the one the committed goldens hold."""
+  return synthetic_checkpoint_075_96
+
+
+def _export(tmp_path_factory, prefix, name, **kwargs):
+  export_dir = str(tmp_path_factory.mktemp("verify_exports") / name)
+  export_lib.export_saved_model(
+      export_lib.ExportOptions(checkpoint_path=prefix, export_dir=export_dir, **kwargs))
+  return export_dir
+
+
+@pytest.fixture(scope="module")
+def classification_dir(prefix, tmp_path_factory):
+  return _export(tmp_path_factory, prefix, "classification")
+
+
+@pytest.fixture(scope="module")
+def feature_vector_dir(prefix, tmp_path_factory):
+  return _export(tmp_path_factory, prefix, "feature_vector", module_type="feature_vector")
+
+
+@pytest.fixture(scope="module")
+def raw_dir(prefix, tmp_path_factory):
+  return _export(tmp_path_factory, prefix, "raw", use_ema=False)
+
+
+@pytest.fixture(scope="module")
+def unscaled_dir(prefix, tmp_path_factory):
+  """The faithful network and weights, but `__call__` feeds x in [0, 1] without 2x - 1."""
+  values = checkpoint.model_values(prefix, 0.75).values
+  root = reusable_module.build(values, 0.75, 96, "classification", 0.99,
+                               labels_file=str(export_lib.LABELS_FILE))
+  network = root.network
+
+  def call_without_rescaling(inputs, training=False, batch_norm_momentum=0.99):
+    return network(inputs, training, batch_norm_momentum)  # the bug: no 2x - 1
+
+  root.__call__ = tf.function(call_without_rescaling)
+  export_dir = str(tmp_path_factory.mktemp("verify_exports") / "unscaled")
+  reusable_module.save(root, export_dir, reusable_module.trace(root, serving_signature=False))
+  return export_dir
+
+
+@pytest.fixture(scope="module")
+def expectation(prefix):
+  return verify.expectation_from_checkpoint(prefix, module_type="classification", **VARIANT)
+
+
+def _checks(report):
+  return {check.name: check for check in report.checks}
+
+
+@pytest.fixture(scope="module")
+def cli_runs(prefix, classification_dir, unscaled_dir, tmp_path_factory):
+  """The binary run three ways, concurrently (each run spends seconds importing TensorFlow).
+
+  pass: writes a golden and verifies a faithful export; fail: an unscaled export against the
+  committed golden; corrupt: a checkpoint whose data file is cut short.
+  """
+  scratch = tmp_path_factory.mktemp("cli")
+  corrupt = str(scratch / os.path.basename(prefix))
+  shutil.copy(prefix + ".index", corrupt + ".index")
+  data = pathlib.Path(prefix + synthetic.DATA_SUFFIX).read_bytes()
+  pathlib.Path(corrupt + synthetic.DATA_SUFFIX).write_bytes(data[:len(data) // 2])
+  arguments = {
+      "pass": [f"--write_golden={scratch / 'golden.npz'}", f"--checkpoint_path={prefix}",
+               f"--export_dir={classification_dir}", "--variant=mobilenet_v2_075_96",
+               "--module_type=classification", f"--report={scratch / 'report.json'}"],
+      "fail": [f"--export_dir={unscaled_dir}", f"--golden={GOLDENS['classification']}",
+               "--depth_multiplier=0.75", "--image_size=96"],
+      "corrupt": [f"--export_dir={unscaled_dir}", f"--checkpoint_path={corrupt}"],
+  }
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  processes = {}
+  try:
+    for name, args in arguments.items():
+      # Files, not pipes: nobody reads a pipe while the runs go on, and a full one would block.
+      with open(scratch / f"{name}.out", "w") as out, open(scratch / f"{name}.err", "w") as err:
+        processes[name] = subprocess.Popen([sys.executable, "-m", "export.verify", *args],
+                                           cwd=ROOT, env=env, stdout=out, stderr=err)
+    for process in processes.values():
+      process.wait(timeout=180)
+  finally:
+    for process in processes.values():
+      if process.poll() is None:
+        process.kill()
+  runs = {name: subprocess.CompletedProcess(
+      process.args, process.returncode, (scratch / f"{name}.out").read_text(),
+      (scratch / f"{name}.err").read_text()) for name, process in processes.items()}
+  return scratch, corrupt, runs
+
+
+# --- the probe set -----------------------------------------------------------------------
+def test_probe_set_is_fixed_quantized_and_works_at_any_size():
+  names, images = probe_images.probe_batch(96)
+  assert names == list(probe_images.PROBE_NAMES) and images.shape == (16, 96, 96, 3)
+  assert images.dtype == np.float32 and images.min() == 0.0 and images.max() == 1.0
+  np.testing.assert_array_equal(images, probe_images.probe_batch(96)[1])
+  np.testing.assert_array_equal(np.round(images * 255) / np.float32(255), images)
+  assert len({image.tobytes() for image in images}) == 16
+  assert probe_images.probe_batch(37)[1].shape == (16, 37, 37, 3)
+  photo = probe_images.synthetic_photo("landscape", 50, seed=1)
+  assert photo.shape == (50, 50, 3) and not np.array_equal(
+      photo, probe_images.synthetic_photo("landscape", 50, seed=0))
+  assert probe_images.batch_plan(16) == [(0, 1), (0, 8), (8, 16)]
+  with pytest.raises(ValueError, match="unknown photo kind"):
+    probe_images.synthetic_photo("portrait", 96)
+
+
+# --- faithful and unfaithful exports -----------------------------------------------------
+def test_faithful_export_passes_every_check(classification_dir, prefix, expectation):
+  report = verify.compare(classification_dir, expectation)
+  assert report.passed and report.first_failure is None, report.text()
+  assert [(c.name, c.status) for c in report.checks] == [
+      (name, verify.PASS) for name in ("module_type", "variables", "outputs", "top1", "top5")]
+  assert report.summary().startswith("PASS")
+  saved = json.loads(report.to_json())
+  assert saved["passed"] and saved["reference"]["sha256"] == verify.checkpoint_digest(prefix)[0]
+  assert _checks(report)["variables"].details["compared"] == 262
+  assert [(row["input"], row["batch_size"]) for row in saved["evaluations"]][:3] == [
+      ("noise", 1), ("noise", 8), ("zeros", 8)]
+  assert len(saved["evaluations"]) == 17
+
+
+def test_a_single_changed_weight_fails_and_is_named(classification_dir, prefix, tmp_path):
+  tensors = checkpoint.read_tensors(prefix, checkpoint.read_shapes(prefix))
+  shadow = tensors[CHANGED_WEIGHT + checkpoint.EMA_SUFFIX] = tensors[
+      CHANGED_WEIGHT + checkpoint.EMA_SUFFIX].copy()
+  shadow[0, 0, 0, 0] += 0.25
+  changed = str(tmp_path / os.path.basename(prefix))
+  names = sorted(tensors)
+  tf.raw_ops.SaveV2(prefix=changed, tensor_names=names, shape_and_slices=[""] * len(names),
+                    tensors=[tensors[name] for name in names])
+  report = verify.verify(classification_dir, checkpoint_path=changed,
+                         module_type="classification", **VARIANT)
+  assert not report.passed
+  assert report.first_failure.startswith(
+      f"variables: 1 of 262 differ, first {CHANGED_WEIGHT} (max |diff| 0.25)")
+  (differ,) = _checks(report)["variables"].details["differ"]
+  assert differ["name"] == CHANGED_WEIGHT and differ["elements_differ"] == 1
+
+
+def test_export_of_raw_weights_fails_on_variables_and_outputs(raw_dir, expectation):
+  report = verify.compare(raw_dir, expectation)
+  assert report.first_failure.startswith(
+      "variables: 158 of 262 differ, first MobilenetV2/Conv/weights (max |diff| ")
+  assert _checks(report)["outputs"].status == verify.FAIL
+
+
+def test_export_with_unscaled_inputs_fails_on_outputs(unscaled_dir, expectation):
+  report = verify.compare(unscaled_dir, expectation)
+  checks = _checks(report)
+  assert checks["variables"].status == verify.PASS
+  assert report.first_failure.startswith("outputs: max |diff| ")
+  assert "> tolerance" in report.first_failure and "on input '" in report.first_failure
+  assert checks["top1"].status == verify.FAIL
+
+
+def test_export_of_the_other_module_type_fails(feature_vector_dir, classification_dir,
+                                               expectation):
+  report = verify.compare(feature_vector_dir, expectation)
+  assert report.first_failure == (
+      "module_type: the export returns float32 [1, 1280] for a batch of 1 (a feature_vector "
+      "export?), expected [N, 1001] logits (classification)")
+  assert _checks(report)["variables"].summary == (
+      "2 missing, first MobilenetV2/Logits/Conv2d_1c_1x1/weights")
+  features = verify.expectation_from_golden(GOLDENS["feature_vector"],
+                                            module_type="feature_vector", **VARIANT)
+  report = verify.compare(classification_dir, features)
+  assert report.first_failure.startswith(
+      "module_type: the export returns float32 [1, 1001] for a batch of 1 (a classification "
+      "export?)")
+
+
+def test_top_k_agreement_forgives_only_ties_within_tolerance():
+  # Reference ranking: 1, 2, 7, 6, 5 | 4; classes 1 and 2, and 5 and 4, tie within 1e-4.
+  ref = np.array([0.0, 5.0, 5.0 - 1e-5, 1.0, 3.0 - 2e-5, 3.0, 4.0, 4.5])
+  swapped = ref.copy()
+  swapped[[1, 2, 4, 5]] = ref[[2, 1, 5, 4]]
+  agreement = verify._top_k_agreement(swapped, ref, tolerance=1e-4)
+  assert agreement["top1_agree"] and agreement["top1_tie"]
+  assert agreement["top5_agree"] and agreement["top5_tie"]
+  far = ref.copy()
+  far[3] = 6.0
+  agreement = verify._top_k_agreement(far, ref, tolerance=1e-4)
+  assert not agreement["top1_agree"] and not agreement["top5_agree"]
+
+
+# --- goldens -----------------------------------------------------------------------------
+def test_golden_written_in_a_subprocess_verifies_an_export_made_here(
+    classification_dir, prefix, cli_runs):
+  scratch, _, runs = cli_runs
+  golden = scratch / "golden.npz"
+  assert runs["pass"].returncode == 0, runs["pass"].stderr
+  assert runs["pass"].stdout.splitlines()[-1].startswith("PASS")
+  assert json.loads((scratch / "report.json").read_text())["passed"]
+  metadata, inputs, outputs = verify.read_golden(str(golden))
+  assert (metadata["format_version"], metadata["variant"], metadata["module_type"]) == (
+      1, "mobilenet_v2_0.75_96", "classification")
+  assert metadata["checkpoint"]["sha256"] == verify.checkpoint_digest(prefix)[0]
+  assert metadata["input_names"] == list(probe_images.PROBE_NAMES)
+  assert metadata["tensorflow_version"] == tf.__version__
+  assert inputs.shape == (16, 96, 96, 3) and outputs.shape == (16, 1001)
+
+  report = verify.verify(classification_dir, golden_path=str(golden),
+                         module_type="classification", **VARIANT)
+  assert report.passed, report.text()
+  assert _checks(report)["variables"].status == verify.SKIPPED
+  assert "cannot be compared" in _checks(report)["variables"].summary
+
+
+def test_committed_goldens_verify_fresh_exports(classification_dir, feature_vector_dir):
+  for module_type, export_dir in (("classification", classification_dir),
+                                  ("feature_vector", feature_vector_dir)):
+    report = verify.verify(export_dir, golden_path=str(GOLDENS[module_type]),
+                           module_type=module_type, **VARIANT)
+    assert report.passed, report.text()
+    _, inputs, _ = verify.read_golden(str(GOLDENS[module_type]))
+    # The generator still draws the stored set (up to a pixel level of float rounding).
+    current = probe_images.probe_uint8(96)[1].astype(int)
+    assert np.abs(current - inputs).max() <= 1
+  assert sum(path.stat().st_size for path in GOLDEN_DIR.glob("*.npz")) < 1_500_000
+
+
+def test_inputs_that_prevent_verification_are_input_errors(classification_dir, prefix,
+                                                           tmp_path):
+  golden = str(GOLDENS["classification"])
+  with pytest.raises(verify.VerifyInputError, match="golden is for depth multiplier 0.75"):
+    verify.verify(classification_dir, golden_path=golden, depth_multiplier=1.0, image_size=96,
+                  module_type="classification")
+  with pytest.raises(verify.VerifyInputError, match="classification; verifying .*feature_vec"):
+    verify.expectation_from_golden(golden, module_type="feature_vector", **VARIANT)
+  with pytest.raises(verify.VerifyInputError, match="takes 96x96 images.*image size 128"):
+    verify.load_export(classification_dir, 128)
+  with pytest.raises(verify.VerifyInputError, match="export directory not found"):
+    verify.verify(str(tmp_path / "nowhere"), checkpoint_path=prefix, module_type="classification",
+                  **VARIANT)
+  with pytest.raises(checkpoint.CheckpointError, match="no checkpoint there"):
+    verify.verify(classification_dir, checkpoint_path=str(tmp_path / "missing.ckpt"),
+                  module_type="classification", **VARIANT)
+  garbage = tmp_path / "garbage.npz"
+  garbage.write_bytes(b"not a zip")
+  with pytest.raises(verify.VerifyInputError, match="not a readable golden"):
+    verify.verify(classification_dir, golden_path=str(garbage), module_type="classification",
+                  **VARIANT)
+  with pytest.raises(verify.VerifyInputError, match="exactly one"):
+    verify.verify(classification_dir, checkpoint_path=prefix, golden_path=golden,
+                  module_type="classification", **VARIANT)
+
+
+# --- the binary --------------------------------------------------------------------------
+def test_cli_exit_codes_on_failure_and_on_input_errors(cli_runs):
+  _, corrupt, runs = cli_runs
+  assert runs["fail"].returncode == 1, runs["fail"].stderr
+  assert runs["fail"].stdout.splitlines()[-1].startswith("FAIL outputs: max |diff| ")
+  # A corrupt checkpoint: one line naming it, no traceback.
+  assert runs["corrupt"].returncode == 2, runs["corrupt"].stderr
+  assert "Traceback" not in runs["corrupt"].stderr
+  last = runs["corrupt"].stderr.strip().splitlines()[-1]
+  assert last.startswith(f"error: {corrupt}") and "cannot read" in last
