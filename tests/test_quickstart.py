@@ -1,0 +1,74 @@
+"""scripts/quickstart.sh, the README's first command, runs end to end (about a minute)."""
+
+import hashlib
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TOP_LINE = re.compile(r"^  [1-5]  [01]\.\d{4}  .+ \(class \d+\)$")
+
+
+def _digests(directory: pathlib.Path) -> dict:
+  return {str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+          for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def test_quickstart_exports_verifies_and_classifies(tmp_path, synthetic_checkpoint_075_96):
+  out = tmp_path / "out"
+  env = dict(os.environ, OUT=str(out), VENV=sys.prefix, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("CHECKPOINT", None)
+  # The script's own setup step reinstalls the project (quietly) into the running venv.
+  run = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh")], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stdout + run.stderr
+  stdout = run.stdout
+
+  assert "RANDOM weights, not ImageNet's" in stdout
+  for module_type in ("classification", "feature_vector"):
+    export_dir = out / module_type
+    assert (export_dir / "saved_model.pb").is_file()
+    assert f"PASS: {export_dir} matches the checkpoint" in stdout
+    assert json.loads((out / f"verify_{module_type}.json").read_text())["passed"]
+  assert (out / "classification" / "assets" / "ImageNetLabels.txt").is_file()
+
+  assert f"{out / 'example.png'} (256x256 -> 96x96):" in stdout
+  top5 = [line for line in stdout.splitlines() if TOP_LINE.match(line)]
+  assert [line.split()[0] for line in top5] == ["1", "2", "3", "4", "5"]
+  assert stdout.rstrip().endswith(f"example picture  {out / 'example.png'}")
+
+  # Another fresh process exporting the session's seed-0 checkpoint, from another path to
+  # another directory, writes the same bytes (docs/reproducibility.md). Run after the script:
+  # its setup step reinstalls the project, which an import running meanwhile could trip on.
+  again = tmp_path / "again"
+  export = subprocess.run(
+      [sys.executable, "-m", "export.export_saved_model", f"--export_dir={again}",
+       f"--checkpoint_path={synthetic_checkpoint_075_96}"], cwd=ROOT, env=env,
+      capture_output=True, text=True, timeout=300)
+  assert export.returncode == 0, export.stderr
+  assert _digests(again) == _digests(out / "classification")
+
+
+def test_quickstart_rejects_unknown_arguments(tmp_path):
+  run = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"), "--checkpoint=x"],
+                       cwd=tmp_path, env=dict(os.environ, OUT=str(tmp_path / "out")),
+                       capture_output=True, text=True, timeout=60)
+  assert run.returncode == 2
+  assert run.stderr.strip() == "quickstart.sh: unknown argument --checkpoint=x (see --help)"
+  assert not (tmp_path / "out").exists()
+
+
+def test_quickstart_uses_the_checkpoint_it_is_given(tmp_path):
+  missing = tmp_path / "mobilenet_v2_0.75_96.ckpt"
+  env = dict(os.environ, OUT=str(tmp_path / "out"), VENV=sys.prefix, TF_CPP_MIN_LOG_LEVEL="2")
+  run = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"),
+                        f"--checkpoint_path={missing}"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+  # The exporter gets the path and fails on it (exit 1) before anything synthetic is made.
+  assert run.returncode == 1
+  assert f"error: {missing}: no checkpoint there" in run.stderr
+  assert "RANDOM" not in run.stdout
+  assert not (tmp_path / "out" / "checkpoint").exists()
