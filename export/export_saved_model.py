@@ -40,13 +40,14 @@ class ExportOptions:
   overwrite: bool = False
   use_ema: bool = True
   batch_norm_momentum_default: Optional[float] = None  # None: the version's default
+  tflite: bool = False  # also write <export_dir>.tflite, checked against the SavedModel
 
 
 @dataclasses.dataclass
 class ExportResult:
   export_dir: str
   restored: checkpoint.RestoredValues
-  timings: dict  # phase -> seconds: restore, build, trace, save
+  timings: dict  # phase -> seconds: restore, build, trace, save (and tflite)
 
 
 def export_saved_model(options: ExportOptions) -> ExportResult:
@@ -73,6 +74,8 @@ def export_saved_model(options: ExportOptions) -> ExportResult:
   _save_atomically(options.export_dir, options.overwrite,
                    lambda staging: reusable_module.save(module, staging, signatures))
   timings["save"] = time.perf_counter() - started
+  if options.tflite:
+    timings["tflite"] = _write_tflite(module, options.export_dir)
   return ExportResult(options.export_dir, restored, timings)
 
 
@@ -99,6 +102,17 @@ def _momentum_default(options: ExportOptions, version: "versions.Version") -> fl
   if options.batch_norm_momentum_default is None:
     return version.batch_norm_momentum_default
   return options.batch_norm_momentum_default
+
+
+def _write_tflite(module, export_dir: str) -> float:
+  """Writes <export_dir>.tflite beside the finished SavedModel; returns the seconds taken."""
+  from export import tflite  # pylint: disable=g-import-not-at-top
+  started = time.perf_counter()
+  try:
+    tflite.write_beside(module, export_dir)
+  except tflite.ParityError as error:
+    raise ExportError(str(error)) from None
+  return time.perf_counter() - started
 
 
 def _save_atomically(export_dir: str, overwrite: bool, write) -> None:
@@ -137,6 +151,10 @@ flags.DEFINE_bool("use_ema", True,
 flags.DEFINE_float("batch_norm_momentum_default", None,
                    "Default of the batch_norm_momentum argument of __call__ (default: the "
                    "version's, 0.99 for versions 4 and 5).")
+flags.DEFINE_bool("tflite", False,
+                  "Also write a float TFLite model of the inference function to "
+                  "<export_dir>.tflite, beside the SavedModel, after checking its outputs "
+                  "against the SavedModel's.")
 
 
 def options_from_flags(argv) -> ExportOptions:
@@ -151,7 +169,8 @@ def options_from_flags(argv) -> ExportOptions:
       depth_multiplier=depth_multiplier, image_size=image_size,
       module_type=flags.FLAGS.module_type, version=flags.FLAGS.version,
       overwrite=flags.FLAGS.overwrite, use_ema=flags.FLAGS.use_ema,
-      batch_norm_momentum_default=flags.FLAGS.batch_norm_momentum_default)
+      batch_norm_momentum_default=flags.FLAGS.batch_norm_momentum_default,
+      tflite=flags.FLAGS.tflite)
 
 
 def main(argv):

@@ -1,8 +1,9 @@
 """MobileNet V2 in TF2, interpreting the same layer table as the TF-Slim graph.
 
 `MobileNetV2` holds one tf.Variable per TF-Slim variable (same names) and runs eagerly or
-inside a tf.function: inference uses fused batch norm with the moving statistics (Grappler
-fuses it into the convolutions on CPU); training normalizes with batch statistics and
+inside a tf.function: inference normalizes with the moving statistics (fused batch norm after
+plain convolutions, which Grappler fuses into them on CPU; folded into the kernel and a bias
+for depthwise convolutions, which it does not); training normalizes with batch statistics and
 updates the moving ones with the momentum it is given, as TF-Slim's UPDATE_OPS did.
 """
 
@@ -53,14 +54,34 @@ class MobileNetV2(tf.Module):
 
   def _conv_unit(self, net, unit: architecture.ConvUnit, training: bool, momentum):
     strides = [1, unit.stride, unit.stride, 1]
-    if unit.kind == "depthwise":
+    if unit.kind == "depthwise" and not training:
+      net = self._depthwise_conv_with_folded_batch_norm(net, unit.scope, strides)
+    elif unit.kind == "depthwise":
       kernel = self.variable(f"{unit.scope}/depthwise_weights")
       net = tf.nn.depthwise_conv2d(net, kernel, strides, "SAME")
+      net = self._batch_norm(net, f"{unit.scope}/BatchNorm", training, momentum)
     else:
       kernel = self.variable(f"{unit.scope}/weights")
       net = tf.nn.conv2d(net, kernel, strides, "SAME")
-    net = self._batch_norm(net, f"{unit.scope}/BatchNorm", training, momentum)
+      net = self._batch_norm(net, f"{unit.scope}/BatchNorm", training, momentum)
     return tf.nn.relu6(net) if unit.activation else net
+
+  def _depthwise_conv_with_folded_batch_norm(self, net, scope: str, strides):
+    """Inference batch norm as a per-channel scale of the kernel and a bias.
+
+    Grappler fuses Conv2D + FusedBatchNorm (+ Relu6), but leaves DepthwiseConv2dNative +
+    FusedBatchNorm + Relu6 as three passes over the activations; it does fuse a depthwise
+    conv with BiasAdd + Relu6. The scaling costs a few ops on kernels of 9 values per channel.
+    """
+    # Read in the order the unfolded conv and fused batch norm read them: the saved function
+    # then binds its captures in the same order as before the folding.
+    batch_norm = architecture.BATCH_NORM_PARAMS + architecture.BATCH_NORM_STATS
+    names = ["depthwise_weights"] + [f"BatchNorm/{name}" for name in batch_norm]
+    kernel, gamma, beta, mean, variance = (
+        self.variable(f"{scope}/{name}").value() for name in names)
+    scale = gamma * tf.math.rsqrt(variance + architecture.BATCH_NORM_EPSILON)
+    net = tf.nn.depthwise_conv2d(net, kernel * tf.expand_dims(scale, -1), strides, "SAME")
+    return tf.nn.bias_add(net, beta - mean * scale)
 
   def _batch_norm(self, net, scope: str, training: bool, momentum):
     gamma, beta = self.variable(f"{scope}/gamma"), self.variable(f"{scope}/beta")
@@ -86,7 +107,7 @@ class MobileNetV2(tf.Module):
 
 def _l2_loss_function(variable: tf.Variable):
   # A closure, not a default argument: a default would be recorded and break saving.
-  @tf.function(input_signature=[])
+  @tf.function(input_signature=[], autograph=False)
   def l2_loss():
     return architecture.WEIGHT_DECAY * tf.nn.l2_loss(variable)
   return l2_loss

@@ -12,11 +12,14 @@ from typing import Mapping, Optional
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
+from tensorflow.python.saved_model import save_context
 
 from export import module as module_lib
 
 SERVING_INPUT_NAME = "inputs"
 OUTPUT_NAMES = {"classification": "logits", "feature_vector": "feature_vector"}
+# trace() and save() must use the same options: they are part of a tf.function's cache key.
+_SAVE_OPTIONS = tf.saved_model.SaveOptions()
 
 
 class ReusableModule(tf.__internal__.tracking.AutoTrackable):
@@ -42,7 +45,8 @@ def build(values: Mapping[str, np.ndarray], depth_multiplier: float, image_size:
     # TF Hub image modules take [0, 1]; the TF-Slim network was trained on [-1, 1].
     return network(inputs * 2.0 - 1.0, training, batch_norm_momentum)
 
-  root.__call__ = tf.function(call)
+  # The network has no data-dependent control flow: AutoGraph would only slow tracing down.
+  root.__call__ = tf.function(call, autograph=False)
   return root
 
 
@@ -56,24 +60,34 @@ def input_spec(image_size: int) -> tf.TensorSpec:
 
 
 def trace(root: ReusableModule, serving_signature: bool) -> Optional[dict]:
-  """Traces `__call__` for training and inference; returns the signatures to save, if any."""
+  """Traces `__call__` for training and inference; returns the signatures to save, if any.
+
+  Tracing happens in the save context that `save()` enters: a tf.function's cache key records
+  whether it was traced in one, so tf.saved_model.save would otherwise trace every function
+  again, and the serving signature's call of `__call__` would be saved twice.
+  """
   images = input_spec(root.image_size)
   momentum = tf.TensorSpec([], tf.float32, name="batch_norm_momentum")
-  for training in (False, True):
-    root.__call__.get_concrete_function(images, training, momentum)
-  if not serving_signature:
-    return None
-  output_name = OUTPUT_NAMES[root.module_type]
+  with save_context.save_context(_SAVE_OPTIONS):
+    for training in (False, True):
+      root.__call__.get_concrete_function(images, training, momentum)
+    if not serving_signature:
+      return None
+    output_name = OUTPUT_NAMES[root.module_type]
+    # Traced from the spec, as save() looks it up; traced from the serving function's input
+    # instead, the default-momentum inference would be saved twice.
+    inference = root.__call__.get_concrete_function(images, training=False)
 
-  @tf.function(input_signature=[images])
-  def serving_default(inputs):
-    return {output_name: root.__call__(inputs, training=False)}
+    @tf.function(input_signature=[images], autograph=False)
+    def serving_default(inputs):
+      return {output_name: inference(inputs)}
 
+    serving_default.get_concrete_function()
   return {"serving_default": serving_default}
 
 
 def save(root: ReusableModule, directory: str, signatures: Optional[dict]) -> None:
-  tf.saved_model.save(root, directory, signatures=signatures)
+  tf.saved_model.save(root, directory, signatures=signatures, options=_SAVE_OPTIONS)
   _make_fingerprint_reproducible(directory)
 
 
