@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerates 8 artifacts (mobilenet_v2_0.75_96 and mobilenet_v2_0.35_128, both module types,
+# versions 4 and 5) from seed-0 synthetic checkpoints and compares the manifest with the
+# committed lock file, tests/regeneration.lock.json. CI runs it after the test suite.
+#
+#   bash scripts/check_regeneration.sh            # exit 1 and a diff if anything changed
+#   bash scripts/check_regeneration.sh --update   # rewrite the lock after an intended change
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup_venv.sh"
+cd "$PROJECT_ROOT"
+
+LOCK=tests/regeneration.lock.json
+case "${1:-}" in
+  "") MODE="--check=$LOCK" ;;
+  --update) MODE="--update_lock=$LOCK" ;;
+  *) echo "usage: bash scripts/check_regeneration.sh [--update]" >&2; exit 2 ;;
+esac
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+for spec in "0.75 96" "0.35 128"; do
+  read -r multiplier size <<<"$spec"
+  python scripts/make_synthetic_checkpoint.py --depth_multiplier="$multiplier" \
+      --image_size="$size" --seed=0 --output_dir="$WORK/checkpoints" >/dev/null
+done
+python scripts/regenerate_hub_artifacts.py --checkpoint_dir="$WORK/checkpoints" \
+    --output_dir="$WORK/hub" --variants=mobilenet_v2_0.75_96,mobilenet_v2_0.35_128 \
+    --module_types=classification,feature_vector --versions=4,5 "$MODE"

@@ -1,0 +1,306 @@
+"""The regeneration binary: layout, manifest, reproducibility, resuming, faults, lock check.
+
+The slow tests share two real regenerations of one small artifact (mobilenet_v2_0.75_96,
+classification, version 5), each in fresh worker processes; the rest reuse copies of their
+output, so that only what changes is made again.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from export import hub_layout
+from export import model_card
+from export import regenerate
+from nets import architecture
+from nets import synthetic
+from nets import variants
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "regenerate_hub_artifacts.py"
+VARIANT = variants.by_name("mobilenet_v2_0.75_96")
+KEY = "google/imagenet/mobilenet_v2_075_96/classification/5"
+ONE_ARTIFACT = ["--variants=mobilenet_v2_0.75_96", "--module_types=classification",
+                "--versions=5", "--jobs=1"]
+VOLATILE = ("run_report.json", ".regenerate/logs/", ".regenerate/lock")
+
+
+def _run(checkpoint_dir, output_dir, *flags, wait=True):
+  command = [sys.executable, str(SCRIPT), f"--checkpoint_dir={checkpoint_dir}",
+             f"--output_dir={output_dir}", *flags]
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  if not wait:
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+  return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _files(root) -> dict:
+  """Relative path -> sha256 of every file below `root`, volatile ones left out."""
+  root = pathlib.Path(root)
+  found = {}
+  for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    relative = path.relative_to(root).as_posix()
+    if not relative.startswith(VOLATILE):
+      found[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+  return found
+
+
+def _manifest(output_dir) -> dict:
+  return json.loads((pathlib.Path(output_dir) / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory, synthetic_checkpoint_075_96):
+  directory = tmp_path_factory.mktemp("checkpoints")
+  prefix = pathlib.Path(synthetic_checkpoint_075_96)
+  for path in prefix.parent.glob(prefix.name + ".*"):
+    shutil.copy(path, directory)
+  return directory
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, checkpoint_dir):
+  output_dir = tmp_path_factory.mktemp("first") / "hub"
+  return output_dir, _run(checkpoint_dir, output_dir, *ONE_ARTIFACT)
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory, checkpoint_dir):
+  """A fresh regeneration that also asks for a variant without a checkpoint (listed first)."""
+  output_dir = tmp_path_factory.mktemp("second") / "hub"
+  flags = ["--variants=mobilenet_v2_0.35_128,mobilenet_v2_075_96"] + ONE_ARTIFACT[1:]
+  return output_dir, _run(checkpoint_dir, output_dir, *flags)
+
+
+def _copy(run, tmp_path):
+  copy = tmp_path / "hub"
+  shutil.copytree(run[0], copy)
+  return copy
+
+
+# --- one regeneration --------------------------------------------------------------------
+def test_a_run_writes_the_hub_layout_card_archive_and_manifest(first_run):
+  output_dir, process = first_run
+  assert process.returncode == 0, process.stdout + process.stderr
+  paths = hub_layout.artifact_paths(str(output_dir), VARIANT, "classification", 5)
+  assert os.path.isfile(os.path.join(paths.saved_model_dir, "saved_model.pb"))
+  with open(paths.card_path) as card:
+    assert card.read() == model_card.render(VARIANT, "classification", 5)
+  with tarfile.open(paths.archive_path) as archive:
+    members = sorted(m.name for m in archive.getmembers() if m.isfile())
+  entry = _manifest(output_dir)["artifacts"][KEY]
+  assert members == sorted(entry["saved_model"]["files"])
+  assert "variables/variables.data-00000-of-00001" in members
+
+
+def test_the_manifest_records_digests_fingerprint_parameters_and_parity(first_run):
+  output_dir, _ = first_run
+  manifest = _manifest(output_dir)
+  assert list(manifest["artifacts"]) == [KEY]
+  assert manifest["tool"] == {"name": "slim-mobilenet-hub", "version": regenerate.tool_version()}
+  assert manifest["tensorflow_version"] == regenerate.tensorflow_version()
+  entry = manifest["artifacts"][KEY]
+  assert (entry["handle"], entry["version"]) == (VARIANT.hub_handle("classification"), 5)
+  for kind in ("archive", "card"):
+    assert entry[kind]["sha256"] == regenerate.file_sha256(str(output_dir / entry[kind]["path"]))
+  with gzip.open(output_dir / entry["archive"]["path"]) as tar:
+    assert entry["archive"]["tar_sha256"] == hashlib.sha256(tar.read()).hexdigest()
+  saved_model = output_dir / entry["saved_model"]["path"]
+  for name, recorded in entry["saved_model"]["files"].items():
+    assert recorded["sha256"] == regenerate.file_sha256(str(saved_model / name))
+  assert set(entry["saved_model"]["fingerprint"]) >= {"saved_model_checksum", "checkpoint_hash"}
+  assert entry["parameters"]["without_batch_norm"] == architecture.parameter_count(0.75)
+  parity = entry["parity"]
+  assert parity["top1_agree"] == parity["top5_agree"] == parity["evaluations"] > 0
+  assert 0 <= parity["max_abs_error"] < 1e-3 and set(parity["checks"].values()) == {"pass"}
+  text = (output_dir / "manifest.json").read_text()
+  assert text == json.dumps(manifest, indent=2, sort_keys=True) + "\n"  # stable formatting
+  assert "seconds" not in text and "timings" not in text
+
+
+def test_the_run_reports_progress_and_a_summary_with_timings_kept_apart(first_run):
+  output_dir, process = first_run
+  lines = process.stdout.splitlines()
+  assert any(line.startswith(f"[1/1] made {KEY} in ") and "left" in line for line in lines)
+  header = next(i for i, line in enumerate(lines) if line.startswith("artifact "))
+  assert "status" in lines[header] and "max |diff|" in lines[header]
+  assert lines[header + 1].split()[:2] == [KEY, "made"]
+  report = json.loads((output_dir / "run_report.json").read_text())
+  assert report["artifacts"][KEY]["status"] == "made"
+  assert report["artifacts"][KEY]["timings"]["export"] > 0
+
+
+# --- a second regeneration, beside a variant without a checkpoint ------------------------
+def test_a_missing_checkpoint_fails_its_variant_and_the_others_go_on(second_run):
+  output_dir, process = second_run
+  assert process.returncode == 1
+  out = process.stdout
+  assert ("FAILED mobilenet_v2_0.35_128: no checkpoint in " in out
+          and "mobilenet_v2_0.35_128.tgz" in out)
+  summary = {line.split()[0]: line.split()[1] for line in out.splitlines()
+             if line.startswith("google/")}
+  assert summary == {"google/imagenet/mobilenet_v2_035_128/classification/5": "FAILED",
+                     KEY: "made"}
+  assert "2 artifacts: 1 made, 1 FAILED" in out
+  assert list(_manifest(output_dir)["artifacts"]) == [KEY]
+
+
+def test_a_second_regeneration_in_fresh_processes_is_byte_identical(first_run, second_run):
+  first, second = _files(first_run[0]), _files(second_run[0])
+  assert "manifest.json" in first and f"{KEY}.tar.gz" in first
+  assert second == first
+
+
+# --- reruns ------------------------------------------------------------------------------
+def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoint_dir,
+                                                             tmp_path):
+  output_dir = _copy(first_run, tmp_path)
+  before = _files(output_dir)
+  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT)
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert "0 to make, 1 up to date" in process.stdout
+  assert "started" not in process.stdout
+  assert _files(output_dir) == before
+
+
+def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoint_dir,
+                                                             tmp_path):
+  output_dir = str(_copy(first_run, tmp_path))
+  artifact = regenerate.Artifact(VARIANT, "classification", 5)
+  prefix = str(checkpoint_dir / VARIANT.checkpoint_name)
+  source = regenerate.Source(prefix, regenerate.source_digest(prefix))
+  inputs = regenerate.stamp_inputs(artifact, source, regenerate.tool_version(),
+                                   regenerate.tensorflow_version())
+
+  def why():
+    return regenerate.staleness(artifact, output_dir, inputs, regenerate.CodeDigests())
+
+  assert why() is None
+  paths = artifact.paths(output_dir)
+  os.remove(paths.archive_path)
+  assert why() == f"stale: {KEY}.tar.gz missing"
+  with open(paths.card_path, "a") as card:
+    card.write("edited\n")
+  assert why() == f"stale: {KEY}.md modified"  # the first problem, in path order
+  other = dict(inputs, tensorflow_version="0.0.0")
+  assert regenerate.staleness(artifact, output_dir, other, regenerate.CodeDigests()) == (
+      "stale: tensorflow version changed")
+  os.remove(artifact.stamp_path(output_dir))
+  assert why() == "incomplete (no stamp)"
+
+
+def test_a_changed_checkpoint_is_redone_on_rerun(first_run, tmp_path):
+  output_dir = _copy(first_run, tmp_path)
+  changed = tmp_path / "checkpoints"
+  synthetic.write_checkpoint(str(changed), VARIANT.depth_multiplier, VARIANT.image_size, seed=1)
+  before = _manifest(output_dir)["artifacts"][KEY]
+  process = _run(changed, output_dir, *ONE_ARTIFACT)
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert f"started {KEY} (stale: checkpoint changed)" in process.stdout
+  after = _manifest(output_dir)["artifacts"][KEY]
+  assert after["checkpoint"]["sha256"] != before["checkpoint"]["sha256"]
+  variables = "variables/variables.data-00000-of-00001"
+  assert (after["saved_model"]["files"][variables]["sha256"]
+          != before["saved_model"]["files"][variables]["sha256"])
+  assert after["card"] == before["card"]
+
+
+def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir, tmp_path):
+  output_dir = tmp_path / "hub"
+  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, wait=False)
+  staging = output_dir / ".regenerate" / "staging"
+  deadline = time.monotonic() + 300
+  # Wait until the worker is exporting: its staging directory has something in it.
+  while not any(staging.glob("*/*")):
+    assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+    time.sleep(0.05)
+  process.send_signal(signal.SIGINT)
+  out, _ = process.communicate(timeout=120)
+  assert process.returncode == regenerate.INTERRUPTED_EXIT_CODE, out
+  assert "interrupted (SIGINT)" in out and f"not run {KEY}: interrupted" in out
+  paths = hub_layout.artifact_paths(str(output_dir), VARIANT, "classification", 5)
+  for path in (paths.saved_model_dir, paths.card_path, paths.archive_path,
+               output_dir / "manifest.json"):
+    assert not os.path.exists(path)
+  assert list(staging.glob("*")) == []
+  report = json.loads((output_dir / "run_report.json").read_text())
+  assert report["interrupted"] and report["artifacts"][KEY]["status"] == "not run"
+
+
+# --- the lock file -----------------------------------------------------------------------
+def test_check_prints_which_artifact_and_field_differ_from_the_lock(first_run, checkpoint_dir,
+                                                                    tmp_path):
+  output_dir = _copy(first_run, tmp_path)
+  lock = tmp_path / "regeneration.lock.json"
+  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--update_lock={lock}")
+  assert process.returncode == 0, process.stdout + process.stderr
+  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--check={lock}")
+  assert process.returncode == 0 and "lock check: 1 artifacts match" in process.stdout
+
+  locked = json.loads(lock.read_text())
+  entry = locked["artifacts"][KEY]
+  entry["parameters"]["without_batch_norm"] += 1
+  entry["saved_model_files"]["saved_model.pb"] = "0" * 64
+  lock.write_text(json.dumps(locked))
+  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--check={lock}")
+  assert process.returncode == 1
+  count = architecture.parameter_count(0.75)
+  assert f"{KEY}: parameters.without_batch_norm: lock {count + 1}, now {count}" in process.stdout
+  assert f"{KEY}: saved_model_files[saved_model.pb]: lock 000000000000…, now " in process.stdout
+  assert "lock check: 2 differences" in process.stdout
+
+
+def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
+  entry = {"archive": {"tar_sha256": "t"}, "card": {"sha256": "c"},
+           "checkpoint": {"sha256": "k"}, "parameters": {"with_batch_norm": 2},
+           "saved_model": {"files": {"saved_model.pb": {"sha256": "s"}},
+                           "fingerprint": {"checkpoint_hash": 1}}}
+  manifest = {"artifacts": {"a/4": entry, "b/4": entry}, "tensorflow_version": "2.21.0"}
+  lock = regenerate.lock_from_manifest(manifest)
+  assert regenerate.lock_differences(lock, manifest) == []
+  lock["tensorflow_version"] = "2.20.0"
+  lock["artifacts"]["c/4"] = lock["artifacts"].pop("b/4")
+  assert regenerate.lock_differences(lock, manifest) == [
+      "tensorflow_version: lock 2.20.0, now 2.21.0",
+      "b/4: produced, not in the lock",
+      "c/4: in the lock, not produced by this run",
+  ]
+
+
+# --- selection and checkpoints ----------------------------------------------------------
+def test_variants_are_selected_by_either_name_in_table_order():
+  chosen = regenerate.parse_variants("mobilenet_v2_035_96, mobilenet_v2_1.4_224")
+  assert [v.name for v in chosen] == ["mobilenet_v2_1.4_224", "mobilenet_v2_0.35_96"]
+  assert len(regenerate.parse_variants("all")) == 22
+  with pytest.raises(ValueError, match="unknown variant"):
+    regenerate.parse_variants("mobilenet_v2_0.6_96")
+  with pytest.raises(ValueError, match="cannot be produced"):
+    regenerate.parse_versions("3,5")
+  assert regenerate.parse_module_types("feature_vector") == ["feature_vector"]
+
+
+def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_missing(tmp_path):
+  with pytest.raises(regenerate.MissingCheckpoint, match=r"expected mobilenet_v2_0\.75_96"
+                     r"\.ckpt\.index with its data file, or mobilenet_v2_0\.75_96\.tgz"):
+    regenerate.find_checkpoint(str(tmp_path), VARIANT)
+  (tmp_path / "mobilenet_v2_0.75_96.tgz").write_bytes(b"archive")
+  assert regenerate.find_checkpoint(str(tmp_path), VARIANT).endswith(".tgz")
+  (tmp_path / "mobilenet_v2_0.75_96.ckpt.index").write_bytes(b"index")
+  with pytest.raises(regenerate.MissingCheckpoint, match="has no data file"):
+    regenerate.find_checkpoint(str(tmp_path), VARIANT)
+  (tmp_path / "mobilenet_v2_0.75_96.ckpt.data-00000-of-00001").write_bytes(b"data")
+  assert regenerate.find_checkpoint(str(tmp_path), VARIANT) == str(
+      tmp_path / "mobilenet_v2_0.75_96.ckpt")
+  assert regenerate.source_digest(str(tmp_path / "mobilenet_v2_0.75_96.ckpt")) == (
+      hashlib.sha256(b"indexdata").hexdigest())
