@@ -35,6 +35,7 @@ import tensorflow as tf
 from export import checkpoint
 from export import cli
 from export import probe_images
+from export import reusable_module
 
 LABELS_ASSET = "ImageNetLabels.txt"
 DEFAULT_TOP_K = 5
@@ -135,34 +136,17 @@ class Classifier:
     return np.concatenate(batches) if batches else np.zeros((0, len(self.labels)), np.float32)
 
 
-def check_export_dir(export_dir: str) -> None:
-  if not os.path.isdir(export_dir):
-    raise ClassifyError(f"{export_dir}: export directory not found")
-  if not any(os.path.isfile(os.path.join(export_dir, name))
-             for name in ("saved_model.pb", "saved_model.pbtxt")):
-    raise ClassifyError(f"{export_dir}: not a SavedModel (no saved_model.pb)")
-
-
 def _load(export_dir: str):
-  check_export_dir(export_dir)
   try:
-    return tf.saved_model.load(export_dir)
-  except Exception as error:  # pylint: disable=broad-except  (any failure: unusable export)
-    raise ClassifyError(f"{export_dir}: cannot load the SavedModel "
-                        f"({checkpoint.first_line(error)})") from None
+    return reusable_module.load(export_dir)
+  except reusable_module.UnusableExport as error:
+    raise ClassifyError(str(error)) from None
 
 
 def _call_signature(module, export_dir: str):
   """((height, width), number of outputs or None) from the traced `__call__`."""
-  functions = getattr(getattr(module, "__call__", None), "concrete_functions", None)
-  if not functions:
-    raise ClassifyError(f"{export_dir}: not a Reusable SavedModel (no traced __call__)")
-  for function in functions:
-    args, _ = function.structured_input_signature
-    spec = args[0] if args else None
-    if (isinstance(spec, tf.TensorSpec) and spec.shape.rank == 4
-        and None not in spec.shape[1:3]):
-      outputs = function.structured_outputs
+  for spec, outputs in reusable_module.traced_calls(module):
+    if None not in spec.shape[1:3]:
       num_outputs = outputs.shape[-1] if isinstance(outputs, tf.TensorSpec) else None
       return (spec.shape[1], spec.shape[2]), num_outputs
   raise ClassifyError(f"{export_dir}: the module's __call__ takes no images of a fixed size")
@@ -210,7 +194,10 @@ def top_predictions(logits: np.ndarray, labels: Sequence[str], top_k: int) -> li
 def classify(export_dir: str, image_paths: Sequence[str],
              top_k: int = DEFAULT_TOP_K) -> list:
   """One ImageResult per image path, in order. Raises ClassifyError (one line) on bad input."""
-  check_export_dir(export_dir)
+  try:
+    reusable_module.check_export_dir(export_dir)
+  except reusable_module.UnusableExport as error:
+    raise ClassifyError(str(error)) from None
   # Images are decoded first: a bad file fails before the seconds the module takes to load.
   images = [decode_image_file(str(path)) for path in image_paths]
   classifier = Classifier(export_dir)

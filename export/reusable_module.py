@@ -14,6 +14,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 from tensorflow.python.saved_model import save_context
 
+from export import checkpoint
 from export import module as module_lib
 
 SERVING_INPUT_NAME = "inputs"
@@ -106,3 +107,39 @@ def _make_fingerprint_reproducible(directory: str) -> None:
   fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))
   with open(path, "wb") as stored:
     stored.write(fingerprint.SerializeToString(deterministic=True))
+
+
+# --- reading an export back -------------------------------------------------------------
+class UnusableExport(Exception):
+  """An export directory that is not a loadable Reusable SavedModel; the message is one line."""
+
+
+def check_export_dir(export_dir: str) -> None:
+  if not os.path.isdir(export_dir):
+    raise UnusableExport(f"{export_dir}: export directory not found")
+  if not any(os.path.isfile(os.path.join(export_dir, name))
+             for name in ("saved_model.pb", "saved_model.pbtxt")):
+    raise UnusableExport(f"{export_dir}: not a SavedModel (no saved_model.pb)")
+
+
+def load(export_dir: str):
+  """The SavedModel loaded on its own; it must have a `__call__`."""
+  check_export_dir(export_dir)
+  try:
+    loaded = tf.saved_model.load(export_dir)
+  except Exception as error:  # pylint: disable=broad-except  (any failure: unusable export)
+    raise UnusableExport(f"{export_dir}: cannot load the SavedModel "
+                         f"({checkpoint.first_line(error)})") from None
+  if getattr(loaded, "__call__", None) is None:
+    raise UnusableExport(f"{export_dir}: not a Reusable SavedModel (no __call__)")
+  return loaded
+
+
+def traced_calls(loaded) -> list:
+  """(image TensorSpec, output structure) of each traced `__call__` taking NHWC images."""
+  calls = []
+  for function in getattr(loaded.__call__, "concrete_functions", None) or ():
+    args, _ = function.structured_input_signature
+    if args and isinstance(args[0], tf.TensorSpec) and args[0].shape.rank == 4:
+      calls.append((args[0], function.structured_outputs))
+  return calls

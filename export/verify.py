@@ -53,6 +53,7 @@ from export import checkpoint
 from export import cli
 from export import probe_images
 from export import reference
+from export import reusable_module
 from nets import architecture
 from nets import variants
 
@@ -345,40 +346,24 @@ def _json_safe(value):
 
 # --- the export --------------------------------------------------------------------------
 def check_export_dir(export_dir: str) -> None:
-  if not os.path.isdir(export_dir):
-    raise VerifyInputError(f"{export_dir}: export directory not found")
-  if not any(os.path.isfile(os.path.join(export_dir, name))
-             for name in ("saved_model.pb", "saved_model.pbtxt")):
-    raise VerifyInputError(f"{export_dir}: not a SavedModel (no saved_model.pb)")
+  try:
+    reusable_module.check_export_dir(export_dir)
+  except reusable_module.UnusableExport as error:
+    raise VerifyInputError(str(error)) from None
 
 
 def load_export(export_dir: str, image_size: int):
   """The SavedModel, loaded on its own; it must take [N, S, S, 3] images."""
-  check_export_dir(export_dir)
   try:
-    loaded = tf.saved_model.load(export_dir)
-  except Exception as error:  # pylint: disable=broad-except  (any failure: unloadable export)
-    raise VerifyInputError(f"{export_dir}: cannot load the SavedModel "
-                           f"({checkpoint.first_line(error)})") from None
-  call = getattr(loaded, "__call__", None)
-  if call is None:
-    raise VerifyInputError(f"{export_dir}: not a Reusable SavedModel (no __call__)")
-  sizes = _input_sizes(call)
+    loaded = reusable_module.load(export_dir)
+  except reusable_module.UnusableExport as error:
+    raise VerifyInputError(str(error)) from None
+  sizes = {tuple(spec.shape[1:3]) for spec, _ in reusable_module.traced_calls(loaded)}
   if sizes and not any(size in ((None, None), (image_size, image_size)) for size in sizes):
     height, width = sorted(sizes, key=str)[0]
     raise VerifyInputError(f"{export_dir}: the export takes {width}x{height} images, but the "
                            f"variant verified has image size {image_size}")
   return loaded
-
-
-def _input_sizes(call) -> set:
-  """(height, width) of the image argument of each traced `__call__`."""
-  sizes = set()
-  for function in getattr(call, "concrete_functions", None) or ():
-    args, _ = function.structured_input_signature
-    if args and isinstance(args[0], tf.TensorSpec) and args[0].shape.rank == 4:
-      sizes.add(tuple(args[0].shape[1:3]))
-  return sizes
 
 
 def _run_export(loaded, export_dir: str, images: np.ndarray) -> list:
