@@ -272,3 +272,38 @@ def _write_checkpoint(values, prefix):
       session.run(tf.compat.v1.global_variables_initializer())
       tf.compat.v1.train.Saver(variables).save(session, prefix, write_meta_graph=False,
                                                 write_state=False)
+
+
+# --- the binary ------------------------------------------------------------------------------
+def _run_binary(*flags):
+  import subprocess
+  import sys
+  return subprocess.run([sys.executable, "-m", "export.export_saved_model", *flags],
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_binary_exports_and_prints_what_it_restored(synthetic_checkpoint_075_96, tmp_path):
+  export_dir = tmp_path / "module"
+  result = _run_binary(f"--checkpoint_path={synthetic_checkpoint_075_96}",
+                       "--variant=mobilenet_v2_075_96", "--module_type=feature_vector",
+                       "--version=4", f"--export_dir={export_dir}")
+  assert result.returncode == 0, result.stderr
+  assert "EMA weights: restored 262 variables (158 from EMA shadows" in result.stdout
+  assert f"exported feature_vector version 4 to {export_dir}" in result.stdout
+  assert (export_dir / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("flags,exit_code,message", [
+    (("--module_type=detection",), 2, "error: flag --module_type=detection"),
+    (("--checkpoint_path={missing}",), 1, "error: {missing}: no checkpoint there"),
+])
+def test_binary_fails_with_one_line_and_an_exit_code(tmp_path, flags, exit_code, message):
+  missing = str(tmp_path / "missing.ckpt")
+  flags = [flag.format(missing=missing) for flag in flags]
+  if not any(flag.startswith("--checkpoint_path") for flag in flags):
+    flags.append(f"--checkpoint_path={missing}")
+  result = _run_binary(*flags, f"--export_dir={tmp_path / 'module'}")
+  assert result.returncode == exit_code
+  assert message.format(missing=missing) in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "module").exists()
