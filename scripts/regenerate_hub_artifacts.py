@@ -18,6 +18,8 @@ from absl import flags
 
 from export import cli
 from export import regenerate
+from export import regeneration_lock
+from export import regeneration_state
 from export import versions
 
 # Read when TensorFlow loads in the workers, which inherit the environment.
@@ -59,7 +61,7 @@ def _options_from_flags(argv) -> regenerate.Options:
   if not os.path.isdir(FLAGS.checkpoint_dir):
     raise ValueError(f"--checkpoint_dir={FLAGS.checkpoint_dir}: no such directory")
   if FLAGS.check:
-    regenerate.read_lock(FLAGS.check)  # a bad lock should fail before the work, not after
+    regeneration_lock.read_lock(FLAGS.check)  # a bad lock should fail before the work, not after
   return regenerate.Options(
       checkpoint_dir=FLAGS.checkpoint_dir, output_dir=FLAGS.output_dir,
       variants=tuple(regenerate.parse_variants(FLAGS.variants)),
@@ -70,12 +72,13 @@ def _options_from_flags(argv) -> regenerate.Options:
 def _parse(argv) -> regenerate.Options:
   try:
     return _options_from_flags(argv)
-  except regenerate.RegenerateError as error:
+  except regeneration_state.RegenerateError as error:
     raise ValueError(str(error)) from None
 
 
 def _check(lock_path: str, result: regenerate.RunResult) -> int:
-  differences = regenerate.lock_differences(regenerate.read_lock(lock_path), result.manifest)
+  differences = regeneration_lock.lock_differences(regeneration_lock.read_lock(lock_path),
+                                                   result.manifest)
   if not differences:
     print(f"lock check: {len(result.manifest['artifacts'])} artifacts match {lock_path}")
     return 0
@@ -90,7 +93,7 @@ def _update(lock_path: str, result: regenerate.RunResult) -> int:
   if result.failed:
     print(f"lock not updated: {len(result.failed)} artifacts were not made")
     return 1
-  regenerate.write_lock(lock_path, result.manifest)
+  regeneration_lock.write_lock(lock_path, result.manifest)
   print(f"wrote lock {lock_path} ({len(result.manifest['artifacts'])} artifacts)")
   return 0
 
@@ -99,10 +102,10 @@ def main(argv) -> int:
   options = cli.parse_or_exit(_parse, argv)
   try:
     result = regenerate.regenerate(options)
-  except regenerate.RegenerateError as error:
+  except regeneration_state.RegenerateError as error:
     cli.fail(str(error), exit_code=cli.USAGE_ERROR)
   if result.interrupted:
-    return regenerate.INTERRUPTED_EXIT_CODE
+    return regeneration_state.INTERRUPTED_EXIT_CODE
   status = 0 if result.ok else 1
   if FLAGS.check:
     status = max(status, _check(FLAGS.check, result))

@@ -22,6 +22,8 @@ import pytest
 from export import hub_layout
 from export import model_card
 from export import regenerate
+from export import regeneration_lock
+from export import regeneration_state
 from nets import architecture
 from nets import synthetic
 from nets import variants
@@ -108,17 +110,19 @@ def test_the_manifest_records_digests_fingerprint_parameters_and_parity(first_ru
   output_dir, _ = first_run
   manifest = _manifest(output_dir)
   assert list(manifest["artifacts"]) == [KEY]
-  assert manifest["tool"] == {"name": "slim-mobilenet-hub", "version": regenerate.tool_version()}
-  assert manifest["tensorflow_version"] == regenerate.tensorflow_version()
+  assert manifest["tool"] == {"name": "slim-mobilenet-hub",
+                              "version": regeneration_state.tool_version()}
+  assert manifest["tensorflow_version"] == regeneration_state.tensorflow_version()
   entry = manifest["artifacts"][KEY]
   assert (entry["handle"], entry["version"]) == (VARIANT.hub_handle("classification"), 5)
   for kind in ("archive", "card"):
-    assert entry[kind]["sha256"] == regenerate.file_sha256(str(output_dir / entry[kind]["path"]))
+    assert entry[kind]["sha256"] == regeneration_state.file_sha256(
+        str(output_dir / entry[kind]["path"]))
   with gzip.open(output_dir / entry["archive"]["path"]) as tar:
     assert entry["archive"]["tar_sha256"] == hashlib.sha256(tar.read()).hexdigest()
   saved_model = output_dir / entry["saved_model"]["path"]
   for name, recorded in entry["saved_model"]["files"].items():
-    assert recorded["sha256"] == regenerate.file_sha256(str(saved_model / name))
+    assert recorded["sha256"] == regeneration_state.file_sha256(str(saved_model / name))
   assert set(entry["saved_model"]["fingerprint"]) >= {"saved_model_checksum", "checkpoint_hash"}
   assert entry["parameters"]["without_batch_norm"] == architecture.parameter_count(0.75)
   parity = entry["parity"]
@@ -177,14 +181,15 @@ def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoi
 def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoint_dir,
                                                              tmp_path):
   output_dir = str(_copy(first_run, tmp_path))
-  artifact = regenerate.Artifact(VARIANT, "classification", 5)
+  artifact = regeneration_state.Artifact(VARIANT, "classification", 5)
   prefix = str(checkpoint_dir / VARIANT.checkpoint_name)
-  source = regenerate.Source(prefix, regenerate.source_digest(prefix))
-  inputs = regenerate.stamp_inputs(artifact, source, regenerate.tool_version(),
-                                   regenerate.tensorflow_version())
+  source = regeneration_state.Source(prefix, regeneration_state.source_digest(prefix))
+  inputs = regeneration_state.stamp_inputs(artifact, source, regeneration_state.tool_version(),
+                                           regeneration_state.tensorflow_version())
 
   def why():
-    return regenerate.staleness(artifact, output_dir, inputs, regenerate.CodeDigests())
+    return regeneration_state.staleness(artifact, output_dir, inputs,
+                                        regeneration_state.CodeDigests())
 
   assert why() is None
   paths = artifact.paths(output_dir)
@@ -194,7 +199,8 @@ def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoi
     card.write("edited\n")
   assert why() == f"stale: {KEY}.md modified"  # the first problem, in path order
   other = dict(inputs, tensorflow_version="0.0.0")
-  assert regenerate.staleness(artifact, output_dir, other, regenerate.CodeDigests()) == (
+  assert regeneration_state.staleness(artifact, output_dir, other,
+                                      regeneration_state.CodeDigests()) == (
       "stale: tensorflow version changed")
   os.remove(artifact.stamp_path(output_dir))
   assert why() == "incomplete (no stamp)"
@@ -227,7 +233,7 @@ def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir, tmp_path)
     time.sleep(0.05)
   process.send_signal(signal.SIGINT)
   out, _ = process.communicate(timeout=120)
-  assert process.returncode == regenerate.INTERRUPTED_EXIT_CODE, out
+  assert process.returncode == regeneration_state.INTERRUPTED_EXIT_CODE, out
   assert "interrupted (SIGINT)" in out and f"not run {KEY}: interrupted" in out
   paths = hub_layout.artifact_paths(str(output_dir), VARIANT, "classification", 5)
   for path in (paths.saved_model_dir, paths.card_path, paths.archive_path,
@@ -267,11 +273,11 @@ def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields(
            "saved_model": {"files": {"saved_model.pb": {"sha256": "s"}},
                            "fingerprint": {"checkpoint_hash": 1}}}
   manifest = {"artifacts": {"a/4": entry, "b/4": entry}, "tensorflow_version": "2.21.0"}
-  lock = regenerate.lock_from_manifest(manifest)
-  assert regenerate.lock_differences(lock, manifest) == []
+  lock = regeneration_lock.lock_from_manifest(manifest)
+  assert regeneration_lock.lock_differences(lock, manifest) == []
   lock["tensorflow_version"] = "2.20.0"
   lock["artifacts"]["c/4"] = lock["artifacts"].pop("b/4")
-  assert regenerate.lock_differences(lock, manifest) == [
+  assert regeneration_lock.lock_differences(lock, manifest) == [
       "tensorflow_version: lock 2.20.0, now 2.21.0",
       "b/4: produced, not in the lock",
       "c/4: in the lock, not produced by this run",
@@ -291,16 +297,16 @@ def test_variants_are_selected_by_either_name_in_table_order():
 
 
 def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_missing(tmp_path):
-  with pytest.raises(regenerate.MissingCheckpoint, match=r"expected mobilenet_v2_0\.75_96"
+  with pytest.raises(regeneration_state.MissingCheckpoint, match=r"expected mobilenet_v2_0\.75_96"
                      r"\.ckpt\.index with its data file, or mobilenet_v2_0\.75_96\.tgz"):
-    regenerate.find_checkpoint(str(tmp_path), VARIANT)
+    regeneration_state.find_checkpoint(str(tmp_path), VARIANT)
   (tmp_path / "mobilenet_v2_0.75_96.tgz").write_bytes(b"archive")
-  assert regenerate.find_checkpoint(str(tmp_path), VARIANT).endswith(".tgz")
+  assert regeneration_state.find_checkpoint(str(tmp_path), VARIANT).endswith(".tgz")
   (tmp_path / "mobilenet_v2_0.75_96.ckpt.index").write_bytes(b"index")
-  with pytest.raises(regenerate.MissingCheckpoint, match="has no data file"):
-    regenerate.find_checkpoint(str(tmp_path), VARIANT)
+  with pytest.raises(regeneration_state.MissingCheckpoint, match="has no data file"):
+    regeneration_state.find_checkpoint(str(tmp_path), VARIANT)
   (tmp_path / "mobilenet_v2_0.75_96.ckpt.data-00000-of-00001").write_bytes(b"data")
-  assert regenerate.find_checkpoint(str(tmp_path), VARIANT) == str(
+  assert regeneration_state.find_checkpoint(str(tmp_path), VARIANT) == str(
       tmp_path / "mobilenet_v2_0.75_96.ckpt")
-  assert regenerate.source_digest(str(tmp_path / "mobilenet_v2_0.75_96.ckpt")) == (
+  assert regeneration_state.source_digest(str(tmp_path / "mobilenet_v2_0.75_96.ckpt")) == (
       hashlib.sha256(b"indexdata").hexdigest())
