@@ -12,28 +12,20 @@ import pytest
 import tensorflow as tf
 
 from export import classify
-from export import export_saved_model as export_lib
 from export import probe_images
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 96
 
 
-def _export(tmp_path_factory, prefix, module_type):
-  export_dir = str(tmp_path_factory.mktemp("classify_exports") / module_type)
-  export_lib.export_saved_model(export_lib.ExportOptions(
-      checkpoint_path=prefix, export_dir=export_dir, module_type=module_type))
-  return export_dir
+@pytest.fixture(scope="module")
+def classification_dir(synthetic_checkpoint_075_96, export_checkpoint):
+  return export_checkpoint(synthetic_checkpoint_075_96).export_dir
 
 
 @pytest.fixture(scope="module")
-def classification_dir(synthetic_checkpoint_075_96, tmp_path_factory):
-  return _export(tmp_path_factory, synthetic_checkpoint_075_96, "classification")
-
-
-@pytest.fixture(scope="module")
-def feature_vector_dir(synthetic_checkpoint_075_96, tmp_path_factory):
-  return _export(tmp_path_factory, synthetic_checkpoint_075_96, "feature_vector")
+def feature_vector_dir(synthetic_checkpoint_075_96, export_checkpoint):
+  return export_checkpoint(synthetic_checkpoint_075_96, module_type="feature_vector").export_dir
 
 
 def _pixels(kind, size, seed=0):

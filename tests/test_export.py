@@ -15,12 +15,6 @@ from nets import synthetic
 BATCH = 3
 
 
-def _export(tmp_path_factory, prefix, name, **kwargs):
-  export_dir = str(tmp_path_factory.mktemp("exports") / name)
-  options = export_lib.ExportOptions(checkpoint_path=prefix, export_dir=export_dir, **kwargs)
-  return export_lib.export_saved_model(options)
-
-
 def _images(image_size, seed=0, batch=BATCH):
   return np.random.default_rng(seed).uniform(size=(batch, image_size, image_size, 3)).astype(
       np.float32)
@@ -31,8 +25,8 @@ def _tolerance(ref):
 
 
 @pytest.fixture(scope="module")
-def classifier(synthetic_checkpoint_075_96, tmp_path_factory):
-  return _export(tmp_path_factory, synthetic_checkpoint_075_96, "classification_v5")
+def classifier(synthetic_checkpoint_075_96, export_checkpoint):
+  return export_checkpoint(synthetic_checkpoint_075_96)
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +54,12 @@ def test_classifier_logits_equal_the_tf_slim_graph(loaded_classifier, slim_refer
     (1.4, 224, "feature_vector"),
     (0.75, 96, "feature_vector"),
 ])
-def test_other_variants_equal_the_tf_slim_graph(tmp_path_factory, multiplier, size, module_type):
+def test_other_variants_equal_the_tf_slim_graph(tmp_path_factory, export_checkpoint, multiplier,
+                                                size, module_type):
   prefix = synthetic.write_checkpoint(str(tmp_path_factory.mktemp("ckpt")), multiplier, size,
                                       seed=3)
-  result = _export(tmp_path_factory, prefix, f"{multiplier}_{size}_{module_type}",
-                   depth_multiplier=multiplier, image_size=size, module_type=module_type)
+  result = export_checkpoint(prefix, depth_multiplier=multiplier, image_size=size,
+                             module_type=module_type)
   images = _images(size, seed=1, batch=2)
   with reference.SlimReference(prefix, multiplier, size, module_type) as slim_graph:
     ref = slim_graph(images)
@@ -84,8 +79,8 @@ def test_restore_takes_ema_shadows_for_trainables_and_plain_batch_norm_statistic
 
 
 def test_use_ema_false_takes_raw_values_and_changes_the_logits(
-    synthetic_checkpoint_075_96, tmp_path_factory, loaded_classifier):
-  result = _export(tmp_path_factory, synthetic_checkpoint_075_96, "raw", use_ema=False)
+    synthetic_checkpoint_075_96, export_checkpoint, loaded_classifier):
+  result = export_checkpoint(synthetic_checkpoint_075_96, use_ema=False)
   raw = tf.saved_model.load(result.export_dir)
   stored = tf.train.load_checkpoint(synthetic_checkpoint_075_96)
   for variable in raw.variables:
@@ -126,9 +121,8 @@ def test_inference_leaves_every_variable_unchanged_and_has_no_dropout(loaded_cla
 
 
 def test_feature_vector_returns_the_global_pool_and_carries_no_labels(
-    synthetic_checkpoint_075_96, tmp_path_factory):
-  result = _export(tmp_path_factory, synthetic_checkpoint_075_96, "features",
-                   module_type="feature_vector")
+    synthetic_checkpoint_075_96, export_checkpoint):
+  result = export_checkpoint(synthetic_checkpoint_075_96, module_type="feature_vector")
   loaded = tf.saved_model.load(result.export_dir)
   assert list(loaded.signatures["serving_default"].structured_outputs) == ["feature_vector"]
   assert not any("Logits" in v.name for v in loaded.variables)

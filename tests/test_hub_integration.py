@@ -6,17 +6,13 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from export import export_saved_model as export_lib
 
 MOMENTUM = 0.997
 
 
 @pytest.fixture(scope="module")
-def export_dir(synthetic_checkpoint_075_96, tmp_path_factory):
-  export_dir = str(tmp_path_factory.mktemp("hub") / "classification")
-  export_lib.export_saved_model(export_lib.ExportOptions(
-      checkpoint_path=synthetic_checkpoint_075_96, export_dir=export_dir))
-  return export_dir
+def export_dir(synthetic_checkpoint_075_96, export_checkpoint):
+  return export_checkpoint(synthetic_checkpoint_075_96).export_dir
 
 
 def _toy_task(count=16, seed=0):

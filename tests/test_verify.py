@@ -32,26 +32,19 @@ def prefix(synthetic_checkpoint_075_96):
   return synthetic_checkpoint_075_96
 
 
-def _export(tmp_path_factory, prefix, name, **kwargs):
-  export_dir = str(tmp_path_factory.mktemp("verify_exports") / name)
-  export_lib.export_saved_model(
-      export_lib.ExportOptions(checkpoint_path=prefix, export_dir=export_dir, **kwargs))
-  return export_dir
+@pytest.fixture(scope="module")
+def classification_dir(prefix, export_checkpoint):
+  return export_checkpoint(prefix).export_dir
 
 
 @pytest.fixture(scope="module")
-def classification_dir(prefix, tmp_path_factory):
-  return _export(tmp_path_factory, prefix, "classification")
+def feature_vector_dir(prefix, export_checkpoint):
+  return export_checkpoint(prefix, module_type="feature_vector").export_dir
 
 
 @pytest.fixture(scope="module")
-def feature_vector_dir(prefix, tmp_path_factory):
-  return _export(tmp_path_factory, prefix, "feature_vector", module_type="feature_vector")
-
-
-@pytest.fixture(scope="module")
-def raw_dir(prefix, tmp_path_factory):
-  return _export(tmp_path_factory, prefix, "raw", use_ema=False)
+def raw_dir(prefix, export_checkpoint):
+  return export_checkpoint(prefix, use_ema=False).export_dir
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from export import export_saved_model as export_lib
 from export import versions
 
 PROVEN = {}  # version number -> the test proving its change
@@ -27,11 +26,9 @@ def proves(number):
 
 
 @pytest.fixture(scope="module", params=versions.PRODUCED_VERSIONS, ids=lambda n: f"v{n}")
-def artifact(request, synthetic_checkpoint_075_96, tmp_path_factory):
-  export_dir = str(tmp_path_factory.mktemp("versions") / f"classification_{request.param}")
-  export_lib.export_saved_model(export_lib.ExportOptions(
-      checkpoint_path=synthetic_checkpoint_075_96, export_dir=export_dir, version=request.param))
-  return versions.get(request.param), export_dir
+def artifact(request, synthetic_checkpoint_075_96, export_checkpoint):
+  result = export_checkpoint(synthetic_checkpoint_075_96, version=request.param)
+  return versions.get(request.param), result.export_dir
 
 
 def _images(seed, batch=4):
