@@ -20,7 +20,6 @@ import tensorflow as tf
 from nets import architecture
 from nets import variants
 
-EMA_SUFFIX = "/ExponentialMovingAverage"
 _ALLOWED_EXTRA = re.compile(
     r"^(global_step|.*/ExponentialMovingAverage|.*/(RMSProp|RMSProp_1|Momentum))$")
 _ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
@@ -135,7 +134,7 @@ def model_values(prefix: str, depth_multiplier: float, use_ema: bool = True) -> 
   specs = architecture.variable_specs(depth_multiplier)
   sources, from_ema = {}, 0
   for spec in specs:
-    shadow = spec.name + EMA_SUFFIX
+    shadow = architecture.ema_name(spec.name)
     source = shadow if use_ema and spec.trainable and shadow in shapes else spec.name
     if source not in shapes:
       raise CheckpointError(

@@ -34,10 +34,10 @@ import tensorflow as tf
 
 from export import checkpoint
 from export import cli
+from export import hub_layout
 from export import probe_images
 from export import reusable_module
 
-LABELS_ASSET = "ImageNetLabels.txt"
 DEFAULT_TOP_K = 5
 BATCH_SIZE = 32  # images per call of the module; bounds memory for long file lists
 ANTIALIAS = True
@@ -162,12 +162,12 @@ def _read_labels(module, export_dir: str) -> list:
   if asset is not None:
     path = asset.asset_path.numpy().decode()
   else:
-    path = os.path.join(export_dir, "assets", LABELS_ASSET)
+    path = os.path.join(export_dir, "assets", hub_layout.LABELS_FILE_NAME)
   try:
     with open(path, encoding="utf-8") as labels_file:
       labels = labels_file.read().splitlines()
   except OSError:
-    raise ClassifyError(f"{export_dir}: no labels asset assets/{LABELS_ASSET} (classify "
+    raise ClassifyError(f"{export_dir}: no labels asset assets/{hub_layout.LABELS_FILE_NAME} (classify "
                         f"reads the class names from it)") from None
   if not labels:
     raise ClassifyError(f"{path}: the labels asset is empty")

@@ -20,10 +20,8 @@ from absl import logging
 
 from export import checkpoint
 from export import cli
+from export import hub_layout
 from export import versions
-
-LABELS_FILE = pathlib.Path(__file__).parent / "assets" / "ImageNetLabels.txt"
-
 
 class ExportError(Exception):
   """An export that cannot be made; the message is one line."""
@@ -65,7 +63,7 @@ def export_saved_model(options: ExportOptions) -> ExportResult:
   started = time.perf_counter()
   module = reusable_module.build(
       restored.values, options.depth_multiplier, options.image_size, options.module_type,
-      _momentum_default(options, version), labels_file=str(LABELS_FILE))
+      _momentum_default(options, version), labels_file=hub_layout.LABELS_FILE)
   timings["build"] = time.perf_counter() - started
   started = time.perf_counter()
   signatures = reusable_module.trace(module, version.serving_signature)

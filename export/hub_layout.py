@@ -20,6 +20,11 @@ import tempfile
 from export import versions
 from nets import variants as variants_lib
 
+# The classifier's labels, shipped in the package and as an asset of every classifier export.
+LABELS_FILE_NAME = "ImageNetLabels.txt"
+LABELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets",
+                           LABELS_FILE_NAME)
+
 ARCHIVE_SUFFIX = ".tar.gz"
 CARD_SUFFIX = ".md"
 

@@ -32,7 +32,6 @@ from nets import architecture
 from nets import variants as variants_lib
 
 # The labels file the classification modules carry in their SavedModel's assets/ directory.
-LABELS_FILE_NAME = "ImageNetLabels.txt"
 DATASET = "imagenet-ilsvrc-2012-cls"
 NETWORK_ARCHITECTURE = "mobilenet-v2"
 MODULE_TYPE_METADATA = {
@@ -183,7 +182,7 @@ def _usage(variant, module_type, version) -> list:
         f"The output is a batch of logits, shape [batch_size, {architecture.NUM_CLASSES}], "
         f"without softmax. Index 0 is a \"background\" class, indices 1 to "
         f"{architecture.NUM_CLASSES - 1} are the ImageNet classes; their names, in that "
-        f"order, are in `{LABELS_FILE_NAME}`, shipped in the module's `assets/` directory.")
+        f"order, are in `{hub_layout.LABELS_FILE_NAME}`, shipped in the module's `assets/` directory.")
   else:
     features = architecture.num_features(variant.depth_multiplier)
     lines.append(

@@ -31,7 +31,7 @@ class SlimReference:
       var_list = {}
       for variable in v1.global_variables():
         name = variable.op.name
-        shadow = name + checkpoint.EMA_SUFFIX
+        shadow = architecture.ema_name(name)
         use_shadow = use_ema and name in trainable and shadow in shapes
         var_list[shadow if use_shadow else name] = variable
       saver = v1.train.Saver(var_list=var_list)

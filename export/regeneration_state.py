@@ -27,7 +27,7 @@ FORMAT_VERSION = 1  # of the manifest and the lock file
 # What every artifact is exported with: the exporter's defaults, recorded in the stamps.
 EXPORT_OPTIONS = {"use_ema": True, "batch_norm_momentum_default": None}
 # Non-Python files the worker reads; their contents are part of what an artifact depends on.
-DATA_FILES = ("export/assets/ImageNetLabels.txt",)
+DATA_FILES = (os.path.relpath(hub_layout.LABELS_FILE, PROJECT_ROOT),)
 
 # Artifact statuses.
 MADE = "made"

@@ -110,6 +110,14 @@ def spatial_sizes(image_size: int) -> list:
 
 # --- the variable layout -----------------------------------------------------------------
 BATCH_NORM_PARAMS = ("gamma", "beta")
+# Training kept an exponential moving average of every trainable variable under this suffix.
+EMA_SUFFIX = "/ExponentialMovingAverage"
+
+
+def ema_name(name: str) -> str:
+  return name + EMA_SUFFIX
+
+
 BATCH_NORM_STATS = ("moving_mean", "moving_variance")
 
 

@@ -22,7 +22,6 @@ import numpy as np
 from nets import architecture
 from nets import variants
 
-EMA_SUFFIX = "ExponentialMovingAverage"
 # TF1's RMSPropOptimizer creates the mean-square slot first, then the momentum slot.
 RMS_SLOT = "RMSProp"
 MOMENTUM_SLOT = "RMSProp_1"
@@ -40,10 +39,6 @@ LOGITS_OFFSET = 1.0  # std of the per-class offset of the logits
 VARIANCE_FLOOR = 1e-4  # keeps a (theoretically possible) constant channel's variance positive
 
 
-def ema_name(name: str) -> str:
-  return f"{name}/{EMA_SUFFIX}"
-
-
 def checkpoint_keys(depth_multiplier: float,
                     num_classes: int = architecture.NUM_CLASSES) -> dict:
   """Name -> shape of every entry `write_checkpoint` writes (as the released checkpoints)."""
@@ -51,7 +46,7 @@ def checkpoint_keys(depth_multiplier: float,
   for spec in architecture.variable_specs(depth_multiplier, num_classes):
     keys[spec.name] = spec.shape
     if spec.trainable:
-      for extra in (ema_name(spec.name), f"{spec.name}/{RMS_SLOT}",
+      for extra in (architecture.ema_name(spec.name), f"{spec.name}/{RMS_SLOT}",
                     f"{spec.name}/{MOMENTUM_SLOT}"):
         keys[extra] = spec.shape
   return keys
@@ -312,7 +307,7 @@ def _training_state(specs: list, ema: dict, rng) -> dict:
     scale = float(np.sqrt(np.mean(np.square(value)))) or 1.0
     noise = rng.standard_normal(value.shape)
     entries[spec.name] = (value + RAW_PERTURBATION * scale * noise).astype(np.float32)
-    entries[ema_name(spec.name)] = value
+    entries[architecture.ema_name(spec.name)] = value
     # Mean squares of gradients (positive) and a momentum, both small next to the weights.
     gradient = 0.01 * scale * np.exp(0.5 * rng.standard_normal(value.shape))
     entries[f"{spec.name}/{RMS_SLOT}"] = np.square(gradient).astype(np.float32)

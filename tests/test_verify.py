@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 
 from export import checkpoint
-from export import export_saved_model as export_lib
+from export import hub_layout
 from export import probe_images
 from export import reusable_module
 from export import verify
+from nets import architecture
 from nets import synthetic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def unscaled_dir(prefix, tmp_path_factory):
   """The faithful network and weights, but `__call__` feeds x in [0, 1] without 2x - 1."""
   values = checkpoint.model_values(prefix, 0.75).values
   root = reusable_module.build(values, 0.75, 96, "classification", 0.99,
-                               labels_file=str(export_lib.LABELS_FILE))
+                               labels_file=hub_layout.LABELS_FILE)
   network = root.network
 
   def call_without_rescaling(inputs, training=False, batch_norm_momentum=0.99):
@@ -147,8 +148,8 @@ def test_faithful_export_passes_every_check(classification_dir, prefix, expectat
 
 def test_a_single_changed_weight_fails_and_is_named(classification_dir, prefix, tmp_path):
   tensors = checkpoint.read_tensors(prefix, checkpoint.read_shapes(prefix))
-  shadow = tensors[CHANGED_WEIGHT + checkpoint.EMA_SUFFIX] = tensors[
-      CHANGED_WEIGHT + checkpoint.EMA_SUFFIX].copy()
+  shadow = tensors[architecture.ema_name(CHANGED_WEIGHT)] = tensors[
+      architecture.ema_name(CHANGED_WEIGHT)].copy()
   shadow[0, 0, 0, 0] += 0.25
   changed = str(tmp_path / os.path.basename(prefix))
   names = sorted(tensors)
