@@ -17,6 +17,12 @@ Shapes are laid out in coordinates relative to the image, so a probe looks the s
 every size. Every value is a multiple of 1/255: the set is stored exactly as uint8
 (`probe_uint8`), and the float images are `uint8 / 255` in float32 (`to_float`).
 
+The probes feed committed goldens, so they are made with exact arithmetic only: numbers from
+the PCG64 bit stream, then +, -, *, /, sqrt, floor and comparisons, which IEEE-754 rounds
+the same way everywhere. Waves and glows are polynomials and rational functions rather than
+sine, cosine and exp, whose last bits differ between machines (NumPy's AVX-512 builds use
+other implementations than the C library's).
+
 Verification runs the first image alone (batch size 1), then the whole set in batches of 8
 (`batch_plan`), so an export whose output depends on the batch shows up.
 """
@@ -25,7 +31,7 @@ import zlib
 
 import numpy as np
 
-PROBE_SET_VERSION = 1  # bump when any probe image changes; goldens record it
+PROBE_SET_VERSION = 2  # bump when any probe image changes; goldens record it
 BATCH_SIZE = 8
 PHOTO_KINDS = ("discs", "stripes", "checkerboard", "rings", "blocks", "clouds", "landscape")
 PROBE_NAMES = ("noise", "zeros", "ones", "grey", "gradient_horizontal", "gradient_vertical",
@@ -115,6 +121,40 @@ def _grey(value: np.ndarray) -> np.ndarray:
 
 
 # --- the synthetic photos ----------------------------------------------------------------
+def _distance(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+  return np.sqrt(dy * dy + dx * dx)
+
+
+def _unit_vector(rng):
+  """A random direction (y, x), drawn without trigonometry."""
+  while True:
+    dy, dx = rng.uniform(-1.0, 1.0, 2)
+    length = float(np.sqrt(dy * dy + dx * dx))
+    if 0.1 < length <= 1.0:
+      return dy / length, dx / length
+
+
+def _smooth_wave(t: np.ndarray) -> np.ndarray:
+  """A periodic wave in [0, 1] with period 1, 1 at integers, 0 half-way: a smoothstep of the
+  distance to the nearest integer, shaped like a raised cosine."""
+  u = np.abs(t - np.floor(t + 0.5)) * 2.0  # 0 at integers, 1 half-way
+  return 1.0 - u * u * (3.0 - 2.0 * u)
+
+
+def _smooth_field(rng, y, x, cells: int, amplitude: float) -> np.ndarray:
+  """Random levels on a (cells + 1)^2 grid, interpolated bilinearly with smoothstep weights."""
+  levels = rng.uniform(-amplitude, amplitude, (cells + 1, cells + 1))
+  position_y, position_x = y * cells, x * cells
+  row, column = np.minimum(np.floor(position_y), cells - 1), np.minimum(np.floor(position_x),
+                                                                        cells - 1)
+  fy, fx = position_y - row, position_x - column
+  fy, fx = fy * fy * (3.0 - 2.0 * fy), fx * fx * (3.0 - 2.0 * fx)
+  row, column = row.astype(np.int64), column.astype(np.int64)
+  top = levels[row, column] * (1.0 - fx) + levels[row, column + 1] * fx
+  bottom = levels[row + 1, column] * (1.0 - fx) + levels[row + 1, column + 1] * fx
+  return top * (1.0 - fy) + bottom * fy
+
+
 def _inside(signed_distance: np.ndarray, image_size: int) -> np.ndarray:
   """Coverage of the region where `signed_distance` < 0, anti-aliased over one pixel."""
   return np.clip(0.5 - signed_distance * image_size, 0.0, 1.0)[..., None]
@@ -134,16 +174,16 @@ def _discs(rng, y, x, size):
   for _ in range(6):
     centre_y, centre_x = rng.uniform(0.1, 0.9, 2)
     radius = rng.uniform(0.08, 0.3)
-    distance = np.hypot(y - centre_y, x - centre_x) - radius
+    distance = _distance(y - centre_y, x - centre_x) - radius
     image = _blend(image, _inside(distance, size), rng.uniform(0.0, 1.0, 3))
   return image
 
 
 def _stripes(rng, y, x, size):
   """Two-colour stripes at a slant: a texture with one dominant frequency."""
-  angle = rng.uniform(0.0, np.pi)
+  direction_y, direction_x = _unit_vector(rng)
   period = rng.uniform(0.08, 0.2)
-  phase = (x * np.cos(angle) + y * np.sin(angle)) / period
+  phase = (x * direction_x + y * direction_y) / period
   # Distance to the nearest stripe edge, negative inside the stripe's half of each period.
   distance = (np.abs(phase % 1.0 - 0.5) - 0.25) * period
   image = _canvas(y, rng.uniform(0.0, 0.4, 3))
@@ -163,7 +203,7 @@ def _rings(rng, y, x, size):
   del size
   centre_y, centre_x = rng.uniform(0.3, 0.7, 2)
   period = rng.uniform(0.08, 0.15)
-  wave = 0.5 + 0.5 * np.cos(2 * np.pi * np.hypot(y - centre_y, x - centre_x) / period)
+  wave = _smooth_wave(_distance(y - centre_y, x - centre_x) / period)
   inner, outer = rng.uniform(0.0, 1.0, 3), rng.uniform(0.0, 1.0, 3)
   return inner * wave[..., None] + outer * (1.0 - wave[..., None])
 
@@ -183,11 +223,7 @@ def _blocks(rng, y, x, size):
 def _clouds(rng, y, x, size):
   """White clouds on a blue sky: a smooth random field, thresholded softly."""
   del size
-  field = np.zeros_like(y)
-  for _ in range(6):
-    freq_y, freq_x = rng.uniform(-4.0, 4.0, 2)
-    field += rng.uniform(0.3, 1.0) * np.sin(
-        2 * np.pi * (freq_y * y + freq_x * x) + rng.uniform(0.0, 2 * np.pi))
+  field = _smooth_field(rng, y, x, cells=6, amplitude=1.6)
   cloud = np.clip(field - 0.3, 0.0, 1.0)[..., None]
   sky = np.stack([0.25 + 0.3 * y, 0.45 + 0.3 * y, np.full_like(y, 0.9)], axis=-1)
   return sky * (1.0 - cloud) + np.array([0.97, 0.97, 1.0]) * cloud
@@ -197,12 +233,12 @@ def _landscape(rng, y, x, size):
   """Sky and rolling ground under a sun: a scene with a horizon and a bright disc."""
   sky = np.stack([0.2 + 0.5 * y, 0.4 + 0.45 * y, 0.8 + 0.2 * y], axis=-1)
   sun_y, sun_x = rng.uniform(0.15, 0.35), rng.uniform(0.2, 0.8)
-  sun_distance = np.hypot(y - sun_y, x - sun_x)
-  glow = np.exp(-np.square(sun_distance / 0.15))[..., None]
+  sun_distance = _distance(y - sun_y, x - sun_x)
+  glow = (1.0 / np.square(1.0 + np.square(sun_distance / 0.15)))[..., None]
   image = np.clip(sky + 0.35 * glow * np.array([1.0, 0.8, 0.3]), 0.0, 1.0)
   image = _blend(image, _inside(sun_distance - 0.07, size), (1.0, 0.92, 0.5))
-  horizon = 0.6 + 0.05 * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * x + rng.uniform(0, 1)))
-  horizon += 0.02 * np.sin(2 * np.pi * (rng.uniform(2.0, 4.0) * x + rng.uniform(0, 1)))
+  horizon = 0.55 + 0.1 * _smooth_wave(rng.uniform(0.5, 1.5) * x + rng.uniform(0, 1))
+  horizon += 0.04 * _smooth_wave(rng.uniform(2.0, 4.0) * x + rng.uniform(0, 1))
   depth = np.clip((y - horizon) / 0.4, 0.0, 1.0)[..., None]
   grass = np.array([0.35, 0.6, 0.2]) * (1.0 - 0.5 * depth)  # darker towards the viewer
   grass = grass + rng.uniform(-0.06, 0.06, y.shape + (1,))  # blades of grass

@@ -55,11 +55,20 @@ from export import probe_images
 from export import reference
 from export import reusable_module
 from nets import architecture
+from nets import numpy_mobilenet_v2
 from nets import variants
 
 OUTPUT_TOLERANCE = 1e-4  # max |diff| <= OUTPUT_TOLERANCE * (1 + max |reference|), per input
 TOP_K = 5
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+# The networks a checkpoint's reference outputs can come from (see expectation_from_checkpoint).
+TF_SLIM, FLOAT64 = "tf_slim", "float64"
+REFERENCE_NETWORKS = (TF_SLIM, FLOAT64)
+_REFERENCE_DESCRIPTIONS = {
+    TF_SLIM: "TF-Slim graph (nets/mobilenet_v2.py) fed 2x - 1, EMA weights",
+    FLOAT64: "float64 network summed in a fixed order (nets/numpy_mobilenet_v2.py) fed 2x - 1, "
+             "EMA weights, rounded to float32: the same bits on every machine",
+}
 
 REPORT_FORMAT = "mobilenet_v2_verification_report"
 REPORT_VERSION = 1
@@ -89,30 +98,69 @@ class Expectation:
 
 
 def expectation_from_checkpoint(checkpoint_path: str, *, depth_multiplier: float,
-                                image_size: int, module_type: str) -> Expectation:
-  """Runs the probe set through the TF-Slim graph restored from the checkpoint (EMA)."""
+                                image_size: int, module_type: str,
+                                reference_network: str = TF_SLIM) -> Expectation:
+  """The probe set run through the checkpoint's network (EMA weights) and the values the
+  export must hold.
+
+  `reference_network` TF_SLIM runs the TF-Slim graph (nets/mobilenet_v2.py), as TF-Slim
+  evaluates; FLOAT64 runs the fixed-order float64 network (nets/numpy_mobilenet_v2.py), whose
+  outputs have the same bits on every machine, which is what goldens store.
+  """
   _check_variant(depth_multiplier, image_size, module_type)
+  if reference_network not in REFERENCE_NETWORKS:
+    raise ValueError(f"reference network must be one of {', '.join(REFERENCE_NETWORKS)}, got "
+                     f"{reference_network!r}")
   started = time.perf_counter()
   names, inputs = probe_images.probe_uint8(image_size)
+  images = probe_images.to_float(inputs)
   with checkpoint.opened(checkpoint_path) as prefix:
-    restored = checkpoint.model_values(prefix, depth_multiplier, use_ema=True)
+    values = expected_variables(prefix, depth_multiplier, module_type)
     digest, files = checkpoint_digest(prefix)
-    outputs = _reference_outputs(prefix, depth_multiplier, image_size, module_type,
-                                 probe_images.to_float(inputs))
-  wanted = [spec.name for spec in architecture.variable_specs(
-      depth_multiplier, _num_classes(module_type))]
+    if reference_network == TF_SLIM:
+      outputs = _tf_slim_outputs(prefix, depth_multiplier, image_size, module_type, images)
+    else:
+      outputs, _ = numpy_mobilenet_v2.mobilenet_v2(
+          images.astype(np.float64) * 2.0 - 1.0, values, depth_multiplier,
+          num_classes=_num_classes(module_type))
   source = {"kind": "checkpoint", "path": str(checkpoint_path), "sha256": digest,
-            "files": files, "use_ema": True, "probe_set_version": probe_images.PROBE_SET_VERSION}
-  return Expectation(depth_multiplier, image_size, module_type, names, inputs, outputs,
-                     {name: restored.values[name] for name in wanted}, source,
-                     time.perf_counter() - started)
+            "files": files, "use_ema": True, "probe_set_version": probe_images.PROBE_SET_VERSION,
+            "network": reference_network}
+  return Expectation(depth_multiplier, image_size, module_type, names, inputs,
+                     outputs.astype(np.float32), values, source, time.perf_counter() - started)
 
 
-def _reference_outputs(prefix, depth_multiplier, image_size, module_type, images):
+def expected_variables(prefix: str, depth_multiplier: float, module_type: str) -> dict:
+  """TF-Slim name -> the value an export of the checkpoint must hold, read here rather than by
+  the exporter (so that a bug in its restore cannot hide itself): a trainable variable's
+  `/ExponentialMovingAverage` shadow when the checkpoint has one, else its plain value."""
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    stored = reader.get_variable_to_shape_map()
+    values = {}
+    for spec in architecture.variable_specs(depth_multiplier, _num_classes(module_type)):
+      shadow = architecture.ema_name(spec.name)
+      name = shadow if spec.trainable and shadow in stored else spec.name
+      if name not in stored:
+        raise checkpoint.CheckpointError(
+            f"{prefix}: variable {spec.name} is missing (expected shape {list(spec.shape)} for "
+            f"depth multiplier {depth_multiplier})")
+      if tuple(stored[name]) != spec.shape:
+        raise checkpoint.CheckpointError(
+            f"{prefix}: variable {name} has shape {list(stored[name])}, expected "
+            f"{list(spec.shape)} for depth multiplier {depth_multiplier}")
+      values[spec.name] = reader.get_tensor(name)
+  except (tf.errors.OpError, ValueError, IndexError) as error:
+    raise checkpoint.CheckpointError(
+        f"{prefix}: cannot read checkpoint ({checkpoint.first_line(error)})") from None
+  return values
+
+
+def _tf_slim_outputs(prefix, depth_multiplier, image_size, module_type, images):
   with reference.SlimReference(prefix, depth_multiplier, image_size, module_type,
                                use_ema=True) as slim:
     return np.concatenate([slim(images[start:stop]) for start, stop in
-                           probe_images.batch_plan(len(images))[1:]]).astype(np.float32)
+                           probe_images.batch_plan(len(images))[1:]])
 
 
 def checkpoint_digest(prefix: str):
@@ -148,7 +196,7 @@ def write_golden(golden_path: str, *, checkpoint_path: str, depth_multiplier: fl
   """Computes the reference from the checkpoint and stores it as a golden file."""
   expectation = expectation_from_checkpoint(
       checkpoint_path, depth_multiplier=depth_multiplier, image_size=image_size,
-      module_type=module_type)
+      module_type=module_type, reference_network=FLOAT64)
   save_golden(golden_path, expectation)
   return expectation
 
@@ -164,8 +212,7 @@ def golden_metadata(expectation: Expectation) -> dict:
       "module_type": expectation.module_type,
       "checkpoint": {"name": os.path.basename(source["path"]), "sha256": source["sha256"],
                      "files": source["files"], "use_ema": source["use_ema"]},
-      "reference": "TF-Slim graph (nets/mobilenet_v2.py) fed 2x - 1, EMA weights",
-      "tensorflow_version": tf.__version__,
+      "reference": _REFERENCE_DESCRIPTIONS[source["network"]],
       "probe_set_version": probe_images.PROBE_SET_VERSION,
       "input_names": list(expectation.input_names),
       "input_encoding": "uint8 pixels; the image fed is pixels / 255 in float32",
@@ -177,6 +224,10 @@ def save_golden(golden_path: str, expectation: Expectation) -> None:
   """Writes a golden: a .npz of inputs, outputs and a JSON metadata string, atomically."""
   if expectation.source.get("kind") != "checkpoint":
     raise VerifyInputError("a golden is written from a checkpoint, not from another golden")
+  if expectation.source.get("network") != FLOAT64:
+    # TensorFlow's outputs differ in their last bits between machines; a golden must not.
+    raise VerifyInputError("a golden stores the float64 network's outputs (reference_network="
+                           "FLOAT64), whose bits are the same on every machine")
   metadata = json.dumps(golden_metadata(expectation), sort_keys=True)
   _write_npz(golden_path, {"inputs": expectation.inputs,
                            "outputs": expectation.outputs.astype(np.float32),
@@ -647,16 +698,17 @@ def _check_writable(path: str) -> None:
 
 
 def _verify_from_options(options: _Options) -> int:
-  expectation = _expectation(options.checkpoint_path, options.golden, options.depth_multiplier,
-                             options.image_size, options.module_type)
+  variant = dict(depth_multiplier=options.depth_multiplier, image_size=options.image_size,
+                 module_type=options.module_type)
   if options.write_golden:
-    save_golden(options.write_golden, expectation)
-    print(f"wrote golden {options.write_golden}: {len(expectation.input_names)} inputs, "
-          f"outputs {list(expectation.outputs.shape)}, checkpoint sha256 "
-          f"{expectation.source['sha256']}")
+    golden = write_golden(options.write_golden, checkpoint_path=options.checkpoint_path,
+                          **variant)
+    print(f"wrote golden {options.write_golden}: {len(golden.input_names)} inputs, "
+          f"outputs {list(golden.outputs.shape)}, checkpoint sha256 {golden.source['sha256']}")
   if not options.export_dir:
     return 0
-  report = compare(options.export_dir, expectation)
+  report = compare(options.export_dir, _expectation(options.checkpoint_path, options.golden,
+                                                    **variant))
   if options.report:
     try:
       report.write(options.report)

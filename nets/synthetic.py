@@ -20,6 +20,7 @@ import tempfile
 import numpy as np
 
 from nets import architecture
+from nets import numpy_mobilenet_v2
 from nets import variants
 
 # TF1's RMSPropOptimizer creates the mean-square slot first, then the momentum slot.
@@ -170,6 +171,12 @@ def _info_text(stem: str, depth_multiplier: float, image_size: int, seed: int) -
 
 
 # --- values ------------------------------------------------------------------------------
+# Every stored value is a pure function of (multiplier, size, seed) on any machine: numbers
+# come from the PCG64 bit stream through `Generator.random` (exact multiples of 2**-53), and
+# everything after that is elementwise IEEE-754 arithmetic (+, -, *, /, sqrt) in an order the
+# code fixes, including the calibrating forward pass (nets/numpy_mobilenet_v2.py). No
+# transcendental function, BLAS call, TensorFlow kernel or library-ordered reduction touches
+# a value, so neither the CPU's instruction set nor thread counts nor oneDNN can change a bit.
 def checkpoint_values(depth_multiplier: float, image_size: int, seed: int = 0) -> dict:
   """Every checkpoint entry (see `checkpoint_keys`) as a numpy array, from `seed`."""
   _check_arguments(depth_multiplier, image_size, seed)
@@ -187,12 +194,24 @@ def checkpoint_values(depth_multiplier: float, image_size: int, seed: int = 0) -
   return _training_state(architecture.variable_specs(depth_multiplier), ema, state_rng)
 
 
+_SQRT_3 = math.sqrt(3.0)
+
+
+def _normal(rng, shape) -> np.ndarray:
+  """Approximately standard normal values: the centred sum of four uniforms, scaled to unit
+  variance (Irwin-Hall). Unlike `Generator.standard_normal`, whose ziggurat calls the C
+  library's exp and log, this is exact arithmetic on the bit stream."""
+  shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+  u = rng.random((4,) + shape)
+  return ((u[0] + u[1]) + (u[2] + u[3]) - 2.0) * _SQRT_3
+
+
 def _truncated_normal(rng, shape, stddev: float) -> np.ndarray:
-  """Normal values redrawn until within two standard deviations, as TF's initializer."""
-  values = rng.standard_normal(shape)
+  """Values redrawn until within two standard deviations, as TF's initializer."""
+  values = _normal(rng, shape)
   outside = np.abs(values) > 2
   while outside.any():
-    values[outside] = rng.standard_normal(int(outside.sum()))
+    values[outside] = _normal(rng, int(outside.sum()))
     outside = np.abs(values) > 2
   return values * stddev
 
@@ -221,79 +240,71 @@ def _body_value(spec: architecture.VariableSpec, rng) -> np.ndarray:
   return value.astype(np.float32)
 
 
+# A centre-weighted 3x3 blur with the energy of unit-variance noise: its squares sum to 9.
+_BLUR = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 2.0
+
+
 def _depthwise_kernel(shape, rng) -> np.ndarray:
   """Half a centre-weighted blur, half noise, at He scale.
 
   Trained depthwise kernels are mostly smooth; purely random ones make the random network
   chaotic: a change of 0.1 % in the input would move the logits by half a unit.
   """
-  blur = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
-  blur *= math.sqrt(blur.size) / np.linalg.norm(blur)  # the energy of unit-variance noise
   noise = _truncated_normal(rng, shape, 1.0)
-  return math.sqrt(2.0 / blur.size) * math.sqrt(0.5) * (blur[:, :, None, None] + noise)
+  return (_BLUR[:, :, None, None] + noise) * (math.sqrt(2.0 / _BLUR.size) * math.sqrt(0.5))
 
 
 def smooth_images(rng, count: int, size: int) -> np.ndarray:
-  """`count` smooth, distinct NHWC float32 images in [-1, 1]: sums of random plane waves."""
-  grid = np.linspace(0.0, 1.0, size)
-  y, x = np.meshgrid(grid, grid, indexing="ij")
-  images = np.zeros((count, size, size, 3))
-  for image in images:
-    for channel in range(3):
-      for _ in range(4):
-        freq_y, freq_x = rng.uniform(-3.0, 3.0, 2)
-        phase = rng.uniform(0.0, 2 * math.pi)
-        image[:, :, channel] += rng.uniform(0.2, 1.0) * np.sin(
-            2 * math.pi * (freq_y * y + freq_x * x) + phase)
-    image += rng.uniform(-0.5, 0.5, 3)  # a colour cast per image
-  return np.tanh(images).astype(np.float32)
+  """`count` smooth, distinct NHWC float32 images in [-1, 1].
 
-
-def _load(session, variables: dict, values: dict) -> None:
-  """Initializes each variable with its value, fed in (no constants end up in the graph)."""
-  session.run([variables[name].initializer for name in values],
-              feed_dict={variables[name].initializer.inputs[1]: value
-                         for name, value in values.items()})
+  Each channel is a 5x5 grid of random levels, interpolated bilinearly to the full size, plus
+  a colour cast per image, squashed into [-1, 1] by x / (1 + |x|): smooth like photographs,
+  and made with exact arithmetic only (no sine or tanh, whose last bits differ between
+  machines).
+  """
+  grid = rng.uniform(-2.0, 2.0, (count, 5, 5, 3)) + rng.uniform(-0.5, 0.5, (count, 1, 1, 3))
+  position = np.arange(size) * (4.0 / max(size - 1, 1))
+  low = np.minimum(position.astype(np.int64), 3)
+  fraction = (position - low)[None, :, None, None]
+  rows = grid[:, low] * (1.0 - fraction) + grid[:, low + 1] * fraction
+  fraction = fraction.reshape(1, 1, size, 1)
+  images = rows[:, :, low] * (1.0 - fraction) + rows[:, :, low + 1] * fraction
+  return (images / (1.0 + np.abs(images))).astype(np.float32)
 
 
 def _calibrate(depth_multiplier: float, body: dict, images: np.ndarray):
   """Batch-norm statistics of `images` under the `body` weights, and the pooled features.
 
-  The network runs once in training mode with batch-norm decay 0, so each moving statistic
-  becomes the batch statistic its layer sees; inference on such inputs then normalizes
-  every layer as training did.
+  The network runs once in training mode, as a TF-Slim training step with batch-norm decay 0
+  would: each moving statistic becomes the batch statistic its layer sees, so inference on
+  such inputs normalizes every layer as training did.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from nets import mobilenet_v2  # pylint: disable=g-import-not-at-top
-
-  v1 = tf.compat.v1
-  with tf.Graph().as_default():
-    features, _ = mobilenet_v2.mobilenet_v2(tf.constant(images), depth_multiplier,
-                                            num_classes=None, is_training=True,
-                                            batch_norm_decay=0.0)
-    variables = {variable.op.name: variable for variable in v1.global_variables()}
-    statistics = {name: variables[name] for name in body
-                  if name.endswith(("/moving_mean", "/moving_variance"))}
-    with v1.Session() as session:
-      _load(session, variables, body)
-      pooled, _ = session.run([features, v1.get_collection(v1.GraphKeys.UPDATE_OPS)])
-      values = session.run(statistics)
+  features, statistics = numpy_mobilenet_v2.mobilenet_v2(images, body, depth_multiplier,
+                                                         num_classes=None, training=True)
+  values = {name: value.astype(np.float32) for name, value in statistics.items()}
   for name, value in values.items():
     if name.endswith("/moving_variance"):
-      values[name] = np.maximum(value, VARIANCE_FLOOR)
-  return values, pooled.astype(np.float64)
+      values[name] = np.maximum(value, np.float32(VARIANCE_FLOOR))
+  return values, features
 
 
 def _logits_head(features: np.ndarray, num_classes: int, rng):
   """Logits weights scaled so logits spread by a few units across inputs, and biases that
   centre them (plus a random per-class offset)."""
-  mean = features.mean(axis=0)
-  weights = rng.standard_normal((features.shape[1], num_classes))
-  spread = ((features - mean) @ weights).std()
+  mean = numpy_mobilenet_v2.pairwise_mean(features)
+  weights = _normal(rng, (features.shape[1], num_classes))
+  centred = numpy_mobilenet_v2.matmul(features - mean, weights)
+  spread = math.sqrt(float(numpy_mobilenet_v2.pairwise_mean(np.square(centred).ravel())))
   weights *= LOGITS_SPREAD / max(spread, 1e-6)
-  biases = LOGITS_OFFSET * rng.standard_normal(num_classes) - mean @ weights
+  offsets = LOGITS_OFFSET * _normal(rng, num_classes)
+  biases = offsets - numpy_mobilenet_v2.matmul(mean[None, :], weights)[0]
   return (weights.reshape((1, 1) + weights.shape).astype(np.float32),
           biases.astype(np.float32))
+
+
+def _rms(value: np.ndarray) -> float:
+  squares = np.square(value.astype(np.float64)).ravel()
+  return math.sqrt(float(numpy_mobilenet_v2.pairwise_mean(squares)))
 
 
 def _training_state(specs: list, ema: dict, rng) -> dict:
@@ -304,15 +315,15 @@ def _training_state(specs: list, ema: dict, rng) -> dict:
     if not spec.trainable:
       entries[spec.name] = value
       continue
-    scale = float(np.sqrt(np.mean(np.square(value)))) or 1.0
-    noise = rng.standard_normal(value.shape)
+    scale = _rms(value) or 1.0
+    noise = _normal(rng, value.shape)
     entries[spec.name] = (value + RAW_PERTURBATION * scale * noise).astype(np.float32)
     entries[architecture.ema_name(spec.name)] = value
     # Mean squares of gradients (positive) and a momentum, both small next to the weights.
-    gradient = 0.01 * scale * np.exp(0.5 * rng.standard_normal(value.shape))
+    gradient = 0.01 * scale * (0.25 + np.abs(_normal(rng, value.shape)))
     entries[f"{spec.name}/{RMS_SLOT}"] = np.square(gradient).astype(np.float32)
     entries[f"{spec.name}/{MOMENTUM_SLOT}"] = (
-        1e-3 * scale * rng.standard_normal(value.shape)).astype(np.float32)
+        1e-3 * scale * _normal(rng, value.shape)).astype(np.float32)
   entries[GLOBAL_STEP] = np.int64(rng.integers(1_000_000, 2_000_000))
   return entries
 

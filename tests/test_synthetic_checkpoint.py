@@ -1,6 +1,7 @@
 """nets.synthetic and scripts/make_synthetic_checkpoint.py: a random checkpoint in the
 released layout that the TF-Slim graph restores, raw or through its moving averages."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from export import regeneration_state
 from nets import architecture
 from nets import mobilenet_v2
 from nets import synthetic
@@ -109,6 +111,37 @@ def test_statistics_and_slots_are_plausible(reader):
 
 def test_same_seed_gives_the_same_bytes(synthetic_checkpoint_075_96, same_seed_archived):
   assert _data(same_seed_archived) == _data(synthetic_checkpoint_075_96)
+
+
+# Settings that change the bits of TensorFlow's (and BLAS's) float kernels on one machine, as
+# another CPU would: none may change the checkpoint.
+KERNEL_ENVIRONMENTS = {
+    "one_intra_op_thread": {"TF_NUM_INTRAOP_THREADS": "1"},
+    "onednn_off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "one_blas_thread": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+}
+
+
+def test_bytes_do_not_depend_on_threads_or_kernels(synthetic_checkpoint_075_96, tmp_path):
+  runs = {name: subprocess.Popen(
+      [sys.executable, str(SCRIPT), f"--output_dir={tmp_path / name}"], cwd=PROJECT_ROOT,
+      env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for name, env in KERNEL_ENVIRONMENTS.items()}
+  prefix = pathlib.Path(synthetic_checkpoint_075_96)
+  for name, run in runs.items():
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    for suffix in (".data-00000-of-00001", ".index"):
+      made = (tmp_path / name / f"{NAME}.ckpt{suffix}").read_bytes()
+      assert made == pathlib.Path(f"{prefix}{suffix}").read_bytes(), (name, suffix)
+
+
+def test_bytes_are_those_the_committed_lock_records(synthetic_checkpoint_075_96):
+  # The lock was written on another machine: equal digests mean equal bytes across machines.
+  lock = json.loads((PROJECT_ROOT / "tests" / "regeneration.lock.json").read_text())
+  locked = {entry["checkpoint_sha256"] for key, entry in lock["artifacts"].items()
+            if "/mobilenet_v2_075_96/" in key}
+  assert locked == {regeneration_state.source_digest(synthetic_checkpoint_075_96)}
 
 
 def test_other_seed_gives_other_values(synthetic_checkpoint_075_96, tmp_path):

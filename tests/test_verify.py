@@ -223,7 +223,7 @@ def test_golden_written_in_a_subprocess_verifies_an_export_made_here(
       1, "mobilenet_v2_0.75_96", "classification")
   assert metadata["checkpoint"]["sha256"] == verify.checkpoint_digest(prefix)[0]
   assert metadata["input_names"] == list(probe_images.PROBE_NAMES)
-  assert metadata["tensorflow_version"] == tf.__version__
+  assert "float64" in metadata["reference"]
   assert inputs.shape == (16, 96, 96, 3) and outputs.shape == (16, 1001)
 
   report = verify.verify(classification_dir, golden_path=str(golden),
@@ -233,6 +233,37 @@ def test_golden_written_in_a_subprocess_verifies_an_export_made_here(
   assert "cannot be compared" in _checks(report)["variables"].summary
 
 
+def test_golden_outputs_agree_with_the_tf_slim_graph(prefix, expectation):
+  golden = verify.expectation_from_checkpoint(prefix, module_type="classification",
+                                              reference_network=verify.FLOAT64, **VARIANT)
+  assert golden.source["network"] == verify.FLOAT64
+  np.testing.assert_array_equal(golden.inputs, expectation.inputs)
+  scale = np.abs(expectation.outputs).max()
+  # float64 against float32 kernels: far inside the verification tolerance.
+  assert np.abs(golden.outputs - expectation.outputs).max() < 1e-5 * (1 + scale)
+  for name, value in golden.variables.items():
+    np.testing.assert_array_equal(value, expectation.variables[name], err_msg=name)
+
+
+def test_a_golden_of_tensorflow_outputs_is_refused(expectation, tmp_path):
+  with pytest.raises(verify.VerifyInputError, match="float64 network"):
+    verify.save_golden(str(tmp_path / "golden.npz"), expectation)
+  assert not list(tmp_path.iterdir())
+
+
+def test_make_goldens_rewrites_the_committed_bytes_under_other_kernels(tmp_path):
+  # One intra-op thread and oneDNN off change TensorFlow's float kernels; the goldens
+  # (float64, fixed summation order, from a synthetic checkpoint) must not change a bit.
+  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0",
+             OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+  result = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_goldens.py"),
+                           f"--output_dir={tmp_path}"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  for path in GOLDENS.values():
+    assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 def test_committed_goldens_verify_fresh_exports(classification_dir, feature_vector_dir):
   for module_type, export_dir in (("classification", classification_dir),
                                   ("feature_vector", feature_vector_dir)):
@@ -240,9 +271,8 @@ def test_committed_goldens_verify_fresh_exports(classification_dir, feature_vect
                            module_type=module_type, **VARIANT)
     assert report.passed, report.text()
     _, inputs, _ = verify.read_golden(str(GOLDENS[module_type]))
-    # The generator still draws the stored set (up to a pixel level of float rounding).
-    current = probe_images.probe_uint8(96)[1].astype(int)
-    assert np.abs(current - inputs).max() <= 1
+    # The generator still draws the stored set, exactly (it uses exact arithmetic only).
+    np.testing.assert_array_equal(probe_images.probe_uint8(96)[1], inputs)
   assert sum(path.stat().st_size for path in GOLDEN_DIR.glob("*.npz")) < 1_500_000
 
 
