@@ -1,55 +1,115 @@
-"""What the absl binaries share: variant flags, one-line errors, exit codes.
+"""What the absl binaries share: variant flags, quiet logging, one-line errors, exit codes.
 
-Exit codes: 0 success, 1 the work failed (bad checkpoint, mismatch), 2 usage or input error.
+Exit codes, the same in every binary (the README's table): 0 done; 1 the work failed
+(`errors.Failure`: an unusable checkpoint, image or export, an unwritable output, a failed
+check); 2 a usage error (a `ValueError` while the flags become options: a bad or
+contradictory flag, an output that exists without --overwrite).
 """
 
-import math
+import atexit
+import logging as std_logging
+import os
+import re
 import sys
+import threading
+from typing import Callable
 from typing import NoReturn
+from typing import Optional
+import warnings
 
 from absl import app
 from absl import flags
+from absl import logging
 
+from export.base import errors
+from nets import architecture
 from nets import variants
 
+FAILED = 1
 USAGE_ERROR = 2
+# TensorFlow's own chatter that a user cannot act on. Real warnings still get through.
+_NOISE = (
+  "contains input name(s)",  # signature inputs renamed: a 5 kB line per serving signature
+  "Assets written to",  # names a staging directory that no longer exists afterwards
+  "Found untraced functions",
+  "is deprecated",
+)
+
+
+# What TensorFlow's C++ start-up writes to stderr whatever TF_CPP_MIN_LOG_LEVEL says (TF 2.21
+# logs through absl before absl is initialized): notices about oneDNN, CUDA on a machine without
+# GPU, and CPU instructions. Other native lines, errors included, pass through.
+_NATIVE_NOISE = re.compile(
+  rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+  rb"|[IW]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|mlir_graph_optimization_pass)"
+  rb"\.cc:\d+\]"
+  rb"|E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
+  rb"|To enable the following instructions: )"
+)
 
 
 def define_variant_flags() -> None:
-  flags.DEFINE_float("depth_multiplier", 0.75, "Depth multiplier of the network.")
-  flags.DEFINE_integer("image_size", 96, "Input height and width in pixels.")
+  default = variants.default()
+  flags.DEFINE_float(
+    "depth_multiplier",
+    default.depth_multiplier,
+    "Depth multiplier of the network (default: the checkpoint's file name's, "
+    f"else {default.depth_multiplier}).",
+  )
+  flags.DEFINE_integer(
+    "image_size",
+    default.image_size,
+    "Input height and width in pixels (default: the checkpoint's file "
+    f"name's, else {default.image_size}).",
+  )
   flags.DEFINE_string(
-      "variant", None,
-      "A released variant by TF-Slim name (mobilenet_v2_0.75_96) or TF Hub name "
-      "(mobilenet_v2_075_96); replaces --depth_multiplier and --image_size.")
+    "variant",
+    None,
+    "A released variant by TF-Slim name (mobilenet_v2_0.75_96) or TF Hub name "
+    "(mobilenet_v2_075_96); replaces --depth_multiplier and --image_size.",
+  )
 
 
-def check_module_type(module_type: str) -> None:
-  if module_type not in variants.MODULE_TYPES:
-    raise ValueError(f"module type must be one of {', '.join(variants.MODULE_TYPES)}, got "
-                     f"{module_type!r}")
+def define_module_type_flag(
+  help_text: str = "Classification (logits) or feature_vector (global pool) module.",
+) -> None:
+  flags.DEFINE_enum(
+    "module_type", architecture.MODULE_TYPES[0], list(architecture.MODULE_TYPES), help_text
+  )
 
 
-def check_depth_multiplier_and_size(depth_multiplier: float, image_size: int) -> None:
-  if not (math.isfinite(depth_multiplier) and depth_multiplier > 0):
-    raise ValueError(f"--depth_multiplier must be a positive number, got {depth_multiplier}")
-  if image_size <= 0:
-    raise ValueError(f"--image_size must be a positive number of pixels, got {image_size}")
+def variant_from_flags(checkpoint_path: Optional[str] = None) -> tuple:
+  """(depth_multiplier, image_size) from --variant, the pair of flags and the checkpoint's
+  file name (`mobilenet_v2_1.0_224.ckpt` names 1.0 and 224).
 
-
-def variant_from_flags() -> tuple:
-  """(depth_multiplier, image_size) from --variant or the pair of flags."""
+  A flag left out takes the file name's value; a flag that contradicts the file name or
+  --variant is a ValueError naming both.
+  """
   flag_values = flags.FLAGS
+  chosen, source = {}, {}
   if flag_values.variant:
     variant = variants.by_name(flag_values.variant)
-    for name, value in (("depth_multiplier", variant.depth_multiplier),
-                        ("image_size", variant.image_size)):
-      if flag_values[name].present and flag_values[name].value != value:
-        raise ValueError(f"--variant={flag_values.variant} has {name} {value}, but "
-                         f"--{name}={flag_values[name].value} was given")
-    return variant.depth_multiplier, variant.image_size
-  check_depth_multiplier_and_size(flag_values.depth_multiplier, flag_values.image_size)
-  return flag_values.depth_multiplier, flag_values.image_size
+    chosen = {"depth_multiplier": variant.depth_multiplier, "image_size": variant.image_size}
+    source = dict.fromkeys(chosen, f"--variant={flag_values.variant}")
+  named = variants.named_by_path(checkpoint_path) if checkpoint_path else None
+  if named:
+    for name, value in zip(("depth_multiplier", "image_size"), named):
+      if name in chosen and chosen[name] != value:
+        raise ValueError(
+          f"{source[name]} has {name} {chosen[name]}, but the checkpoint's file "
+          f"name {os.path.basename(checkpoint_path)} says {value}"
+        )
+      chosen.setdefault(name, value)
+      source.setdefault(name, f"the checkpoint's file name {os.path.basename(checkpoint_path)}")
+  for name in ("depth_multiplier", "image_size"):
+    flag = flag_values[name]
+    if flag.present and name in chosen and flag.value != chosen[name]:
+      raise ValueError(
+        f"--{name}={flag.value} contradicts {source[name]}, which has {name} {chosen[name]}"
+      )
+    chosen.setdefault(name, flag.value)
+  architecture.validate(chosen["depth_multiplier"], chosen["image_size"])
+  return chosen["depth_multiplier"], chosen["image_size"]
 
 
 def released_variant_from_flags() -> variants.Variant:
@@ -61,12 +121,18 @@ def reject_positional_arguments(argv) -> None:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
+def require(*names: str) -> None:
+  for name in names:
+    if not flags.FLAGS[name].value:
+      raise ValueError(f"--{name} is required")
+
+
 def fail(message: str, exit_code: int) -> NoReturn:
   print(f"error: {message}", file=sys.stderr)
   sys.exit(exit_code)
 
 
-def parse_or_exit(parse, argv):
+def parse_or_exit(parse: Callable, argv):
   """Typed options from `parse(argv)`, or a one-line usage error and exit code 2."""
   try:
     return parse(argv)
@@ -74,11 +140,73 @@ def parse_or_exit(parse, argv):
     fail(str(error), USAGE_ERROR)
 
 
-def run(main) -> None:
-  """app.run, but a malformed flag is a one-line usage error with exit code 2."""
+def work_or_exit(work: Callable, *args):
+  """`work(*args)`, or a one-line failure and exit code 1."""
+  try:
+    return work(*args)
+  except errors.Failure as error:
+    fail(str(error), FAILED)
+
+
+class _DropNoise(std_logging.Filter):
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(noise in message for noise in _NOISE)
+
+
+def _quiet() -> None:
+  """Unless --verbosity/-v was given: WARNING and above, and TensorFlow's noise dropped."""
+  if flags.FLAGS["verbosity"].present:
+    return
+  logging.set_verbosity(logging.WARNING)
+  for name in ("absl", "tensorflow"):
+    std_logging.getLogger(name).addFilter(_DropNoise())
+  logging.get_absl_handler().addFilter(_DropNoise())
+  # Deprecation notices from inside TensorFlow and Keras are for their maintainers.
+  warnings.filterwarnings("ignore", module=r"(tensorflow|tf_keras|keras|tf_slim)(\.|$)")
+  _filter_native_stderr()
+
+
+def _filter_native_stderr() -> None:
+  """Routes file descriptor 2 through a thread that drops `_NATIVE_NOISE` lines.
+
+  TensorFlow's native code writes to the descriptor directly, past Python's sys.stderr. At
+  exit the descriptor is restored and the thread drains what is left.
+  """
+  sys.stderr.flush()
+  terminal = os.dup(2)
+  read_end, write_end = os.pipe()
+  os.dup2(write_end, 2)
+  os.close(write_end)
+
+  def pump():
+    with os.fdopen(read_end, "rb") as pipe:
+      for line in pipe:
+        if not _NATIVE_NOISE.match(line):
+          os.write(terminal, line)
+
+  thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+  thread.start()
+
+  def restore():
+    sys.stderr.flush()
+    os.dup2(terminal, 2)  # closes the pipe's last write end: the pump sees its end
+    thread.join(timeout=5)
+
+  atexit.register(restore)
+
+
+def run(main: Callable, define_flags: Callable[[], None]) -> None:
+  """Defines the binary's flags and runs it: a malformed flag is a usage error (exit 2)."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
+  define_flags()
+
   def parse_flags(argv):
     try:
-      return flags.FLAGS(argv)
+      argv = flags.FLAGS(argv)
     except flags.Error as error:
       fail(str(error), USAGE_ERROR)
+    _quiet()
+    return argv
+
   app.run(main, flags_parser=parse_flags)

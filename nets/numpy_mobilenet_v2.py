@@ -18,7 +18,8 @@ reproducible outputs are computed with it.
 Inputs are NHWC images in [-1, 1], like the TF-Slim network's. Dropout is never applied.
 """
 
-from typing import Mapping, Optional
+from typing import Mapping
+from typing import Optional
 
 import numpy as np
 
@@ -48,11 +49,11 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
   out = np.empty((a.shape[0], b.shape[1]))
   for start in range(0, a.shape[0], _ROWS_PER_BLOCK):
-    columns = np.ascontiguousarray(a[start:start + _ROWS_PER_BLOCK].T)
+    columns = np.ascontiguousarray(a[start : start + _ROWS_PER_BLOCK].T)
     total = np.zeros((columns.shape[1], b.shape[1]))
     for k in range(columns.shape[0]):
       total += columns[k][:, None] * b[k]
-    out[start:start + _ROWS_PER_BLOCK] = total
+    out[start : start + _ROWS_PER_BLOCK] = total
   return out
 
 
@@ -72,7 +73,7 @@ def _taps(net: np.ndarray, kernel: int, stride: int):
   reach = (out_size - 1) * stride + 1
   for dy in range(kernel):
     for dx in range(kernel):
-      yield dy, dx, padded[:, dy:dy + reach:stride, dx:dx + reach:stride, :]
+      yield dy, dx, padded[:, dy : dy + reach : stride, dx : dx + reach : stride, :]
 
 
 def conv2d(net: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
@@ -105,8 +106,9 @@ def _moments(net: np.ndarray):
 
 def _batch_norm(net, values, scope: str, training: bool, statistics: dict):
   gamma, beta, moving_mean, moving_variance = (
-      np.asarray(values[f"{scope}/BatchNorm/{name}"], dtype=np.float64)
-      for name in architecture.BATCH_NORM_PARAMS + architecture.BATCH_NORM_STATS)
+    np.asarray(values[f"{scope}/BatchNorm/{name}"], dtype=np.float64)
+    for name in architecture.BATCH_NORM_PARAMS + architecture.BATCH_NORM_STATS
+  )
   if training:
     mean, variance, count = _moments(net)
     # What one step of TF-Slim's fused batch norm with decay 0 leaves in the moving statistics:
@@ -118,9 +120,13 @@ def _batch_norm(net, values, scope: str, training: bool, statistics: dict):
   return (net - mean) / np.sqrt(variance + architecture.BATCH_NORM_EPSILON) * gamma + beta
 
 
-def mobilenet_v2(images: np.ndarray, values: Mapping[str, np.ndarray], depth_multiplier: float,
-                 num_classes: Optional[int] = architecture.NUM_CLASSES,
-                 training: bool = False):
+def mobilenet_v2(
+  images: np.ndarray,
+  values: Mapping[str, np.ndarray],
+  depth_multiplier: float,
+  num_classes: Optional[int] = architecture.NUM_CLASSES,
+  training: bool = False,
+):
   """(output float64 [N, K], batch statistics) of NHWC `images` in [-1, 1].
 
   `values` maps TF-Slim variable names to arrays (the classifier layout; the logits are not

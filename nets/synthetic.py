@@ -1,33 +1,27 @@
-"""Synthetic TF-Slim MobileNet V2 checkpoints: the released layout, filled with random weights.
+"""Synthetic TF-Slim MobileNet V2 checkpoints' values: the released layout, random weights.
 
-`write_checkpoint` writes what a released `mobilenet_v2_<m>_<s>.ckpt` holds (every model
-variable, an ExponentialMovingAverage shadow and two RMSProp slots per trainable variable,
-`global_step`) so that the export and verification paths can run without the real archives.
-The weights are random; only their scale is realistic. The shadows hold the "evaluation"
-weights, the raw variables differ from them slightly, and the batch-norm statistics are
-calibrated on synthetic images so activations neither vanish nor explode.
-
-TensorFlow is imported only when a checkpoint is built, so bad arguments fail fast and quietly.
+`checkpoint_values(depth_multiplier, image_size, seed)` gives every entry a released
+`mobilenet_v2_<m>_<s>.ckpt` holds (every model variable, an ExponentialMovingAverage shadow
+and two RMSProp slots per trainable variable, `global_step`), so that the export and
+verification paths can run without the real archives; export/core/synthetic_checkpoint.py
+writes them as a checkpoint. The weights are random; only their scale is realistic. The
+shadows hold the "evaluation" weights, the raw variables differ from them slightly, and the
+batch-norm statistics are calibrated on synthetic images so activations neither vanish nor
+explode. NumPy only: no TensorFlow, no files.
 """
 
 import math
 import numbers
-import os
-import shutil
-import tarfile
-import tempfile
 
 import numpy as np
 
 from nets import architecture
 from nets import numpy_mobilenet_v2
-from nets import variants
 
 # TF1's RMSPropOptimizer creates the mean-square slot first, then the momentum slot.
 RMS_SLOT = "RMSProp"
 MOMENTUM_SLOT = "RMSProp_1"
 GLOBAL_STEP = "global_step"
-DATA_SUFFIX = ".data-00000-of-00001"
 
 CALIBRATION_BATCH = 16  # images whose batch statistics become the moving statistics
 # Raw = EMA + noise of 0.2 % of the tensor's RMS. A random network is far more sensitive to
@@ -40,134 +34,26 @@ LOGITS_OFFSET = 1.0  # std of the per-class offset of the logits
 VARIANCE_FLOOR = 1e-4  # keeps a (theoretically possible) constant channel's variance positive
 
 
-def checkpoint_keys(depth_multiplier: float,
-                    num_classes: int = architecture.NUM_CLASSES) -> dict:
-  """Name -> shape of every entry `write_checkpoint` writes (as the released checkpoints)."""
+def checkpoint_keys(depth_multiplier: float, num_classes: int = architecture.NUM_CLASSES) -> dict:
+  """Name -> shape of every entry of a synthetic checkpoint (as the released checkpoints)."""
   keys = {GLOBAL_STEP: ()}
   for spec in architecture.variable_specs(depth_multiplier, num_classes):
     keys[spec.name] = spec.shape
     if spec.trainable:
-      for extra in (architecture.ema_name(spec.name), f"{spec.name}/{RMS_SLOT}",
-                    f"{spec.name}/{MOMENTUM_SLOT}"):
+      for extra in (
+        architecture.ema_name(spec.name),
+        f"{spec.name}/{RMS_SLOT}",
+        f"{spec.name}/{MOMENTUM_SLOT}",
+      ):
         keys[extra] = spec.shape
   return keys
 
 
-def write_checkpoint(output_dir, depth_multiplier: float, image_size: int, seed: int = 0,
-                     archive: bool = False) -> str:
-  """Writes a seeded random checkpoint; returns its prefix `<output_dir>/<name>.ckpt`.
-
-  With `archive`, also writes `<output_dir>/<name>.tgz` laid out like the released archive.
-  Files appear only when complete: everything is written to a staging directory inside
-  `output_dir` first. Raises ValueError for a bad argument or an unwritable `output_dir`.
-  """
-  _check_arguments(depth_multiplier, image_size, seed)
-  stem = variants.checkpoint_stem(depth_multiplier, image_size)
-  created = _make_output_dir(output_dir)
-  try:
-    staging = _make_staging_dir(output_dir, stem)
-    try:
-      names = _write_files(staging, stem, depth_multiplier, image_size, seed, archive)
-      _publish(staging, names, output_dir)
-    finally:
-      shutil.rmtree(staging, ignore_errors=True)
-  except BaseException:
-    _remove_dirs(created)
-    raise
-  return os.path.join(output_dir, f"{stem}.ckpt")
-
-
-# --- arguments and files -----------------------------------------------------------------
-def _check_arguments(depth_multiplier, image_size, seed) -> None:
-  if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, numbers.Real)
-      or not math.isfinite(depth_multiplier) or depth_multiplier <= 0):
-    raise ValueError(f"depth_multiplier must be a positive number, got {depth_multiplier!r}")
-  if (isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral)
-      or image_size <= 0):
-    raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+def check_arguments(depth_multiplier, image_size, seed) -> None:
+  """ValueError naming the first bad argument."""
+  architecture.validate(depth_multiplier=depth_multiplier, image_size=image_size)
   if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
     raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-
-
-def _make_output_dir(output_dir) -> list:
-  """Creates `output_dir` if needed; returns the directories created, deepest first."""
-  path = os.path.abspath(os.fspath(output_dir))
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise ValueError(f"output_dir must be a writable directory, but {path!r} is a file")
-  created, missing = [], path
-  while not os.path.exists(missing):
-    created.append(missing)
-    missing = os.path.dirname(missing)
-  try:
-    os.makedirs(path, exist_ok=True)
-  except OSError as error:
-    raise ValueError(f"output_dir must be a writable directory, but {path!r} cannot be "
-                     f"created: {error.strerror or error}") from None
-  return created
-
-
-def _make_staging_dir(output_dir, stem: str) -> str:
-  # Inside output_dir, so the final moves stay on one file system (atomic renames).
-  try:
-    return tempfile.mkdtemp(prefix=f".{stem}.", dir=output_dir)
-  except OSError as error:
-    path = os.path.abspath(os.fspath(output_dir))
-    raise ValueError(f"output_dir must be a writable directory, but nothing can be written "
-                     f"in {path!r}: {error.strerror or error}") from None
-
-
-def _remove_dirs(paths: list) -> None:
-  for path in paths:
-    try:
-      os.rmdir(path)
-    except OSError:
-      pass
-
-
-def _publish(staging: str, names: list, output_dir) -> None:
-  """Moves the finished files into place; on failure takes back the ones already moved."""
-  moved = []
-  try:
-    for name in names:
-      os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
-      moved.append(name)
-  except BaseException:
-    for name in moved:
-      os.remove(os.path.join(output_dir, name))
-    raise
-
-
-def _write_files(directory: str, stem: str, depth_multiplier: float, image_size: int,
-                 seed: int, archive: bool) -> list:
-  """Writes the checkpoint (and the info file and archive) into `directory`; returns names."""
-  entries = checkpoint_values(depth_multiplier, image_size, seed)
-  _save(os.path.join(directory, f"{stem}.ckpt"), entries)
-  names = [f"{stem}.ckpt{DATA_SUFFIX}", f"{stem}.ckpt.index"]
-  info = f"{stem}_info.txt"
-  with open(os.path.join(directory, info), "w") as f:
-    f.write(_info_text(stem, depth_multiplier, image_size, seed))
-  names.append(info)
-  if archive:
-    # Random floats hardly compress; the fastest level saves seconds for nothing lost.
-    with tarfile.open(os.path.join(directory, f"{stem}.tgz"), "w:gz", compresslevel=1) as tar:
-      for name in names:
-        tar.add(os.path.join(directory, name), arcname=name)
-    names.append(f"{stem}.tgz")
-  return names
-
-
-def _info_text(stem: str, depth_multiplier: float, image_size: int, seed: int) -> str:
-  return (
-      f"{stem}: SYNTHETIC checkpoint with RANDOM weights.\n"
-      "These are not the released ImageNet weights; its predictions mean nothing.\n"
-      "It has the released checkpoint's layout: model variables, ExponentialMovingAverage\n"
-      "shadows of the trainable variables, RMSProp slots and global_step.\n"
-      f"depth_multiplier: {variants.multiplier_text(depth_multiplier)}\n"
-      f"image_size: {image_size}\n"
-      f"num_classes: {architecture.NUM_CLASSES}\n"
-      f"seed: {seed}\n"
-      "generator: nets/synthetic.py (scripts/make_synthetic_checkpoint.py), "
-      "slim-mobilenet-hub\n")
 
 
 # --- values ------------------------------------------------------------------------------
@@ -179,9 +65,10 @@ def _info_text(stem: str, depth_multiplier: float, image_size: int, seed: int) -
 # a value, so neither the CPU's instruction set nor thread counts nor oneDNN can change a bit.
 def checkpoint_values(depth_multiplier: float, image_size: int, seed: int = 0) -> dict:
   """Every checkpoint entry (see `checkpoint_keys`) as a numpy array, from `seed`."""
-  _check_arguments(depth_multiplier, image_size, seed)
+  check_arguments(depth_multiplier, image_size, seed)
   weights_rng, images_rng, head_rng, state_rng = (
-      np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+    np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+  )
   body_specs = architecture.variable_specs(depth_multiplier, num_classes=None)
   ema = {spec.name: _body_value(spec, weights_rng) for spec in body_specs}
   images = smooth_images(images_rng, CALIBRATION_BATCH, image_size)
@@ -279,8 +166,9 @@ def _calibrate(depth_multiplier: float, body: dict, images: np.ndarray):
   would: each moving statistic becomes the batch statistic its layer sees, so inference on
   such inputs normalizes every layer as training did.
   """
-  features, statistics = numpy_mobilenet_v2.mobilenet_v2(images, body, depth_multiplier,
-                                                         num_classes=None, training=True)
+  features, statistics = numpy_mobilenet_v2.mobilenet_v2(
+    images, body, depth_multiplier, num_classes=None, training=True
+  )
   values = {name: value.astype(np.float32) for name, value in statistics.items()}
   for name, value in values.items():
     if name.endswith("/moving_variance"):
@@ -298,8 +186,7 @@ def _logits_head(features: np.ndarray, num_classes: int, rng):
   weights *= LOGITS_SPREAD / max(spread, 1e-6)
   offsets = LOGITS_OFFSET * _normal(rng, num_classes)
   biases = offsets - numpy_mobilenet_v2.matmul(mean[None, :], weights)[0]
-  return (weights.reshape((1, 1) + weights.shape).astype(np.float32),
-          biases.astype(np.float32))
+  return (weights.reshape((1, 1) + weights.shape).astype(np.float32), biases.astype(np.float32))
 
 
 def _rms(value: np.ndarray) -> float:
@@ -322,26 +209,8 @@ def _training_state(specs: list, ema: dict, rng) -> dict:
     # Mean squares of gradients (positive) and a momentum, both small next to the weights.
     gradient = 0.01 * scale * (0.25 + np.abs(_normal(rng, value.shape)))
     entries[f"{spec.name}/{RMS_SLOT}"] = np.square(gradient).astype(np.float32)
-    entries[f"{spec.name}/{MOMENTUM_SLOT}"] = (
-        1e-3 * scale * _normal(rng, value.shape)).astype(np.float32)
+    entries[f"{spec.name}/{MOMENTUM_SLOT}"] = (1e-3 * scale * _normal(rng, value.shape)).astype(
+      np.float32
+    )
   entries[GLOBAL_STEP] = np.int64(rng.integers(1_000_000, 2_000_000))
   return entries
-
-
-def _save(prefix: str, entries: dict) -> None:
-  """Writes `entries` in TF1's name-based V2 format, with the op tf.compat.v1.train.Saver uses.
-
-  Saving the arrays directly spares building the network a second time just to hold them.
-  Its own graph and session keep this independent of the caller's eager or graph mode.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  v1 = tf.compat.v1
-  names = sorted(entries)
-  with tf.Graph().as_default():
-    tensors = [v1.placeholder(tf.as_dtype(entries[name].dtype), entries[name].shape)
-               for name in names]
-    save = tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
-                             shape_and_slices=[""] * len(names), tensors=tensors)
-    with v1.Session() as session:
-      session.run(save, feed_dict={tensor: entries[name] for tensor, name in zip(tensors, names)})

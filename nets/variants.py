@@ -6,10 +6,15 @@ millions, parameters in millions (batch-norm variables excluded), ImageNet top-1
 """
 
 import dataclasses
+import os
+import re
+from typing import Optional
+
+from nets import architecture
 
 ARCHIVE_URL_TEMPLATE = "https://storage.googleapis.com/mobilenet_v2/checkpoints/{name}.tgz"
 HUB_PUBLISHER_PREFIX = "google/imagenet"
-MODULE_TYPES = ("classification", "feature_vector")
+MODULE_TYPES = architecture.MODULE_TYPES
 
 
 def multiplier_text(depth_multiplier: float) -> str:
@@ -57,8 +62,7 @@ class Variant:
 
   def hub_handle(self, module_type: str) -> str:
     """google/imagenet/mobilenet_v2_075_96/classification (without the version)."""
-    if module_type not in MODULE_TYPES:
-      raise ValueError(f"module type must be one of {MODULE_TYPES}, got {module_type!r}")
+    architecture.validate(module_type=module_type)
     return f"{HUB_PUBLISHER_PREFIX}/{self.hub_name}/{module_type}"
 
 
@@ -67,32 +71,31 @@ def _v(multiplier, size, macs, params, top1, top5):
 
 
 VARIANTS = (
-    _v(1.4, 224, 582, 6.06, 75.0, 92.5),
-    _v(1.3, 224, 509, 5.34, 74.4, 92.1),
-    _v(1.0, 224, 300, 3.47, 71.8, 91.0),
-    _v(1.0, 192, 221, 3.47, 70.7, 90.1),
-    _v(1.0, 160, 154, 3.47, 68.8, 89.0),
-    _v(1.0, 128, 99, 3.47, 65.3, 86.9),
-    _v(1.0, 96, 56, 3.47, 60.3, 83.2),
-    _v(0.75, 224, 209, 2.61, 69.8, 89.6),
-    _v(0.75, 192, 153, 2.61, 68.7, 88.9),
-    _v(0.75, 160, 107, 2.61, 66.4, 87.3),
-    _v(0.75, 128, 69, 2.61, 63.2, 85.3),
-    _v(0.75, 96, 39, 2.61, 58.8, 81.6),
-    _v(0.5, 224, 97, 1.95, 65.4, 86.4),
-    _v(0.5, 192, 71, 1.95, 63.9, 85.4),
-    _v(0.5, 160, 50, 1.95, 61.0, 83.2),
-    _v(0.5, 128, 32, 1.95, 57.7, 80.8),
-    _v(0.5, 96, 18, 1.95, 51.2, 75.8),
-    _v(0.35, 224, 59, 1.66, 60.3, 82.9),
-    _v(0.35, 192, 43, 1.66, 58.2, 81.2),
-    _v(0.35, 160, 30, 1.66, 55.7, 79.1),
-    _v(0.35, 128, 20, 1.66, 50.8, 75.0),
-    _v(0.35, 96, 11, 1.66, 45.5, 70.4),
+  _v(1.4, 224, 582, 6.06, 75.0, 92.5),
+  _v(1.3, 224, 509, 5.34, 74.4, 92.1),
+  _v(1.0, 224, 300, 3.47, 71.8, 91.0),
+  _v(1.0, 192, 221, 3.47, 70.7, 90.1),
+  _v(1.0, 160, 154, 3.47, 68.8, 89.0),
+  _v(1.0, 128, 99, 3.47, 65.3, 86.9),
+  _v(1.0, 96, 56, 3.47, 60.3, 83.2),
+  _v(0.75, 224, 209, 2.61, 69.8, 89.6),
+  _v(0.75, 192, 153, 2.61, 68.7, 88.9),
+  _v(0.75, 160, 107, 2.61, 66.4, 87.3),
+  _v(0.75, 128, 69, 2.61, 63.2, 85.3),
+  _v(0.75, 96, 39, 2.61, 58.8, 81.6),
+  _v(0.5, 224, 97, 1.95, 65.4, 86.4),
+  _v(0.5, 192, 71, 1.95, 63.9, 85.4),
+  _v(0.5, 160, 50, 1.95, 61.0, 83.2),
+  _v(0.5, 128, 32, 1.95, 57.7, 80.8),
+  _v(0.5, 96, 18, 1.95, 51.2, 75.8),
+  _v(0.35, 224, 59, 1.66, 60.3, 82.9),
+  _v(0.35, 192, 43, 1.66, 58.2, 81.2),
+  _v(0.35, 160, 30, 1.66, 55.7, 79.1),
+  _v(0.35, 128, 20, 1.66, 50.8, 75.0),
+  _v(0.35, 96, 11, 1.66, 45.5, 70.4),
 )
 
 DEFAULT_VARIANT_NAME = "mobilenet_v2_0.75_96"
-
 
 
 def find(depth_multiplier: float, image_size: int) -> Variant:
@@ -101,8 +104,9 @@ def find(depth_multiplier: float, image_size: int) -> Variant:
     if abs(variant.depth_multiplier - depth_multiplier) < 1e-9 and variant.image_size == image_size:
       return variant
   raise ValueError(
-      f"no released MobileNet V2 checkpoint has depth multiplier {depth_multiplier} and image "
-      f"size {image_size}; released: {', '.join(v.name for v in VARIANTS)}")
+    f"no released MobileNet V2 checkpoint has depth multiplier {depth_multiplier} and image "
+    f"size {image_size}; released: {', '.join(v.name for v in VARIANTS)}"
+  )
 
 
 def by_name(name: str) -> Variant:
@@ -111,9 +115,20 @@ def by_name(name: str) -> Variant:
     if name in (variant.name, variant.hub_name):
       return variant
   raise ValueError(
-      f"unknown variant {name!r}; expected a TF-Slim name such as {VARIANTS[11].name} or a "
-      f"TF Hub name such as {VARIANTS[11].hub_name}")
+    f"unknown variant {name!r}; expected a TF-Slim name such as {VARIANTS[11].name} or a "
+    f"TF Hub name such as {VARIANTS[11].hub_name}"
+  )
 
 
 def default() -> Variant:
   return by_name(DEFAULT_VARIANT_NAME)
+
+
+_NAMED = re.compile(r"mobilenet_v2_(\d+(?:\.\d+)?)_(\d+)(?:\.|_|$)")
+
+
+def named_by_path(path) -> Optional[tuple]:
+  """(depth multiplier, image size) that a checkpoint's file name spells, as in
+  `mobilenet_v2_1.0_224.ckpt` or `mobilenet_v2_1.0_224.tgz`; None when it names none."""
+  match = _NAMED.match(os.path.basename(os.fspath(path).rstrip("/\\")))
+  return (float(match.group(1)), int(match.group(2))) if match else None

@@ -2,34 +2,34 @@ r"""Regenerates the committed verification goldens in tests/golden/.
 
   .venv/bin/python scripts/make_goldens.py [--output_dir=tests/golden]
 
-Each golden holds the TF-Slim reference outputs of a seeded synthetic checkpoint
-(nets/synthetic.py) on the probe set (export/probe_images.py), written by
-`export.verify.write_golden`. Nothing here depends on the time or the machine's paths, so a
-rerun on the same stack rewrites identical files. Never edit a golden by hand: change the
+Each golden holds the outputs of a seeded synthetic checkpoint (nets/synthetic.py) on the
+probe set (export/base/probe_images.py), computed by the fixed-order float64 network and
+written by `export.verification.golden.write_golden`. Nothing here depends on the time, the
+machine's paths or its float kernels, so a rerun on any machine rewrites identical files. Never edit a golden by hand: change the
 code, rerun this script, and commit the result (see docs/verification.md).
 """
 
 import os
 import pathlib
-import sys
 import tempfile
 
-from absl import app
 from absl import flags
 
-from export import verify
-from nets import synthetic
+from export import cli
+from export.core import synthetic_checkpoint
+from export.verification import golden
 from nets import variants
 
 DEFAULT_OUTPUT_DIR = pathlib.Path(__file__).resolve().parents[1] / "tests" / "golden"
 # (depth multiplier, image size, module type, checkpoint seed) of each committed golden.
 GOLDENS = (
-    (0.75, 96, "classification", 0),
-    (0.75, 96, "feature_vector", 0),
+  (0.75, 96, "classification", 0),
+  (0.75, 96, "feature_vector", 0),
 )
 
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", str(DEFAULT_OUTPUT_DIR),
-                                  "Where the goldens go.")
+
+def define_flags() -> None:
+  flags.DEFINE_string("output_dir", str(DEFAULT_OUTPUT_DIR), "Where the goldens go.")
 
 
 def golden_name(depth_multiplier: float, image_size: int, module_type: str, seed: int) -> str:
@@ -47,25 +47,28 @@ def make_goldens(output_dir: str) -> list:
       if key not in checkpoints:
         # A directory per checkpoint keeps the plain TF-Slim file names, which the golden's
         # metadata records.
-        checkpoints[key] = synthetic.write_checkpoint(
-            os.path.join(scratch, str(len(checkpoints))), *key)
+        checkpoints[key] = synthetic_checkpoint.write_checkpoint(
+          os.path.join(scratch, str(len(checkpoints))), *key
+        )
       prefix = checkpoints[key]
-      path = os.path.join(output_dir, golden_name(depth_multiplier, image_size, module_type,
-                                                  seed))
-      verify.write_golden(path, checkpoint_path=prefix, depth_multiplier=depth_multiplier,
-                          image_size=image_size, module_type=module_type)
+      path = os.path.join(output_dir, golden_name(depth_multiplier, image_size, module_type, seed))
+      golden.write_golden(
+        path,
+        checkpoint_path=prefix,
+        depth_multiplier=depth_multiplier,
+        image_size=image_size,
+        module_type=module_type,
+      )
       paths.append(path)
   return paths
 
 
 def main(argv):
-  if len(argv) > 1:
-    print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-    return 2
-  for path in make_goldens(_OUTPUT_DIR.value):
+  cli.parse_or_exit(cli.reject_positional_arguments, argv)
+  for path in make_goldens(flags.FLAGS.output_dir):
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, define_flags)

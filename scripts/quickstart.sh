@@ -53,9 +53,7 @@ for module_type in classification feature_vector; do
 done
 
 step "Classifying an example picture"
-# A synthetic photo (export/probe_images.py), larger than 96 px so the resize does something.
-python -c 'import sys; from export import classify; classify.write_example_image(sys.argv[1])' \
-    "$OUT/example.png"
+python scripts/make_example_image.py --output="$OUT/example.png" >/dev/null
 python -m export.classify --export_dir="$OUT/classification" "$OUT/example.png"
 if [ "$WEIGHTS" != "given checkpoint" ]; then
   echo "(Random weights: these labels are arbitrary.)"
@@ -66,3 +64,4 @@ echo "  checkpoint       $CHECKPOINT ($WEIGHTS)"
 echo "  classification   $OUT/classification  (report: $OUT/verify_classification.json)"
 echo "  feature vector   $OUT/feature_vector  (report: $OUT/verify_feature_vector.json)"
 echo "  example picture  $OUT/example.png"
+echo "To run the project's commands yourself: source $VENV/bin/activate"

@@ -6,10 +6,11 @@ r"""Regenerates the TF Hub MobileNet V2 modules from a directory of TF-Slim chec
 
 Each artifact (one module version) is exported, verified, documented and archived in its own
 fresh process; `hub/manifest.json` describes the result. A rerun redoes only what is missing
-or stale. The library is export/regenerate.py; docs/regeneration.md describes it all.
+or stale. The library is export/pipeline/regenerate.py; docs/regeneration.md describes it all.
 
-Exit status: 0 everything made (and the lock matches), 1 an artifact failed or the lock
-differs, 2 bad flags or an unusable directory, 130 interrupted (nothing partial is left).
+Exit status: 0 everything made (and the lock matches); 1 an artifact failed, the lock
+differs, or a directory or lock file cannot be used; 2 bad flags; 130 interrupted (nothing
+partial is left).
 """
 
 import os
@@ -17,96 +18,108 @@ import os
 from absl import flags
 
 from export import cli
-from export import regenerate
-from export import regeneration_lock
-from export import regeneration_state
-from export import versions
-
-# Read when TensorFlow loads in the workers, which inherit the environment.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from export.base import versions
+from export.pipeline import lock as lock_lib
+from export.pipeline import plan
+from export.pipeline import regenerate
+from export.pipeline import report
+from export.pipeline import state
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("checkpoint_dir", None,
-                    "Directory of checkpoints: <name>.ckpt.index with its data file, or the "
-                    "released <name>.tgz (TF-Slim names, e.g. mobilenet_v2_0.75_96).")
-flags.DEFINE_string("output_dir", None,
-                    "Root of the TF Hub layout: <handle>/<version>/ (SavedModel), "
-                    "<version>.md, <version>.tar.gz, and manifest.json.")
-flags.DEFINE_string("variants", "all",
-                    "Comma-separated TF-Slim or TF Hub variant names, or 'all' (22).")
-flags.DEFINE_string("module_types", "classification,feature_vector",
-                    "Comma-separated module types.")
-flags.DEFINE_string("versions", ",".join(map(str, versions.PRODUCED_VERSIONS)),
-                    "Comma-separated TF Hub versions to produce.")
-flags.DEFINE_integer("jobs", None,
-                     f"Artifacts made at a time, each in its own process (default: one per "
-                     f"core as memory allows, here {regenerate.default_jobs()}).")
-flags.DEFINE_string("check", None,
-                    "Compare the manifest with this lock file; print the differences and exit "
-                    "1 if there are any.")
-flags.DEFINE_string("update_lock", None,
-                    "Write this lock file from the manifest (only when every artifact is made).")
 
 
-def _options_from_flags(argv) -> regenerate.Options:
+def define_flags() -> None:
+  flags.DEFINE_string(
+    "checkpoint_dir",
+    None,
+    "Directory of checkpoints: <name>.ckpt.index with its data file, or the "
+    "released <name>.tgz (TF-Slim names, e.g. mobilenet_v2_0.75_96).",
+  )
+  flags.DEFINE_string(
+    "output_dir",
+    None,
+    "Root of the TF Hub layout: <handle>/<version>/ (SavedModel), "
+    "<version>.md, <version>.tar.gz, and manifest.json.",
+  )
+  flags.DEFINE_string(
+    "variants", "all", "Comma-separated TF-Slim or TF Hub variant names, or 'all' (22)."
+  )
+  flags.DEFINE_string(
+    "module_types", "classification,feature_vector", "Comma-separated module types."
+  )
+  flags.DEFINE_string(
+    "versions",
+    ",".join(map(str, versions.PRODUCED_VERSIONS)),
+    "Comma-separated TF Hub versions to produce.",
+  )
+  flags.DEFINE_integer(
+    "jobs",
+    None,
+    f"Artifacts made at a time, each in its own process (default: one per "
+    f"core as memory allows, here {plan.default_jobs()}).",
+  )
+  flags.DEFINE_string(
+    "check",
+    None,
+    "Compare the manifest with this lock file; print the differences and exit 1 if there are any.",
+  )
+  flags.DEFINE_string(
+    "update_lock",
+    None,
+    "Write this lock file from the manifest (only when every artifact is made).",
+  )
+
+
+def options_from_flags(argv) -> regenerate.Options:
   cli.reject_positional_arguments(argv)
-  for name in ("checkpoint_dir", "output_dir"):
-    if not FLAGS[name].value:
-      raise ValueError(f"--{name} is required")
+  cli.require("checkpoint_dir", "output_dir")
   if FLAGS.check and FLAGS.update_lock:
     raise ValueError("give at most one of --check and --update_lock")
-  jobs = regenerate.default_jobs() if FLAGS.jobs is None else FLAGS.jobs
+  jobs = plan.default_jobs() if FLAGS.jobs is None else FLAGS.jobs
   if jobs < 1:
     raise ValueError(f"--jobs must be at least 1, got {jobs}")
-  if not os.path.isdir(FLAGS.checkpoint_dir):
-    raise ValueError(f"--checkpoint_dir={FLAGS.checkpoint_dir}: no such directory")
-  if FLAGS.check:
-    regeneration_lock.read_lock(FLAGS.check)  # a bad lock should fail before the work, not after
   return regenerate.Options(
-      checkpoint_dir=FLAGS.checkpoint_dir, output_dir=FLAGS.output_dir,
-      variants=tuple(regenerate.parse_variants(FLAGS.variants)),
-      module_types=tuple(regenerate.parse_module_types(FLAGS.module_types)),
-      versions=tuple(regenerate.parse_versions(FLAGS.versions)), jobs=jobs)
-
-
-def _parse(argv) -> regenerate.Options:
-  try:
-    return _options_from_flags(argv)
-  except regeneration_state.RegenerateError as error:
-    raise ValueError(str(error)) from None
+    checkpoint_dir=FLAGS.checkpoint_dir,
+    output_dir=FLAGS.output_dir,
+    variants=tuple(plan.parse_variants(FLAGS.variants)),
+    module_types=tuple(plan.parse_module_types(FLAGS.module_types)),
+    versions=tuple(plan.parse_versions(FLAGS.versions)),
+    jobs=jobs,
+  )
 
 
 def _check(lock_path: str, result: regenerate.RunResult) -> int:
-  differences = regeneration_lock.lock_differences(regeneration_lock.read_lock(lock_path),
-                                                   result.manifest)
+  differences = lock_lib.lock_differences(lock_lib.read_lock(lock_path), result.manifest)
   if not differences:
-    print(f"lock check: {len(result.manifest['artifacts'])} artifacts match {lock_path}")
+    count = len(result.manifest["artifacts"])
+    print(
+      f"lock check: {report.plural(count, 'artifact')} match{'es' if count == 1 else ''} "
+      f"{lock_path}"
+    )
     return 0
   print(f"lock check: {len(differences)} differences from {lock_path}:")
   for line in differences:
     print(f"  {line}")
   print(f"(if the change is intended, rerun with --update_lock={lock_path})")
-  return 1
+  return cli.FAILED
 
 
 def _update(lock_path: str, result: regenerate.RunResult) -> int:
   if result.failed:
     print(f"lock not updated: {len(result.failed)} artifacts were not made")
-    return 1
-  regeneration_lock.write_lock(lock_path, result.manifest)
-  print(f"wrote lock {lock_path} ({len(result.manifest['artifacts'])} artifacts)")
+    return cli.FAILED
+  lock_lib.write_lock(lock_path, result.manifest)
+  print(f"wrote lock {lock_path} ({report.plural(len(result.manifest['artifacts']), 'artifact')})")
   return 0
 
 
-def main(argv) -> int:
-  options = cli.parse_or_exit(_parse, argv)
-  try:
-    result = regenerate.regenerate(options)
-  except regeneration_state.RegenerateError as error:
-    cli.fail(str(error), exit_code=cli.USAGE_ERROR)
+def run_options(options: regenerate.Options) -> int:
+  if FLAGS.check:
+    lock_lib.read_lock(FLAGS.check)  # a bad lock should fail before the work, not after
+  result = regenerate.regenerate(options)
   if result.interrupted:
-    return regeneration_state.INTERRUPTED_EXIT_CODE
-  status = 0 if result.ok else 1
+    return state.INTERRUPTED_EXIT_CODE
+  status = 0 if result.ok else cli.FAILED
   if FLAGS.check:
     status = max(status, _check(FLAGS.check, result))
   elif FLAGS.update_lock:
@@ -114,5 +127,10 @@ def main(argv) -> int:
   return status
 
 
+def main(argv) -> int:
+  return cli.work_or_exit(run_options, cli.parse_or_exit(options_from_flags, argv))
+
+
 if __name__ == "__main__":
-  cli.run(main)
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the workers inherit it
+  cli.run(main, define_flags)

@@ -1,4 +1,11 @@
-"""Shared test setup: quiet TensorFlow, and one synthetic checkpoint for the whole session."""
+"""Shared test setup: quiet TensorFlow, one synthetic checkpoint and one export of each kind
+for the whole session.
+
+Exports are the slow part of most tests (seconds each), so `exported(**options)` makes each
+distinct export of the session's checkpoint once and hands the same directory to every test
+that asks for it; tests treat it as read-only. A test that must change an export copies it,
+and a test of exporting itself calls `export_checkpoint`, which always exports afresh.
+"""
 
 import os
 
@@ -7,7 +14,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top
 
-from nets import synthetic  # pylint: disable=g-import-not-at-top
+from export.core import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+    "markers",
+    "slow: an end-to-end test (a subprocess or a whole pipeline); "
+    "`-m 'not slow'` runs the fast set",
+  )
 
 
 @pytest.fixture(scope="session")
@@ -17,17 +32,37 @@ def synthetic_checkpoint_075_96(tmp_path_factory) -> str:
   Shared by every test that needs one; treat it as read-only.
   """
   output_dir = tmp_path_factory.mktemp("synthetic_checkpoint")
-  return synthetic.write_checkpoint(str(output_dir), 0.75, 96, seed=0)
+  return synthetic_checkpoint.write_checkpoint(str(output_dir), 0.75, 96, seed=0)
 
 
 @pytest.fixture(scope="session")
 def export_checkpoint(tmp_path_factory):
   """`export_checkpoint(prefix, **ExportOptions fields)` exports into a fresh directory and
   returns the ExportResult (`.export_dir`, `.restored`)."""
-  from export import export_saved_model as export_lib  # pylint: disable=g-import-not-at-top
+  from export.core import exporter  # pylint: disable=g-import-not-at-top
 
   def export(checkpoint_path, **options):
     export_dir = tmp_path_factory.mktemp("export") / "module"
-    return export_lib.export_saved_model(export_lib.ExportOptions(
-        checkpoint_path=checkpoint_path, export_dir=str(export_dir), **options))
+    return exporter.export_saved_model(
+      exporter.ExportOptions(checkpoint_path=checkpoint_path, export_dir=str(export_dir), **options)
+    )
+
+  return export
+
+
+@pytest.fixture(scope="session")
+def exported(synthetic_checkpoint_075_96, export_checkpoint):
+  """`exported(**ExportOptions fields)`: the session's export of the seed-0 0.75/96 checkpoint
+  with these options, made on first use. Read-only."""
+  from export.core import exporter  # pylint: disable=g-import-not-at-top
+
+  cache = {}
+
+  def export(**options):
+    # Options that spell the defaults out name the same export.
+    key = exporter.ExportOptions(checkpoint_path="", export_dir="", **options)
+    if key not in cache:
+      cache[key] = export_checkpoint(synthetic_checkpoint_075_96, **options)
+    return cache[key]
+
   return export

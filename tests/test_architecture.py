@@ -17,31 +17,37 @@ RELEASED_MULTIPLIERS = sorted({v.depth_multiplier for v in variants.VARIANTS})
 OUTPUTS_AT_1 = (32, 16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320)
 HEAD_CHANNELS = {0.35: 1280, 0.5: 1280, 0.75: 1280, 1.0: 1280, 1.3: 1664, 1.4: 1792}
 # (Conv outputs, expanded_conv_16 outputs) for each released multiplier.
-STEM_AND_LAST_BLOCK = {0.35: (16, 112), 0.5: (16, 160), 0.75: (24, 240), 1.0: (32, 320),
-                       1.3: (40, 416), 1.4: (48, 448)}
+STEM_AND_LAST_BLOCK = {
+  0.35: (16, 112),
+  0.5: (16, 160),
+  0.75: (24, 240),
+  1.0: (32, 320),
+  1.3: (40, 416),
+  1.4: (48, 448),
+}
 
 # The fact sheet's mobilenet_v2_0.75_96 table: scope, C in, expand (0: no expand layer,
 # None: not a block), C out, output size, residual (None: not a block).
 TABLE_075_96 = (
-    ("Conv", 3, None, 24, 48, None),
-    ("expanded_conv", 24, 0, 16, 48, False),
-    ("expanded_conv_1", 16, 96, 24, 24, False),
-    ("expanded_conv_2", 24, 144, 24, 24, True),
-    ("expanded_conv_3", 24, 144, 24, 12, False),
-    ("expanded_conv_4", 24, 144, 24, 12, True),
-    ("expanded_conv_5", 24, 144, 24, 12, True),
-    ("expanded_conv_6", 24, 144, 48, 6, False),
-    ("expanded_conv_7", 48, 288, 48, 6, True),
-    ("expanded_conv_8", 48, 288, 48, 6, True),
-    ("expanded_conv_9", 48, 288, 48, 6, True),
-    ("expanded_conv_10", 48, 288, 72, 6, False),
-    ("expanded_conv_11", 72, 432, 72, 6, True),
-    ("expanded_conv_12", 72, 432, 72, 6, True),
-    ("expanded_conv_13", 72, 432, 120, 3, False),
-    ("expanded_conv_14", 120, 720, 120, 3, True),
-    ("expanded_conv_15", 120, 720, 120, 3, True),
-    ("expanded_conv_16", 120, 720, 240, 3, False),
-    ("Conv_1", 240, None, 1280, 3, None),
+  ("Conv", 3, None, 24, 48, None),
+  ("expanded_conv", 24, 0, 16, 48, False),
+  ("expanded_conv_1", 16, 96, 24, 24, False),
+  ("expanded_conv_2", 24, 144, 24, 24, True),
+  ("expanded_conv_3", 24, 144, 24, 12, False),
+  ("expanded_conv_4", 24, 144, 24, 12, True),
+  ("expanded_conv_5", 24, 144, 24, 12, True),
+  ("expanded_conv_6", 24, 144, 48, 6, False),
+  ("expanded_conv_7", 48, 288, 48, 6, True),
+  ("expanded_conv_8", 48, 288, 48, 6, True),
+  ("expanded_conv_9", 48, 288, 48, 6, True),
+  ("expanded_conv_10", 48, 288, 72, 6, False),
+  ("expanded_conv_11", 72, 432, 72, 6, True),
+  ("expanded_conv_12", 72, 432, 72, 6, True),
+  ("expanded_conv_13", 72, 432, 120, 3, False),
+  ("expanded_conv_14", 120, 720, 120, 3, True),
+  ("expanded_conv_15", 120, 720, 120, 3, True),
+  ("expanded_conv_16", 120, 720, 240, 3, False),
+  ("Conv_1", 240, None, 1280, 3, None),
 )
 
 
@@ -56,9 +62,10 @@ def _expected_outputs(multiplier):
   return [_round8(channels * multiplier) for channels in OUTPUTS_AT_1] + [head]
 
 
-@pytest.mark.parametrize("value,expected", [
-    (3, 8), (5.6, 8), (11.2, 16), (12, 16), (18, 24), (72, 72), (99, 96), (100, 104),
-    (1792, 1792)])
+@pytest.mark.parametrize(
+  "value,expected",
+  [(3, 8), (5.6, 8), (11.2, 16), (12, 16), (18, 24), (72, 72), (99, 96), (100, 104), (1792, 1792)],
+)
 def test_make_divisible_examples(value, expected):
   assert architecture.make_divisible(value) == expected
 
@@ -83,8 +90,16 @@ def test_layer_table_of_0_75_96_matches_the_fact_sheet():
   for layer, size in zip(architecture.resolve(0.75), architecture.spatial_sizes(96)):
     is_block = layer.kind == "block"
     expand = (layer.expanded or 0) if is_block else None
-    rows.append((layer.scope, layer.in_channels, expand, layer.out_channels, size,
-                 layer.residual if is_block else None))
+    rows.append(
+      (
+        layer.scope,
+        layer.in_channels,
+        expand,
+        layer.out_channels,
+        size,
+        layer.residual if is_block else None,
+      )
+    )
   assert tuple(rows) == TABLE_075_96
 
 
@@ -142,7 +157,10 @@ def test_non_positive_or_non_finite_multiplier_raises(multiplier):
 
 def test_checkpoint_stem_spells_multipliers_as_the_released_names():
   assert [v.name for v in variants.VARIANTS][:3] == [
-      "mobilenet_v2_1.4_224", "mobilenet_v2_1.3_224", "mobilenet_v2_1.0_224"]
+    "mobilenet_v2_1.4_224",
+    "mobilenet_v2_1.3_224",
+    "mobilenet_v2_1.0_224",
+  ]
   assert variants.checkpoint_stem(0.75, 96) == "mobilenet_v2_0.75_96"
   assert variants.checkpoint_stem(0.5, 128) == "mobilenet_v2_0.5_128"
   assert variants.checkpoint_stem(1, 224) == "mobilenet_v2_1.0_224"

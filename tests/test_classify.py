@@ -1,9 +1,11 @@
-"""export.classify: image files in, the module's own top-5 classes and labels out."""
+"""export.classify: image files in, the module's own top-5 classes and labels out; bad images
+are reported one by one while the others are still classified."""
 
 import json
 import os
 import pathlib
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -12,20 +14,22 @@ import pytest
 import tensorflow as tf
 
 from export import classify
-from export import probe_images
+from export.base import probe_images
+from export.core import classifier
+from export.core import images
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 96
 
 
 @pytest.fixture(scope="module")
-def classification_dir(synthetic_checkpoint_075_96, export_checkpoint):
-  return export_checkpoint(synthetic_checkpoint_075_96).export_dir
+def classification_dir(exported):
+  return exported().export_dir
 
 
 @pytest.fixture(scope="module")
-def feature_vector_dir(synthetic_checkpoint_075_96, export_checkpoint):
-  return export_checkpoint(synthetic_checkpoint_075_96, module_type="feature_vector").export_dir
+def feature_vector_dir(exported):
+  return exported(module_type="feature_vector").export_dir
 
 
 def _pixels(kind, size, seed=0):
@@ -39,8 +43,11 @@ def image_files(tmp_path_factory):
   wide = _pixels("landscape", 160)[20:140]  # 160 x 120: the aspect ratio is not kept
   tall = _pixels("discs", 200)[:, 40:170]  # 130 x 200
   grey = _pixels("clouds", 64)[..., :1]  # one channel; decode_image makes it RGB
-  files = {"wide.png": tf.io.encode_png(wide), "tall.jpg": tf.io.encode_jpeg(tall, quality=90),
-           "grey.png": tf.io.encode_png(grey)}
+  files = {
+    "wide.png": tf.io.encode_png(wide),
+    "tall.jpg": tf.io.encode_jpeg(tall, quality=90),
+    "grey.png": tf.io.encode_png(grey),
+  }
   paths = []
   for name, encoded in files.items():
     (directory / name).write_bytes(encoded.numpy())
@@ -50,7 +57,7 @@ def image_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(classification_dir, image_files):
-  return classify.classify(classification_dir, image_files)
+  return classifier.classify(classification_dir, image_files)
 
 
 def _expected_inputs(paths):
@@ -60,9 +67,9 @@ def _expected_inputs(paths):
     data = pathlib.Path(path).read_bytes()
     decode = tf.io.decode_png if path.endswith(".png") else tf.io.decode_jpeg
     pixels = decode(data, channels=3)
-    floats = tf.cast(pixels, tf.float32) / 255.0
-    resized = tf.image.resize(floats, [IMAGE_SIZE, IMAGE_SIZE], method="bilinear",
-                              antialias=True)
+    resized = (
+      tf.image.resize(pixels, [IMAGE_SIZE, IMAGE_SIZE], method="bilinear", antialias=True) / 255.0
+    )
     images.append(tf.clip_by_value(resized, 0.0, 1.0))
   return tf.stack(images)
 
@@ -71,8 +78,9 @@ def _labels(export_dir):
   return (pathlib.Path(export_dir) / "assets" / "ImageNetLabels.txt").read_text().splitlines()
 
 
-def test_top5_is_the_modules_own_ranking_of_the_resized_image(classification_dir, image_files,
-                                                              results):
+def test_top5_is_the_modules_own_ranking_of_the_resized_image(
+  classification_dir, image_files, results
+):
   logits = tf.saved_model.load(classification_dir)(_expected_inputs(image_files)).numpy()
   labels = _labels(classification_dir)
   assert [r.image_path for r in results] == image_files
@@ -98,89 +106,145 @@ def test_labels_are_read_from_the_exports_own_asset(classification_dir, image_fi
   labels_path = edited / "assets" / "ImageNetLabels.txt"
   labels = labels_path.read_text().splitlines()
   labels_path.write_text("".join(f"class number {i}\n" for i in range(len(labels))))
-  [result] = classify.classify(str(edited), image_files[:1], top_k=3)
+  [result] = classifier.classify(str(edited), image_files[:1], top_k=3)
   assert [p.label for p in result.predictions] == [
-      f"class number {p.class_index}" for p in result.predictions]
+    f"class number {p.class_index}" for p in result.predictions
+  ]
 
 
 def test_json_output(classification_dir, image_files, results, capsys):
-  classify.execute(classify.Options(classification_dir, tuple(image_files), json=True))
+  assert classify.execute(classify.Options(classification_dir, tuple(image_files), json=True)) == 0
   document = json.loads(capsys.readouterr().out)
   assert document["export_dir"] == os.path.abspath(classification_dir)
   assert "antialias=True" in document["preprocessing"]
   assert [r["image_path"] for r in document["results"]] == image_files
   assert document["results"][0]["input_size"] == [96, 96]
   assert [[p["class_index"] for p in r["predictions"]] for r in document["results"]] == [
-      [p.class_index for p in r.predictions] for r in results]
+    [p.class_index for p in r.predictions] for r in results
+  ]
   first = document["results"][0]["predictions"][0]
-  assert first == {"rank": 1, "class_index": results[0].predictions[0].class_index,
-                   "label": results[0].predictions[0].label,
-                   "probability": results[0].predictions[0].probability,
-                   "logit": results[0].predictions[0].logit}
+  assert first == {
+    "rank": 1,
+    "class_index": results[0].predictions[0].class_index,
+    "label": results[0].predictions[0].label,
+    "probability": results[0].predictions[0].probability,
+    "logit": results[0].predictions[0].logit,
+  }
 
 
 def test_example_image_is_the_synthetic_photo(tmp_path):
-  path = classify.write_example_image(str(tmp_path / "example.png"), size=48)
+  path = images.write_example_image(str(tmp_path / "example.png"), size=48)
   decoded = tf.io.decode_png(pathlib.Path(path).read_bytes()).numpy()
   np.testing.assert_array_equal(decoded, _pixels("landscape", 48))
   with pytest.raises(ValueError, match="png"):
-    classify.write_example_image(str(tmp_path / "example.gif"))
+    images.write_example_image(str(tmp_path / "example.gif"))
 
 
-# --- errors: one line, exit code 2 -------------------------------------------------------
-def _fails(capsys, export_dir, image_paths, message, top_k=5):
+# --- errors: one line each ------------------------------------------------------------------
+def _fails(capsys, export_dir, image_paths, message):
   with pytest.raises(SystemExit) as exited:
-    classify.execute(classify.Options(str(export_dir), tuple(map(str, image_paths)), top_k))
-  assert exited.value.code == 2
+    classify.execute(classify.Options(str(export_dir), tuple(map(str, image_paths))))
+  assert exited.value.code == 1
   captured = capsys.readouterr()
   assert captured.out == ""
   assert captured.err.count("\n") == 1 and captured.err.startswith("error: ")
   assert message in captured.err
-  return captured.err
 
 
-def test_unusable_exports(classification_dir, feature_vector_dir, image_files, tmp_path,
-                          capsys):
+def test_unusable_exports(classification_dir, feature_vector_dir, image_files, tmp_path, capsys):
   image = image_files[:1]
-  _fails(capsys, feature_vector_dir, image, f"{feature_vector_dir}: is a feature_vector module; "
-         f"classify needs a classification module")
+  _fails(
+    capsys,
+    feature_vector_dir,
+    image,
+    f"{feature_vector_dir}: is a feature_vector module; classify needs a classification module",
+  )
   unlabelled = tmp_path / "unlabelled"
   shutil.copytree(classification_dir, unlabelled)
   os.remove(unlabelled / "assets" / "ImageNetLabels.txt")
   _fails(capsys, unlabelled, image, f"{unlabelled}: no labels asset assets/ImageNetLabels.txt")
-  _fails(capsys, tmp_path / "missing", image, f"{tmp_path / 'missing'}: export directory not "
-         f"found")
+  _fails(capsys, tmp_path / "missing", image, f"{tmp_path / 'missing'}: export directory not found")
   (tmp_path / "empty").mkdir()
   _fails(capsys, tmp_path / "empty", image, f"{tmp_path / 'empty'}: not a SavedModel")
-  _fails(capsys, classification_dir, image, "top_k must lie between 1 and 1001", top_k=1002)
 
 
-def test_unreadable_images_are_named(classification_dir, tmp_path, capsys):
+def _huge_png_header(width, height) -> bytes:
+  """The start of a PNG of that size: enough for the header, not for decoding."""
+  return (
+    b"\x89PNG\r\n\x1a\n"
+    + struct.pack(">I", 13)
+    + b"IHDR"
+    + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    + b"\x00" * 4
+  )
+
+
+@pytest.fixture
+def bad_images(tmp_path):
   text = tmp_path / "notes.png"
   text.write_text("not a picture\n")
-  _fails(capsys, classification_dir, [text], f"{text}: not an image that tf.io.decode_image "
-         f"can decode (Unknown image file format")
   cut = tmp_path / "cut.png"
   cut.write_bytes(tf.io.encode_png(_pixels("rings", 32)).numpy()[:60])
-  _fails(capsys, classification_dir, [cut], f"{cut}: not an image")
-  _fails(capsys, classification_dir, [tmp_path / "absent.jpg"],
-         f"{tmp_path / 'absent.jpg'}: cannot read the file (No such file or directory)")
-  _fails(capsys, classification_dir, [tmp_path], f"{tmp_path}: cannot read the file")
+  huge = tmp_path / "huge.png"
+  huge.write_bytes(_huge_png_header(8000, 8000))
+  return {
+    text: f"{text}: not an image that tf.io.decode_image can decode (Unknown image file format",
+    cut: f"{cut}: not an image",
+    huge: f"{huge}: 8000x8000 is 64 megapixels, over the limit of 50; shrink it first",
+    tmp_path / "absent.jpg": f"{tmp_path / 'absent.jpg'}: cannot read the file (No such file "
+    f"or directory)",
+    tmp_path: f"{tmp_path}: cannot read the file",
+  }
+
+
+def test_bad_images_are_named_and_the_good_ones_still_classified(
+  classification_dir, image_files, bad_images, results, capsys
+):
+  paths = [image_files[0], *bad_images, image_files[2]]
+  exit_code = classify.execute(classify.Options(classification_dir, tuple(map(str, paths))))
+  assert exit_code == 1
+  captured = capsys.readouterr()
+  errors = captured.err.splitlines()
+  assert len(errors) == len(bad_images)
+  for line, message in zip(errors, bad_images.values()):
+    assert line.startswith(f"error: {message}")
+  expected = classify.format_text([results[0], results[2]])
+  assert captured.out == expected + "\n"
+
+
+def test_image_sizes_are_read_from_headers_without_decoding():
+  png = tf.io.encode_png(_pixels("discs", 40)[:30]).numpy()
+  jpeg = tf.io.encode_jpeg(_pixels("discs", 40)[:, :25]).numpy()
+  assert images.header_size(png) == (30, 40)
+  assert images.header_size(jpeg) == (40, 25)
+  assert images.header_size(_huge_png_header(8000, 6000)) == (6000, 8000)
+  assert images.header_size(b"GIF89a" + struct.pack("<HH", 640, 480)) == (480, 640)
+  assert images.header_size(b"not an image at all, nothing to read here") is None
 
 
 # --- the binary, twice and concurrently (each run spends seconds importing TensorFlow) -----
+@pytest.mark.slow
 def test_binary(classification_dir, feature_vector_dir, image_files, results):
   runs = {
-      "text": [f"--export_dir={classification_dir}", *image_files],
-      "feature_vector": [f"--export_dir={feature_vector_dir}", image_files[0]],
+    "text": [f"--export_dir={classification_dir}", *image_files],
+    "feature_vector": [f"--export_dir={feature_vector_dir}", image_files[0]],
   }
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  processes = {name: subprocess.Popen([sys.executable, "-m", "export.classify", *args],
-                                      cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
-               for name, args in runs.items()}
-  outputs = {name: (*process.communicate(timeout=120), process.returncode)
-             for name, process in processes.items()}
+  processes = {
+    name: subprocess.Popen(
+      [sys.executable, "-m", "export.classify", *args],
+      cwd=ROOT,
+      env=env,
+      text=True,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+    )
+    for name, args in runs.items()
+  }
+  outputs = {
+    name: (*process.communicate(timeout=120), process.returncode)
+    for name, process in processes.items()
+  }
 
   stdout, stderr, code = outputs["text"]
   assert code == 0, stderr
@@ -189,11 +253,15 @@ def test_binary(classification_dir, feature_vector_dir, image_files, results):
   assert lines[0] == f"{image_files[0]} (160x120 -> 96x96):"
   assert lines[6] == f"{image_files[1]} (130x200 -> 96x96):"
   for result, block in zip(results, (lines[1:6], lines[7:12], lines[13:18])):
-    assert block == [f"  {p.rank}  {p.probability:.4f}  {p.label} (class {p.class_index})"
-                     for p in result.predictions]
+    assert block == [
+      f"  {p.rank}  {p.probability:.4f}  {p.label} (class {p.class_index})"
+      for p in result.predictions
+    ]
 
   stdout, stderr, code = outputs["feature_vector"]
-  assert code == 2 and stdout == ""
+  assert code == 1 and stdout == ""
   assert "Traceback" not in stderr
-  assert stderr.splitlines()[-1] == (f"error: {feature_vector_dir}: is a feature_vector "
-                                     f"module; classify needs a classification module")
+  assert stderr.splitlines()[-1] == (
+    f"error: {feature_vector_dir}: is a feature_vector "
+    f"module; classify needs a classification module"
+  )

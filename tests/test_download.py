@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from export import download
+from export.pipeline import download
 from nets import variants as variants_lib
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def _no_backoff(attempt):
 
 def _make_archive(variant, seed):
   """A small .tgz shaped like a released one: a fake checkpoint index of random bytes."""
-  payload = (hashlib.sha256(seed.encode()).digest() * 256)  # 8 KB, deterministic.
+  payload = hashlib.sha256(seed.encode()).digest() * 256  # 8 KB, deterministic.
   payload = bytes(b ^ (i % 251) for i, b in enumerate(payload))  # Keep gzip from shrinking it.
   buffer = io.BytesIO()
   with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -78,7 +78,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     if server.truncate_after is not None:
       # Promise the whole body, send part of it, hang up: a dropped connection.
       cut, server.truncate_after = server.truncate_after, None
-      self.wfile.write(body[start:start + cut])
+      self.wfile.write(body[start : start + cut])
       self.close_connection = True
       return
     self.wfile.write(body[start:])
@@ -117,7 +117,8 @@ def _download(server, tmp_path, variant=SMALL, **kwargs):
   kwargs.setdefault("digests_path", tmp_path / "digests.json")
   kwargs.setdefault("backoff", _no_backoff)
   return download.download_result(
-      variant, tmp_path / "out", base_url=server.base_url, timeout=5, **kwargs)
+    variant, tmp_path / "out", base_url=server.base_url, timeout=5, **kwargs
+  )
 
 
 def _sha256(data):
@@ -143,8 +144,12 @@ def test_clean_download_records_digest(server, archive, tmp_path):
 
 def test_hub_name_and_download_returns_path(server, archive, tmp_path):
   path = download.download(
-      SMALL.hub_name, tmp_path / "out", base_url=server.base_url + "/",
-      digests_path=tmp_path / "digests.json", backoff=_no_backoff)
+    SMALL.hub_name,
+    tmp_path / "out",
+    base_url=server.base_url + "/",
+    digests_path=tmp_path / "digests.json",
+    backoff=_no_backoff,
+  )
   assert path.read_bytes() == archive
 
 
@@ -183,8 +188,8 @@ def test_truncated_download_is_resumed_with_range(server, archive, tmp_path):
   assert result.status == download.DOWNLOADED
   assert result.path.read_bytes() == archive
   assert server.requests == [
-      (f"/{SMALL.name}.tgz", None),
-      (f"/{SMALL.name}.tgz", "bytes=3000-"),
+    (f"/{SMALL.name}.tgz", None),
+    (f"/{SMALL.name}.tgz", "bytes=3000-"),
   ]
 
 
@@ -192,8 +197,13 @@ def test_rerun_resumes_part_file_left_by_earlier_run(server, archive, tmp_path):
   # An earlier run gave up (no retries) after the connection dropped.
   server.truncate_after = 5000
   with pytest.raises(download.DownloadError, match="truncated body: got 5000 of"):
-    download.download(SMALL, tmp_path / "out", base_url=server.base_url, retries=0,
-                      digests_path=tmp_path / "digests.json")
+    download.download(
+      SMALL,
+      tmp_path / "out",
+      base_url=server.base_url,
+      retries=0,
+      digests_path=tmp_path / "digests.json",
+    )
   part = tmp_path / "out" / f"{SMALL.name}.tgz.part"
   assert part.stat().st_size == 5000
   assert not (tmp_path / "out" / f"{SMALL.name}.tgz").exists()
@@ -257,7 +267,7 @@ def test_500_then_success_via_retry(server, archive, tmp_path):
 def test_persistent_500_gives_up_after_retries(server, archive, tmp_path):
   server.fail_500 = 10
 
-  with pytest.raises(download.DownloadError, match="giving up after 3 attempts: .*HTTP 500"):
+  with pytest.raises(download.DownloadError, match=r"giving up after 3 attempts: .*HTTP 500"):
     _download(server, tmp_path, retries=2)
   assert len(server.requests) == 3
 
@@ -271,8 +281,13 @@ def test_404_is_not_retried(server, tmp_path):
 def test_download_all_continues_after_a_failure(server, archive, tmp_path):
   seen = []
   results = download.download_all(
-      [OTHER.name, SMALL], tmp_path / "out", on_result=seen.append, base_url=server.base_url,
-      digests_path=tmp_path / "digests.json", backoff=_no_backoff)
+    [OTHER.name, SMALL],
+    tmp_path / "out",
+    on_result=seen.append,
+    base_url=server.base_url,
+    digests_path=tmp_path / "digests.json",
+    backoff=_no_backoff,
+  )
 
   assert [r.status for r in results] == [download.FAILED, download.DOWNLOADED]
   assert seen == results
@@ -284,7 +299,6 @@ def test_exponential_backoff():
 
 
 class _Clock:
-
   def __init__(self):
     self.now = 0.0
 
@@ -327,8 +341,14 @@ def test_progress_redraws_one_line_on_a_tty():
 
 def _run_script(*args):
   return subprocess.run(
-      [sys.executable, str(SCRIPT), *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
-      timeout=60, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, check=False)
+    [sys.executable, str(SCRIPT), *args],
+    cwd=PROJECT_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=60,
+    env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    check=False,
+  )
 
 
 def test_script_unknown_variant_exits_2(tmp_path):
@@ -344,8 +364,12 @@ def test_script_unknown_variant_exits_2(tmp_path):
 def test_script_downloads_and_summarizes_failures(server, archive, tmp_path):
   digests_path = tmp_path / "digests.json"
   process = _run_script(
-      f"--variants={SMALL.hub_name},{OTHER.name}", f"--output_dir={tmp_path / 'out'}",
-      f"--base_url={server.base_url}", f"--digests={digests_path}", "--retries=0")
+    f"--variants={SMALL.hub_name},{OTHER.name}",
+    f"--output_dir={tmp_path / 'out'}",
+    f"--base_url={server.base_url}",
+    f"--digests={digests_path}",
+    "--retries=0",
+  )
 
   assert process.returncode == 1, process.stderr
   assert f"{SMALL.name}: downloaded: " in process.stdout

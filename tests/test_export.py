@@ -2,31 +2,38 @@
 
 import os
 import pathlib
+import shutil
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import checkpoint
-from export import export_saved_model as export_lib
-from export import reference
-from nets import synthetic
+from export.base import files
+from export.core import checkpoint
+from export.core import exporter as export_lib
+from export.core import reference
+from export.core import synthetic_checkpoint
+from export.verification import report
 
 BATCH = 3
 
 
 def _images(image_size, seed=0, batch=BATCH):
-  return np.random.default_rng(seed).uniform(size=(batch, image_size, image_size, 3)).astype(
-      np.float32)
+  return (
+    np.random.default_rng(seed).uniform(size=(batch, image_size, image_size, 3)).astype(np.float32)
+  )
 
 
 def _tolerance(ref):
-  return 1e-4 * (1.0 + np.abs(ref).max())
+  return report.OUTPUT_TOLERANCE * (1.0 + np.abs(ref).max())
 
 
 @pytest.fixture(scope="module")
-def classifier(synthetic_checkpoint_075_96, export_checkpoint):
-  return export_checkpoint(synthetic_checkpoint_075_96)
+def classifier(exported):
+  return exported()
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +56,24 @@ def test_classifier_logits_equal_the_tf_slim_graph(loaded_classifier, slim_refer
   assert np.array_equal(got.argmax(-1), ref.argmax(-1))
 
 
-@pytest.mark.parametrize("multiplier,size,module_type", [
+@pytest.mark.slow
+@pytest.mark.parametrize(
+  "multiplier,size,module_type",
+  [
     (0.35, 128, "classification"),
     (1.4, 224, "feature_vector"),
     (0.75, 96, "feature_vector"),
-])
-def test_other_variants_equal_the_tf_slim_graph(tmp_path_factory, export_checkpoint, multiplier,
-                                                size, module_type):
-  prefix = synthetic.write_checkpoint(str(tmp_path_factory.mktemp("ckpt")), multiplier, size,
-                                      seed=3)
-  result = export_checkpoint(prefix, depth_multiplier=multiplier, image_size=size,
-                             module_type=module_type)
+  ],
+)
+def test_other_variants_equal_the_tf_slim_graph(
+  tmp_path_factory, export_checkpoint, multiplier, size, module_type
+):
+  prefix = synthetic_checkpoint.write_checkpoint(
+    str(tmp_path_factory.mktemp("ckpt")), multiplier, size, seed=3
+  )
+  result = export_checkpoint(
+    prefix, depth_multiplier=multiplier, image_size=size, module_type=module_type
+  )
   images = _images(size, seed=1, batch=2)
   with reference.SlimReference(prefix, multiplier, size, module_type) as slim_graph:
     ref = slim_graph(images)
@@ -69,22 +83,24 @@ def test_other_variants_equal_the_tf_slim_graph(tmp_path_factory, export_checkpo
 
 
 def test_restore_takes_ema_shadows_for_trainables_and_plain_batch_norm_statistics(
-    classifier, loaded_classifier, synthetic_checkpoint_075_96):
+  classifier, loaded_classifier, synthetic_checkpoint_075_96
+):
   stored = tf.train.load_checkpoint(synthetic_checkpoint_075_96)
   assert (classifier.restored.from_ema, classifier.restored.from_raw) == (158, 104)
   for variable in loaded_classifier.variables:
-    name = variable.name[:-len(":0")]
+    name = variable.name[: -len(":0")]
     source = name + "/ExponentialMovingAverage" if variable.trainable else name
     np.testing.assert_array_equal(variable.numpy(), stored.get_tensor(source), err_msg=name)
 
 
 def test_use_ema_false_takes_raw_values_and_changes_the_logits(
-    synthetic_checkpoint_075_96, export_checkpoint, loaded_classifier):
-  result = export_checkpoint(synthetic_checkpoint_075_96, use_ema=False)
+  synthetic_checkpoint_075_96, exported, loaded_classifier
+):
+  result = exported(use_ema=False)
   raw = tf.saved_model.load(result.export_dir)
   stored = tf.train.load_checkpoint(synthetic_checkpoint_075_96)
   for variable in raw.variables:
-    name = variable.name[:-len(":0")]
+    name = variable.name[: -len(":0")]
     np.testing.assert_array_equal(variable.numpy(), stored.get_tensor(name), err_msg=name)
   images = tf.constant(_images(96))
   assert np.abs(raw(images).numpy() - loaded_classifier(images).numpy()).max() > 1e-2
@@ -120,9 +136,8 @@ def test_inference_leaves_every_variable_unchanged_and_has_no_dropout(loaded_cla
     np.testing.assert_array_equal(old, variable.numpy(), err_msg=variable.name)
 
 
-def test_feature_vector_returns_the_global_pool_and_carries_no_labels(
-    synthetic_checkpoint_075_96, export_checkpoint):
-  result = export_checkpoint(synthetic_checkpoint_075_96, module_type="feature_vector")
+def test_feature_vector_returns_the_global_pool_and_carries_no_labels(exported):
+  result = exported(module_type="feature_vector")
   loaded = tf.saved_model.load(result.export_dir)
   assert list(loaded.signatures["serving_default"].structured_outputs) == ["feature_vector"]
   assert not any("Logits" in v.name for v in loaded.variables)
@@ -162,12 +177,16 @@ def test_truncated_data_file_names_the_path(synthetic_checkpoint_075_96, tmp_pat
 
 def test_archive_without_a_checkpoint(tmp_path):
   import tarfile
+
   archive = tmp_path / "mobilenet_v2_0.75_96.tgz"
   (tmp_path / "readme.txt").write_text("no checkpoint here")
   with tarfile.open(archive, "w:gz") as tar:
     tar.add(tmp_path / "readme.txt", arcname="readme.txt")
-  _assert_fails(tmp_path, "expected one \\*\\.ckpt\\.index in the archive, found 0",
-                checkpoint_path=str(archive))
+  _assert_fails(
+    tmp_path,
+    "expected one \\*\\.ckpt\\.index in the archive, found 0",
+    checkpoint_path=str(archive),
+  )
 
 
 def test_corrupt_archive(tmp_path):
@@ -177,39 +196,50 @@ def test_corrupt_archive(tmp_path):
 
 
 def test_wrong_multiplier_names_variable_shapes_and_the_implied_multiplier(
-    synthetic_checkpoint_075_96, tmp_path):
+  synthetic_checkpoint_075_96, tmp_path
+):
   _assert_fails(
-      tmp_path,
-      r"variable MobilenetV2/Conv/weights/ExponentialMovingAverage has shape \[3, 3, 3, 24\], "
-      r"expected \[3, 3, 3, 32\] for depth multiplier 1.0 .*depth multiplier 0.75",
-      checkpoint_path=synthetic_checkpoint_075_96, depth_multiplier=1.0)
+    tmp_path,
+    r"variable MobilenetV2/Conv/weights/ExponentialMovingAverage has shape \[3, 3, 3, 24\], "
+    r"expected \[3, 3, 3, 32\] for depth multiplier 1.0 .*depth multiplier 0.75",
+    checkpoint_path=synthetic_checkpoint_075_96,
+    depth_multiplier=1.0,
+  )
 
 
 def test_unexpected_checkpoint_keys_are_listed(synthetic_checkpoint_075_96, tmp_path):
-  values = checkpoint.read_tensors(synthetic_checkpoint_075_96,
-                                   checkpoint.read_shapes(synthetic_checkpoint_075_96))
+  values = checkpoint.read_tensors(
+    synthetic_checkpoint_075_96, checkpoint.read_shapes(synthetic_checkpoint_075_96)
+  )
   values["MobilenetV2/AuxLogits/weights"] = np.zeros([2], np.float32)
   prefix = str(tmp_path / "extra" / "mobilenet_v2_0.75_96.ckpt")
   _write_checkpoint(values, prefix)
-  _assert_fails(tmp_path, "1 unexpected variables.*MobilenetV2/AuxLogits/weights",
-                checkpoint_path=prefix)
+  _assert_fails(
+    tmp_path, "1 unexpected variables.*MobilenetV2/AuxLogits/weights", checkpoint_path=prefix
+  )
 
 
 def test_missing_variable_is_named(synthetic_checkpoint_075_96, tmp_path):
-  values = checkpoint.read_tensors(synthetic_checkpoint_075_96,
-                                   checkpoint.read_shapes(synthetic_checkpoint_075_96))
+  values = checkpoint.read_tensors(
+    synthetic_checkpoint_075_96, checkpoint.read_shapes(synthetic_checkpoint_075_96)
+  )
   del values["MobilenetV2/Conv_1/BatchNorm/moving_variance"]
   prefix = str(tmp_path / "partial" / "mobilenet_v2_0.75_96.ckpt")
   _write_checkpoint(values, prefix)
-  _assert_fails(tmp_path, "variable MobilenetV2/Conv_1/BatchNorm/moving_variance is missing "
-                r"\(expected shape \[1280\]", checkpoint_path=prefix)
+  _assert_fails(
+    tmp_path,
+    "variable MobilenetV2/Conv_1/BatchNorm/moving_variance is missing "
+    r"\(expected shape \[1280\]",
+    checkpoint_path=prefix,
+  )
 
 
 def test_existing_export_dir_is_refused_unless_overwrite(classifier, synthetic_checkpoint_075_96):
   before = sorted(os.listdir(classifier.export_dir))
-  options = export_lib.ExportOptions(checkpoint_path=synthetic_checkpoint_075_96,
-                                     export_dir=classifier.export_dir)
-  with pytest.raises(export_lib.ExportError, match="not empty .*--overwrite"):
+  options = export_lib.ExportOptions(
+    checkpoint_path=synthetic_checkpoint_075_96, export_dir=classifier.export_dir
+  )
+  with pytest.raises(ValueError, match=r"not empty .*--overwrite"):  # a usage error
     export_lib.export_saved_model(options)
   assert sorted(os.listdir(classifier.export_dir)) == before
 
@@ -218,42 +248,107 @@ def test_overwrite_replaces_atomically(synthetic_checkpoint_075_96, tmp_path):
   export_dir = tmp_path / "module"
   export_dir.mkdir()
   (export_dir / "stale.txt").write_text("old")
-  options = export_lib.ExportOptions(checkpoint_path=synthetic_checkpoint_075_96,
-                                     export_dir=str(export_dir), overwrite=True,
-                                     module_type="feature_vector")
+  options = export_lib.ExportOptions(
+    checkpoint_path=synthetic_checkpoint_075_96,
+    export_dir=str(export_dir),
+    overwrite=True,
+    module_type="feature_vector",
+  )
   export_lib.export_saved_model(options)
-  assert sorted(os.listdir(export_dir)) == ["assets", "fingerprint.pb", "saved_model.pb",
-                                            "variables"]
+  assert sorted(os.listdir(export_dir)) == [
+    "assets",
+    "fingerprint.pb",
+    "saved_model.pb",
+    "variables",
+  ]
   assert sorted(os.listdir(tmp_path)) == ["module"]
 
 
 def test_interrupted_export_leaves_nothing(synthetic_checkpoint_075_96, tmp_path, monkeypatch):
-  from export import reusable_module
+  from export.core import reusable_module
 
   def interrupted_save(*unused_args):
     raise KeyboardInterrupt
+
   monkeypatch.setattr(reusable_module, "save", interrupted_save)
-  options = export_lib.ExportOptions(checkpoint_path=synthetic_checkpoint_075_96,
-                                     export_dir=str(tmp_path / "module"))
+  options = export_lib.ExportOptions(
+    checkpoint_path=synthetic_checkpoint_075_96, export_dir=str(tmp_path / "module")
+  )
   with pytest.raises(KeyboardInterrupt):
     export_lib.export_saved_model(options)
   assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("field,value,match", [
+@pytest.mark.parametrize(
+  "field,value,match",
+  [
     ("module_type", "detection", "module type must be one of"),
     ("version", 3, "version 3 .* cannot be produced"),
-    ("depth_multiplier", -1.0, "--depth_multiplier must be a positive number"),
-    ("image_size", 0, "--image_size must be a positive"),
+    ("depth_multiplier", -1.0, "depth multiplier must be a positive number"),
+    ("image_size", 0, "image size must be a positive"),
     ("batch_norm_momentum_default", 1.5, "momentum default must lie in"),
-])
-def test_bad_options_are_rejected_before_any_work(tmp_path, field, value, match):
-  _assert_fails(tmp_path, match, error=export_lib.ExportError, **{field: value})
+  ],
+)
+def test_bad_options_are_usage_errors_before_any_work(tmp_path, field, value, match):
+  _assert_fails(tmp_path, match, error=ValueError, **{field: value})
+
+
+def test_an_export_dir_under_a_file_is_refused_before_the_checkpoint_is_read(tmp_path):
+  (tmp_path / "a_file").write_text("")
+  options = export_lib.ExportOptions(
+    checkpoint_path=str(tmp_path / "missing.ckpt"), export_dir=str(tmp_path / "a_file" / "module")
+  )
+  # The checkpoint does not exist either: the export directory is what gets named.
+  with pytest.raises(files.UnwritableError, match="a_file/module: cannot create it"):
+    export_lib.export_saved_model(options)
+  assert os.listdir(tmp_path) == ["a_file"]
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+  """A directory on a read-only file system (a tmpfs mounted ro; needs root)."""
+  mount_point = tmp_path / "read_only"
+  mount_point.mkdir()
+  mounted = subprocess.run(
+    ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
+    capture_output=True,
+    check=False,
+  )
+  if mounted.returncode != 0:
+    pytest.skip("mounting a read-only tmpfs needs root: " + mounted.stderr.decode().strip())
+  yield mount_point
+  subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_read_only_file_system_is_refused_before_the_checkpoint_is_read(read_only_dir):
+  export_dir = read_only_dir / "out" / "module"
+  result = _run_binary(
+    "--checkpoint_path=/nonexistent/mobilenet_v2_0.75_96.ckpt", f"--export_dir={export_dir}"
+  )
+  assert result.returncode == 1
+  assert result.stderr.splitlines() == [
+    f"error: {export_dir}: cannot create {read_only_dir / 'out'} (Read-only file system)"
+  ]
+
+
+def test_exports_are_readable_by_others_under_umask_022(synthetic_checkpoint_075_96, tmp_path):
+  result = _run_binary(
+    f"--checkpoint_path={synthetic_checkpoint_075_96}",
+    f"--export_dir={tmp_path / 'new' / 'module'}",
+    umask=0o022,
+  )
+  assert result.returncode == 0, result.stderr
+  modes = {
+    path.relative_to(tmp_path).as_posix(): stat.S_IMODE(path.stat().st_mode)
+    for path in [tmp_path / "new", *(tmp_path / "new").rglob("*")]
+  }
+  assert modes["new"] == modes["new/module"] == modes["new/module/variables"] == 0o755
+  assert modes["new/module/saved_model.pb"] == 0o644
+  assert modes["new/module/variables/variables.index"] == 0o644
 
 
 # --- helpers -------------------------------------------------------------------------------
 def _copy_checkpoint(prefix, directory):
-  import shutil
   for suffix in (".index", ".data-00000-of-00001"):
     shutil.copy(prefix + suffix, directory / (os.path.basename(prefix) + suffix))
   return str(directory / os.path.basename(prefix))
@@ -264,40 +359,120 @@ def _write_checkpoint(values, prefix):
     variables = {name: tf.compat.v1.Variable(value, name="v") for name, value in values.items()}
     with tf.compat.v1.Session() as session:
       session.run(tf.compat.v1.global_variables_initializer())
-      tf.compat.v1.train.Saver(variables).save(session, prefix, write_meta_graph=False,
-                                                write_state=False)
+      tf.compat.v1.train.Saver(variables).save(
+        session, prefix, write_meta_graph=False, write_state=False
+      )
 
 
 # --- the binary ------------------------------------------------------------------------------
-def _run_binary(*flags):
-  import subprocess
-  import sys
-  return subprocess.run([sys.executable, "-m", "export.export_saved_model", *flags],
-                        capture_output=True, text=True, timeout=300)
+def _run_binary(*flags, umask=None):
+  return subprocess.run(
+    [sys.executable, "-m", "export.export_saved_model", *flags],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+  )
 
 
-def test_binary_exports_and_prints_what_it_restored(synthetic_checkpoint_075_96, tmp_path):
+@pytest.mark.slow
+def test_binary_exports_quietly_and_says_what_it_did(synthetic_checkpoint_075_96, tmp_path):
   export_dir = tmp_path / "module"
-  result = _run_binary(f"--checkpoint_path={synthetic_checkpoint_075_96}",
-                       "--variant=mobilenet_v2_075_96", "--module_type=feature_vector",
-                       "--version=4", f"--export_dir={export_dir}")
+  result = _run_binary(
+    f"--checkpoint_path={synthetic_checkpoint_075_96}",
+    "--variant=mobilenet_v2_075_96",
+    "--module_type=feature_vector",
+    "--version=4",
+    f"--export_dir={export_dir}",
+  )
   assert result.returncode == 0, result.stderr
-  assert "EMA weights: restored 262 variables (158 from EMA shadows" in result.stdout
-  assert f"exported feature_vector version 4 to {export_dir}" in result.stdout
+  assert result.stdout.splitlines() == [
+    "EMA weights: restored 262 variables (158 from EMA shadows, 104 raw); ignored 317 extra "
+    "keys (global_step, optimizer slots, unused shadows)",
+    f"exported mobilenet_v2 0.75 96x96 feature_vector version 4 to {export_dir}",
+  ]
+  assert result.stderr == ""  # TensorFlow's start-up notices are not the user's business
   assert (export_dir / "saved_model.pb").exists()
 
 
-@pytest.mark.parametrize("flags,exit_code,message", [
-    (("--module_type=detection",), 2, "error: flag --module_type=detection"),
-    (("--checkpoint_path={missing}",), 1, "error: {missing}: no checkpoint there"),
-])
-def test_binary_fails_with_one_line_and_an_exit_code(tmp_path, flags, exit_code, message):
-  missing = str(tmp_path / "missing.ckpt")
-  flags = [flag.format(missing=missing) for flag in flags]
+def _copy_named(prefix, directory, name):
+  directory.mkdir(parents=True, exist_ok=True)
+  for suffix in (".index", ".data-00000-of-00001"):
+    shutil.copy(prefix + suffix, directory / f"{name}.ckpt{suffix}")
+  return str(directory / f"{name}.ckpt")
+
+
+@pytest.mark.slow
+def test_the_checkpoint_file_name_gives_the_size(synthetic_checkpoint_075_96, tmp_path):
+  # A 0.75 checkpoint renamed as if it were 128-pixel: without --image_size the module takes
+  # 128x128 images (the size is not stored in a checkpoint; its name is all there is).
+  prefix = _copy_named(synthetic_checkpoint_075_96, tmp_path / "ckpt", "mobilenet_v2_0.75_128")
+  result = _run_binary(
+    f"--checkpoint_path={prefix}", "--depth_multiplier=0.75", f"--export_dir={tmp_path / 'module'}"
+  )
+  assert result.returncode == 0, result.stderr
+  assert "0.75 128x128 classification" in result.stdout
+  loaded = tf.saved_model.load(str(tmp_path / "module"))
+  assert loaded.signatures["serving_default"].structured_input_signature[1][
+    "inputs"
+  ].shape.as_list() == [None, 128, 128, 3]
+
+
+@pytest.mark.parametrize(
+  "flags,exit_code,message",
+  [
+    (
+      ("--module_type=detection",),
+      2,
+      "error: flag --module_type=detection: value should be one of <classification|feature_vector>",
+    ),
+    (
+      ("--version=3",),
+      2,
+      "error: version 3 ('hub' format) cannot be produced by this "
+      "pipeline; it produces versions 4, 5",
+    ),
+    (
+      ("--checkpoint_path={named}", "--image_size=96"),
+      2,
+      "error: --image_size=96 contradicts the checkpoint's file name "
+      "mobilenet_v2_1.0_224.ckpt, which has image_size 224",
+    ),
+    (
+      ("--checkpoint_path={named}", "--variant=mobilenet_v2_075_96"),
+      2,
+      "error: --variant=mobilenet_v2_075_96 has depth_multiplier 0.75, but the checkpoint's "
+      "file name mobilenet_v2_1.0_224.ckpt says 1.0",
+    ),
+    (
+      ("--export_dir={nonempty}",),
+      2,
+      "error: {nonempty}: directory exists and is not empty (pass --overwrite to replace it)",
+    ),
+    (
+      ("--checkpoint_path={missing}",),
+      1,
+      "error: {missing}: no checkpoint there (expected {missing}.index and its data file, or a "
+      "released .tgz archive)",
+    ),
+  ],
+)
+def test_binary_errors_are_one_line_with_the_documented_exit_code(
+  tmp_path, flags, exit_code, message
+):
+  paths = {
+    "missing": str(tmp_path / "missing.ckpt"),
+    "nonempty": str(tmp_path / "full"),
+    "named": str(tmp_path / "mobilenet_v2_1.0_224.ckpt"),
+  }
+  (tmp_path / "full").mkdir()
+  (tmp_path / "full" / "keep.txt").write_text("mine")
+  flags = [flag.format(**paths) for flag in flags]
   if not any(flag.startswith("--checkpoint_path") for flag in flags):
-    flags.append(f"--checkpoint_path={missing}")
-  result = _run_binary(*flags, f"--export_dir={tmp_path / 'module'}")
-  assert result.returncode == exit_code
-  assert message.format(missing=missing) in result.stderr
-  assert "Traceback" not in result.stderr
+    flags.append(f"--checkpoint_path={paths['missing']}")
+  if not any(flag.startswith("--export_dir") for flag in flags):
+    flags.append(f"--export_dir={tmp_path / 'module'}")
+  result = _run_binary(*flags)
+  assert (result.returncode, result.stderr.splitlines()) == (exit_code, [message.format(**paths)])
   assert not (tmp_path / "module").exists()
+  assert (tmp_path / "full" / "keep.txt").read_text() == "mine"

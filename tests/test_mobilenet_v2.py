@@ -15,8 +15,7 @@ DATA = pathlib.Path(__file__).resolve().parent / "data"
 BATCH = 2
 # Output size and channels of layer_1 ... layer_19 of mobilenet_v2_0.75_96 (fact sheet).
 SIZES_075_96 = (48, 48, 24, 24, 12, 12, 12, 6, 6, 6, 6, 6, 6, 6, 3, 3, 3, 3, 3)
-CHANNELS_075 = (24, 16, 24, 24, 24, 24, 24, 48, 48, 48, 48, 72, 72, 72, 120, 120, 120, 240,
-                1280)
+CHANNELS_075 = (24, 16, 24, 24, 24, 24, 24, 48, 48, 48, 48, 72, 72, 72, 120, 120, 120, 240, 1280)
 FIRST_BN = "MobilenetV2/Conv/BatchNorm"
 TRAINING_SIZE = 32  # small, so the first conv is cheap to redo in numpy
 
@@ -88,8 +87,9 @@ def test_trainable_variables_are_all_but_the_moving_statistics(classifier):
   with classifier.graph.as_default():
     trainable = {v.op.name for v in v1.trainable_variables()}
   assert len(trainable) == 158
-  assert trainable == {name for name in classifier.variables
-                       if not name.endswith(("/moving_mean", "/moving_variance"))}
+  assert trainable == {
+    name for name in classifier.variables if not name.endswith(("/moving_mean", "/moving_variance"))
+  }
 
 
 def test_feature_extraction_has_no_head(feature_extractor):
@@ -98,22 +98,23 @@ def test_feature_extraction_has_no_head(feature_extractor):
   assert feature_extractor.output.shape.as_list() == [BATCH, 1280]
   assert "Logits" not in feature_extractor.end_points
   assert "Predictions" not in feature_extractor.end_points
-  features = feature_extractor.session.run(feature_extractor.output,
-                                           {feature_extractor.images: _images(96)})
+  features = feature_extractor.session.run(
+    feature_extractor.output, {feature_extractor.images: _images(96)}
+  )
   assert features.shape == (BATCH, 1280)
   assert (features >= 0).all() and (features <= 6).all()  # the pool of relu6 outputs
 
 
 def test_end_points_and_their_shapes(classifier):
   end_points = classifier.end_points
-  expected = {f"layer_{i}": [BATCH, size, size, channels]
-              for i, (size, channels) in enumerate(zip(SIZES_075_96, CHANNELS_075), start=1)}
-  expected.update(global_pool=[BATCH, 1, 1, 1280], Logits=[BATCH, 1001],
-                  Predictions=[BATCH, 1001])
+  expected = {
+    f"layer_{i}": [BATCH, size, size, channels]
+    for i, (size, channels) in enumerate(zip(SIZES_075_96, CHANNELS_075), start=1)
+  }
+  expected.update(global_pool=[BATCH, 1, 1, 1280], Logits=[BATCH, 1001], Predictions=[BATCH, 1001])
   assert {name: t.shape.as_list() for name, t in end_points.items()} == expected
   assert classifier.output is end_points["Logits"]
-  predictions = classifier.session.run(end_points["Predictions"],
-                                       {classifier.images: _images(96)})
+  predictions = classifier.session.run(end_points["Predictions"], {classifier.images: _images(96)})
   np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
 
 
@@ -155,7 +156,7 @@ def _first_conv_batch_statistics(images, kernel):
   out = 0
   for dy in range(3):
     for dx in range(3):
-      out = out + padded[:, dy:dy + 2 * size:2, dx:dx + 2 * size:2, :] @ kernel[dy, dx]
+      out = out + padded[:, dy : dy + 2 * size : 2, dx : dx + 2 * size : 2, :] @ kernel[dy, dx]
   return out.mean(axis=(0, 1, 2)), out.var(axis=(0, 1, 2), ddof=1)
 
 
@@ -164,8 +165,10 @@ def test_update_ops_move_the_statistics_by_the_decay(training):
   decay = 0.9
   names = [f"{FIRST_BN}/moving_mean", f"{FIRST_BN}/moving_variance"]
   rng = np.random.default_rng(1)
-  old = {names[0]: rng.normal(size=24).astype(np.float32),
-         names[1]: rng.uniform(0.5, 2.0, 24).astype(np.float32)}
+  old = {
+    names[0]: rng.normal(size=24).astype(np.float32),
+    names[1]: rng.uniform(0.5, 2.0, 24).astype(np.float32),
+  }
   training.write(old)
   images = _images(TRAINING_SIZE, seed=2)
   assert len(training.update_ops) == 2 * 52  # mean and variance of every batch norm
@@ -174,8 +177,9 @@ def test_update_ops_move_the_statistics_by_the_decay(training):
   kernel = training.read(["MobilenetV2/Conv/weights"])["MobilenetV2/Conv/weights"]
   batch_mean, batch_variance = _first_conv_batch_statistics(images, kernel)
   for name, batch in zip(names, (batch_mean, batch_variance)):
-    np.testing.assert_allclose(new[name], decay * old[name] + (1 - decay) * batch,
-                               rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(
+      new[name], decay * old[name] + (1 - decay) * batch, rtol=1e-4, atol=1e-5, err_msg=name
+    )
   if training.decay is not None:  # the tensor decay can also be fed
     training.write(old)
     training.session.run(training.update_ops, {training.images: images, training.decay: 0.0})

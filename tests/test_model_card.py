@@ -7,16 +7,18 @@ import sys
 
 import pytest
 
-from export import model_card
-from export import versions
+from export.base import versions
+from export.publish import model_card
 from nets import variants
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SECTIONS = ["TF2 SavedModel", "Overview", "Training", "Usage", "Fine-tuning", "Changelog"]
-_CASES = [(variant, module_type, number)
-          for variant in variants.VARIANTS
-          for module_type in variants.MODULE_TYPES
-          for number in versions.PRODUCED_VERSIONS]
+_CASES = [
+  (variant, module_type, number)
+  for variant in variants.VARIANTS
+  for module_type in variants.MODULE_TYPES
+  for number in versions.PRODUCED_VERSIONS
+]
 
 
 def _feature_size(multiplier):
@@ -35,8 +37,9 @@ def test_covers_all_88_cards():
   assert len(_CASES) == 88
 
 
-@pytest.mark.parametrize("variant,module_type,number", _CASES,
-                         ids=[f"{v.hub_name}-{t}-{n}" for v, t, n in _CASES])
+@pytest.mark.parametrize(
+  "variant,module_type,number", _CASES, ids=[f"{v.hub_name}-{t}-{n}" for v, t, n in _CASES]
+)
 def test_card_facts(variant, module_type, number):
   card = model_card.render(variant, module_type, number)
   lines = card.splitlines()
@@ -49,13 +52,15 @@ def test_card_facts(variant, module_type, number):
 
   metadata = dict(re.findall(r"^<!-- ([a-z-]+): (.*) -->$", card, flags=re.M))
   assert metadata == {
-      "asset-path": f"{handle}/{number}.tar.gz",
-      "dataset": "imagenet-ilsvrc-2012-cls",
-      "fine-tunable": "true",
-      "format": "saved_model_2",
-      "module-type": {"classification": "image-classification",
-                      "feature_vector": "image-feature-vector"}[module_type],
-      "network-architecture": "mobilenet-v2",
+    "asset-path": f"{handle}/{number}.tar.gz",
+    "dataset": "imagenet-ilsvrc-2012-cls",
+    "fine-tunable": "true",
+    "format": "saved_model_2",
+    "module-type": {
+      "classification": "image-classification",
+      "feature_vector": "image-feature-vector",
+    }[module_type],
+    "network-architecture": "mobilenet-v2",
   }
   assert list(metadata) == sorted(metadata)  # in the order the cards list them
 
@@ -100,10 +105,12 @@ def test_card_facts(variant, module_type, number):
 
 def test_cards_differ_per_version():
   variant = variants.default()
-  assert (model_card.render(variant, "classification", 4)
-          != model_card.render(variant, "classification", 5))
-  assert (model_card.render(variant, "classification", versions.get(5))
-          == model_card.render(variant, "classification", 5))
+  assert model_card.render(variant, "classification", 4) != model_card.render(
+    variant, "classification", 5
+  )
+  assert model_card.render(variant, "classification", versions.get(5)) == model_card.render(
+    variant, "classification", 5
+  )
 
 
 @pytest.mark.parametrize("number", [1, 2, 3, 6, 0])
@@ -118,23 +125,33 @@ def test_bad_module_type():
 
 
 def _run_cli(*args):
-  return subprocess.run([sys.executable, "-m", "export.model_card", *args], cwd=_PROJECT_ROOT,
-                        capture_output=True, text=True, timeout=60)
+  return subprocess.run(
+    [sys.executable, "-m", "export.model_card", *args],
+    cwd=_PROJECT_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
 
 
 def test_cli_prints_the_card():
-  result = _run_cli("--depth_multiplier=0.75", "--image_size=96",
-                    "--module_type=classification", "--version=4")
+  result = _run_cli(
+    "--depth_multiplier=0.75", "--image_size=96", "--module_type=classification", "--version=4"
+  )
   assert result.returncode == 0, result.stderr
   assert result.stdout.splitlines()[0] == (
-      "# Module google/imagenet/mobilenet_v2_075_96/classification/4")
+    "# Module google/imagenet/mobilenet_v2_075_96/classification/4"
+  )
   assert result.stdout == model_card.render(variants.default(), "classification", 4)
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(
+  "args,message",
+  [
     (["--no_such_flag=1"], "no_such_flag"),
     (["--variant=mobilenet_v2_075_96", "--version=3"], "produces versions 4, 5"),
-])
+  ],
+)
 def test_cli_bad_flags(args, message):
   result = _run_cli(*args)
   assert result.returncode == 2

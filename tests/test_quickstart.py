@@ -8,22 +8,34 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOP_LINE = re.compile(r"^  [1-5]  [01]\.\d{4}  .+ \(class \d+\)$")
 
 
 def _digests(directory: pathlib.Path) -> dict:
-  return {str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
-          for path in sorted(directory.rglob("*")) if path.is_file()}
+  return {
+    str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+    for path in sorted(directory.rglob("*"))
+    if path.is_file()
+  }
 
 
+@pytest.mark.slow
 def test_quickstart_exports_verifies_and_classifies(tmp_path, synthetic_checkpoint_075_96):
   out = tmp_path / "out"
   env = dict(os.environ, OUT=str(out), VENV=sys.prefix, TF_CPP_MIN_LOG_LEVEL="2")
   env.pop("CHECKPOINT", None)
-  # The script's own setup step reinstalls the project (quietly) into the running venv.
-  run = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh")], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=600)
+  # The script's setup step finds the running venv's install current (its stamp) and skips it.
+  run = subprocess.run(
+    ["bash", str(ROOT / "scripts" / "quickstart.sh")],
+    cwd=tmp_path,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert run.returncode == 0, run.stdout + run.stderr
   stdout = run.stdout
 
@@ -38,35 +50,59 @@ def test_quickstart_exports_verifies_and_classifies(tmp_path, synthetic_checkpoi
   assert f"{out / 'example.png'} (256x256 -> 96x96):" in stdout
   top5 = [line for line in stdout.splitlines() if TOP_LINE.match(line)]
   assert [line.split()[0] for line in top5] == ["1", "2", "3", "4", "5"]
-  assert stdout.rstrip().endswith(f"example picture  {out / 'example.png'}")
+  assert f"example picture  {out / 'example.png'}" in stdout
+  assert stdout.rstrip().endswith(f"source {sys.prefix}/bin/activate")
+  # Quiet: what it did in a few lines each step, and nothing on stderr from TensorFlow.
+  assert len(stdout.splitlines()) < 60, stdout
+  assert run.stderr == "", run.stderr
 
   # Another fresh process exporting the session's seed-0 checkpoint, from another path to
-  # another directory, writes the same bytes (docs/reproducibility.md). Run after the script:
-  # its setup step reinstalls the project, which an import running meanwhile could trip on.
+  # another directory, writes the same bytes (docs/reproducibility.md).
   again = tmp_path / "again"
   export = subprocess.run(
-      [sys.executable, "-m", "export.export_saved_model", f"--export_dir={again}",
-       f"--checkpoint_path={synthetic_checkpoint_075_96}"], cwd=ROOT, env=env,
-      capture_output=True, text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "export.export_saved_model",
+      f"--export_dir={again}",
+      f"--checkpoint_path={synthetic_checkpoint_075_96}",
+    ],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert export.returncode == 0, export.stderr
   assert _digests(again) == _digests(out / "classification")
 
 
 def test_quickstart_rejects_unknown_arguments(tmp_path):
-  run = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"), "--checkpoint=x"],
-                       cwd=tmp_path, env=dict(os.environ, OUT=str(tmp_path / "out")),
-                       capture_output=True, text=True, timeout=60)
+  run = subprocess.run(
+    ["bash", str(ROOT / "scripts" / "quickstart.sh"), "--checkpoint=x"],
+    cwd=tmp_path,
+    env=dict(os.environ, OUT=str(tmp_path / "out")),
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
   assert run.returncode == 2
   assert run.stderr.strip() == "quickstart.sh: unknown argument --checkpoint=x (see --help)"
   assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_quickstart_uses_the_checkpoint_it_is_given(tmp_path):
   missing = tmp_path / "mobilenet_v2_0.75_96.ckpt"
   env = dict(os.environ, OUT=str(tmp_path / "out"), VENV=sys.prefix, TF_CPP_MIN_LOG_LEVEL="2")
-  run = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh"),
-                        f"--checkpoint_path={missing}"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+  run = subprocess.run(
+    ["bash", str(ROOT / "scripts" / "quickstart.sh"), f"--checkpoint_path={missing}"],
+    cwd=tmp_path,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   # The exporter gets the path and fails on it (exit 1) before anything synthetic is made.
   assert run.returncode == 1
   assert f"error: {missing}: no checkpoint there" in run.stderr

@@ -15,35 +15,45 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 
 import pytest
 
-from export import hub_layout
-from export import model_card
-from export import regenerate
-from export import regeneration_lock
-from export import regeneration_state
+from export.base import files
+from export.core import synthetic_checkpoint
+from export.pipeline import lock as regeneration_lock
+from export.pipeline import plan
+from export.pipeline import state as regeneration_state
+from export.publish import hub_layout
+from export.publish import model_card
 from nets import architecture
-from nets import synthetic
 from nets import variants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "regenerate_hub_artifacts.py"
 VARIANT = variants.by_name("mobilenet_v2_0.75_96")
 KEY = "google/imagenet/mobilenet_v2_075_96/classification/5"
-ONE_ARTIFACT = ["--variants=mobilenet_v2_0.75_96", "--module_types=classification",
-                "--versions=5", "--jobs=1"]
+ONE_ARTIFACT = [
+  "--variants=mobilenet_v2_0.75_96",
+  "--module_types=classification",
+  "--versions=5",
+  "--jobs=1",
+]
 VOLATILE = ("run_report.json", ".regenerate/logs/", ".regenerate/lock")
 
 
 def _run(checkpoint_dir, output_dir, *flags, wait=True):
-  command = [sys.executable, str(SCRIPT), f"--checkpoint_dir={checkpoint_dir}",
-             f"--output_dir={output_dir}", *flags]
+  command = [
+    sys.executable,
+    str(SCRIPT),
+    f"--checkpoint_dir={checkpoint_dir}",
+    f"--output_dir={output_dir}",
+    *flags,
+  ]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   if not wait:
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+      command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
   return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -92,6 +102,7 @@ def _copy(run, tmp_path):
 
 
 # --- one regeneration --------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_run_writes_the_hub_layout_card_archive_and_manifest(first_run):
   output_dir, process = first_run
   assert process.returncode == 0, process.stdout + process.stderr
@@ -106,23 +117,25 @@ def test_a_run_writes_the_hub_layout_card_archive_and_manifest(first_run):
   assert "variables/variables.data-00000-of-00001" in members
 
 
+@pytest.mark.slow
 def test_the_manifest_records_digests_fingerprint_parameters_and_parity(first_run):
   output_dir, _ = first_run
   manifest = _manifest(output_dir)
   assert list(manifest["artifacts"]) == [KEY]
-  assert manifest["tool"] == {"name": "slim-mobilenet-hub",
-                              "version": regeneration_state.tool_version()}
+  assert manifest["tool"] == {
+    "name": "slim-mobilenet-hub",
+    "version": regeneration_state.tool_version(),
+  }
   assert manifest["tensorflow_version"] == regeneration_state.tensorflow_version()
   entry = manifest["artifacts"][KEY]
   assert (entry["handle"], entry["version"]) == (VARIANT.hub_handle("classification"), 5)
   for kind in ("archive", "card"):
-    assert entry[kind]["sha256"] == regeneration_state.file_sha256(
-        str(output_dir / entry[kind]["path"]))
+    assert entry[kind]["sha256"] == files.sha256(output_dir / entry[kind]["path"])
   with gzip.open(output_dir / entry["archive"]["path"]) as tar:
     assert entry["archive"]["tar_sha256"] == hashlib.sha256(tar.read()).hexdigest()
   saved_model = output_dir / entry["saved_model"]["path"]
   for name, recorded in entry["saved_model"]["files"].items():
-    assert recorded["sha256"] == regeneration_state.file_sha256(str(saved_model / name))
+    assert recorded["sha256"] == files.sha256(saved_model / name)
   assert set(entry["saved_model"]["fingerprint"]) >= {"saved_model_checksum", "checkpoint_hash"}
   assert entry["parameters"]["without_batch_norm"] == architecture.parameter_count(0.75)
   parity = entry["parity"]
@@ -133,6 +146,7 @@ def test_the_manifest_records_digests_fingerprint_parameters_and_parity(first_ru
   assert "seconds" not in text and "timings" not in text
 
 
+@pytest.mark.slow
 def test_the_run_reports_progress_and_a_summary_with_timings_kept_apart(first_run):
   output_dir, process = first_run
   lines = process.stdout.splitlines()
@@ -146,20 +160,23 @@ def test_the_run_reports_progress_and_a_summary_with_timings_kept_apart(first_ru
 
 
 # --- a second regeneration, beside a variant without a checkpoint ------------------------
+@pytest.mark.slow
 def test_a_missing_checkpoint_fails_its_variant_and_the_others_go_on(second_run):
   output_dir, process = second_run
   assert process.returncode == 1
   out = process.stdout
-  assert ("FAILED mobilenet_v2_0.35_128: no checkpoint in " in out
-          and "mobilenet_v2_0.35_128.tgz" in out)
-  summary = {line.split()[0]: line.split()[1] for line in out.splitlines()
-             if line.startswith("google/")}
-  assert summary == {"google/imagenet/mobilenet_v2_035_128/classification/5": "FAILED",
-                     KEY: "made"}
+  assert (
+    "FAILED mobilenet_v2_0.35_128: no checkpoint in " in out and "mobilenet_v2_0.35_128.tgz" in out
+  )
+  summary = {
+    line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith("google/")
+  }
+  assert summary == {"google/imagenet/mobilenet_v2_035_128/classification/5": "FAILED", KEY: "made"}
   assert "2 artifacts: 1 made, 1 FAILED" in out
   assert list(_manifest(output_dir)["artifacts"]) == [KEY]
 
 
+@pytest.mark.slow
 def test_a_second_regeneration_in_fresh_processes_is_byte_identical(first_run, second_run):
   first, second = _files(first_run[0]), _files(second_run[0])
   assert "manifest.json" in first and f"{KEY}.tar.gz" in first
@@ -167,8 +184,8 @@ def test_a_second_regeneration_in_fresh_processes_is_byte_identical(first_run, s
 
 
 # --- reruns ------------------------------------------------------------------------------
-def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoint_dir,
-                                                             tmp_path):
+@pytest.mark.slow
+def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoint_dir, tmp_path):
   output_dir = _copy(first_run, tmp_path)
   before = _files(output_dir)
   process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT)
@@ -178,18 +195,20 @@ def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoi
   assert _files(output_dir) == before
 
 
-def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoint_dir,
-                                                             tmp_path):
+@pytest.mark.slow
+def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoint_dir, tmp_path):
   output_dir = str(_copy(first_run, tmp_path))
   artifact = regeneration_state.Artifact(VARIANT, "classification", 5)
   prefix = str(checkpoint_dir / VARIANT.checkpoint_name)
   source = regeneration_state.Source(prefix, regeneration_state.source_digest(prefix))
-  inputs = regeneration_state.stamp_inputs(artifact, source, regeneration_state.tool_version(),
-                                           regeneration_state.tensorflow_version())
+  inputs = regeneration_state.stamp_inputs(
+    artifact, source, regeneration_state.tool_version(), regeneration_state.tensorflow_version()
+  )
 
   def why():
-    return regeneration_state.staleness(artifact, output_dir, inputs,
-                                        regeneration_state.CodeDigests())
+    return regeneration_state.staleness(
+      artifact, output_dir, inputs, regeneration_state.CodeDigests()
+    )
 
   assert why() is None
   paths = artifact.paths(output_dir)
@@ -199,17 +218,20 @@ def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoi
     card.write("edited\n")
   assert why() == f"stale: {KEY}.md modified"  # the first problem, in path order
   other = dict(inputs, tensorflow_version="0.0.0")
-  assert regeneration_state.staleness(artifact, output_dir, other,
-                                      regeneration_state.CodeDigests()) == (
-      "stale: tensorflow version changed")
+  assert regeneration_state.staleness(
+    artifact, output_dir, other, regeneration_state.CodeDigests()
+  ) == ("stale: tensorflow version changed")
   os.remove(artifact.stamp_path(output_dir))
   assert why() == "incomplete (no stamp)"
 
 
+@pytest.mark.slow
 def test_a_changed_checkpoint_is_redone_on_rerun(first_run, tmp_path):
   output_dir = _copy(first_run, tmp_path)
   changed = tmp_path / "checkpoints"
-  synthetic.write_checkpoint(str(changed), VARIANT.depth_multiplier, VARIANT.image_size, seed=1)
+  synthetic_checkpoint.write_checkpoint(
+    str(changed), VARIANT.depth_multiplier, VARIANT.image_size, seed=1
+  )
   before = _manifest(output_dir)["artifacts"][KEY]
   process = _run(changed, output_dir, *ONE_ARTIFACT)
   assert process.returncode == 0, process.stdout + process.stderr
@@ -217,43 +239,54 @@ def test_a_changed_checkpoint_is_redone_on_rerun(first_run, tmp_path):
   after = _manifest(output_dir)["artifacts"][KEY]
   assert after["checkpoint"]["sha256"] != before["checkpoint"]["sha256"]
   variables = "variables/variables.data-00000-of-00001"
-  assert (after["saved_model"]["files"][variables]["sha256"]
-          != before["saved_model"]["files"][variables]["sha256"])
+  assert (
+    after["saved_model"]["files"][variables]["sha256"]
+    != before["saved_model"]["files"][variables]["sha256"]
+  )
   assert after["card"] == before["card"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir, tmp_path):
   output_dir = tmp_path / "hub"
   process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, wait=False)
-  staging = output_dir / ".regenerate" / "staging"
-  deadline = time.monotonic() + 300
-  # Interrupt as soon as the worker has made its staging directory: the export and the
-  # verification still lie ahead (seconds), so the signal cannot land after the placement.
-  while not any(staging.glob("*")):
-    assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-    time.sleep(0.05)
+  # Interrupt as soon as the orchestrator says the worker started: its imports, the export and
+  # the verification still lie ahead (seconds), so the signal cannot land after the placement.
+  lines = []
+  for line in process.stdout:
+    lines.append(line)
+    if line.startswith(f"  started {KEY}"):
+      break
+  else:
+    pytest.fail("the worker never started: " + "".join(lines))
   process.send_signal(signal.SIGINT)
-  out, _ = process.communicate(timeout=120)
+  out = "".join(lines) + process.communicate(timeout=120)[0]
   assert process.returncode == regeneration_state.INTERRUPTED_EXIT_CODE, out
   assert "interrupted (SIGINT)" in out and f"not run {KEY}: interrupted" in out
   paths = hub_layout.artifact_paths(str(output_dir), VARIANT, "classification", 5)
-  for path in (paths.saved_model_dir, paths.card_path, paths.archive_path,
-               output_dir / "manifest.json"):
+  for path in (
+    paths.saved_model_dir,
+    paths.card_path,
+    paths.archive_path,
+    output_dir / "manifest.json",
+  ):
     assert not os.path.exists(path)
-  assert list(staging.glob("*")) == []
+  assert list((output_dir / ".regenerate" / "staging").glob("*")) == []
   report = json.loads((output_dir / "run_report.json").read_text())
   assert report["interrupted"] and report["artifacts"][KEY]["status"] == "not run"
 
 
 # --- the lock file -----------------------------------------------------------------------
-def test_check_prints_which_artifact_and_field_differ_from_the_lock(first_run, checkpoint_dir,
-                                                                    tmp_path):
+@pytest.mark.slow
+def test_check_prints_which_artifact_and_field_differ_from_the_lock(
+  first_run, checkpoint_dir, tmp_path
+):
   output_dir = _copy(first_run, tmp_path)
   lock = tmp_path / "regeneration.lock.json"
   process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--update_lock={lock}")
   assert process.returncode == 0, process.stdout + process.stderr
   process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--check={lock}")
-  assert process.returncode == 0 and "lock check: 1 artifacts match" in process.stdout
+  assert process.returncode == 0 and "lock check: 1 artifact matches" in process.stdout
 
   locked = json.loads(lock.read_text())
   entry = locked["artifacts"][KEY]
@@ -269,37 +302,46 @@ def test_check_prints_which_artifact_and_field_differ_from_the_lock(first_run, c
 
 
 def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
-  entry = {"archive": {"tar_sha256": "t"}, "card": {"sha256": "c"},
-           "checkpoint": {"sha256": "k"}, "parameters": {"with_batch_norm": 2},
-           "saved_model": {"files": {"saved_model.pb": {"sha256": "s"}},
-                           "fingerprint": {"checkpoint_hash": 1}}}
+  entry = {
+    "archive": {"tar_sha256": "t"},
+    "card": {"sha256": "c"},
+    "checkpoint": {"sha256": "k"},
+    "parameters": {"with_batch_norm": 2},
+    "saved_model": {
+      "files": {"saved_model.pb": {"sha256": "s"}},
+      "fingerprint": {"checkpoint_hash": 1},
+    },
+  }
   manifest = {"artifacts": {"a/4": entry, "b/4": entry}, "tensorflow_version": "2.21.0"}
   lock = regeneration_lock.lock_from_manifest(manifest)
   assert regeneration_lock.lock_differences(lock, manifest) == []
   lock["tensorflow_version"] = "2.20.0"
   lock["artifacts"]["c/4"] = lock["artifacts"].pop("b/4")
   assert regeneration_lock.lock_differences(lock, manifest) == [
-      "tensorflow_version: lock 2.20.0, now 2.21.0",
-      "b/4: produced, not in the lock",
-      "c/4: in the lock, not produced by this run",
+    "tensorflow_version: lock 2.20.0, now 2.21.0",
+    "b/4: produced, not in the lock",
+    "c/4: in the lock, not produced by this run",
   ]
 
 
 # --- selection and checkpoints ----------------------------------------------------------
 def test_variants_are_selected_by_either_name_in_table_order():
-  chosen = regenerate.parse_variants("mobilenet_v2_035_96, mobilenet_v2_1.4_224")
+  chosen = plan.parse_variants("mobilenet_v2_035_96, mobilenet_v2_1.4_224")
   assert [v.name for v in chosen] == ["mobilenet_v2_1.4_224", "mobilenet_v2_0.35_96"]
-  assert len(regenerate.parse_variants("all")) == 22
+  assert len(plan.parse_variants("all")) == 22
   with pytest.raises(ValueError, match="unknown variant"):
-    regenerate.parse_variants("mobilenet_v2_0.6_96")
+    plan.parse_variants("mobilenet_v2_0.6_96")
   with pytest.raises(ValueError, match="cannot be produced"):
-    regenerate.parse_versions("3,5")
-  assert regenerate.parse_module_types("feature_vector") == ["feature_vector"]
+    plan.parse_versions("3,5")
+  assert plan.parse_module_types("feature_vector") == ["feature_vector"]
 
 
 def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_missing(tmp_path):
-  with pytest.raises(regeneration_state.MissingCheckpoint, match=r"expected mobilenet_v2_0\.75_96"
-                     r"\.ckpt\.index with its data file, or mobilenet_v2_0\.75_96\.tgz"):
+  with pytest.raises(
+    regeneration_state.MissingCheckpoint,
+    match=r"expected mobilenet_v2_0\.75_96"
+    r"\.ckpt\.index with its data file, or mobilenet_v2_0\.75_96\.tgz",
+  ):
     regeneration_state.find_checkpoint(str(tmp_path), VARIANT)
   (tmp_path / "mobilenet_v2_0.75_96.tgz").write_bytes(b"archive")
   assert regeneration_state.find_checkpoint(str(tmp_path), VARIANT).endswith(".tgz")
@@ -308,6 +350,8 @@ def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_mis
     regeneration_state.find_checkpoint(str(tmp_path), VARIANT)
   (tmp_path / "mobilenet_v2_0.75_96.ckpt.data-00000-of-00001").write_bytes(b"data")
   assert regeneration_state.find_checkpoint(str(tmp_path), VARIANT) == str(
-      tmp_path / "mobilenet_v2_0.75_96.ckpt")
+    tmp_path / "mobilenet_v2_0.75_96.ckpt"
+  )
   assert regeneration_state.source_digest(str(tmp_path / "mobilenet_v2_0.75_96.ckpt")) == (
-      hashlib.sha256(b"indexdata").hexdigest())
+    hashlib.sha256(b"indexdata").hexdigest()
+  )

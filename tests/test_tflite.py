@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import export_saved_model as export_lib
-from export import tflite
+from export.core import exporter as export_lib
+from export.core import tflite
 
 SAVED_MODEL_FILES = ["assets", "fingerprint.pb", "saved_model.pb", "variables"]
 
 
 def _export(checkpoint_path, parent, **kwargs):
   export_dir = str(parent / "module")
-  export_lib.export_saved_model(export_lib.ExportOptions(
-      checkpoint_path=checkpoint_path, export_dir=export_dir, **kwargs))
+  export_lib.export_saved_model(
+    export_lib.ExportOptions(checkpoint_path=checkpoint_path, export_dir=export_dir, **kwargs)
+  )
   return export_dir
 
 
@@ -41,11 +42,12 @@ def test_tflite_model_matches_the_saved_model(with_tflite):
 
 
 def test_a_parity_failure_fails_the_export_in_one_line_and_writes_no_tflite(
-    synthetic_checkpoint_075_96, tmp_path, monkeypatch):
+  synthetic_checkpoint_075_96, tmp_path, monkeypatch
+):
   # A converter whose model outputs zeros: the check must catch it (no real conversion needed).
   monkeypatch.setattr(tflite, "convert", lambda function, trackable: b"zeros")
   monkeypatch.setattr(tflite, "run", lambda model, images: np.zeros((len(images), 1001)))
-  with pytest.raises(export_lib.ExportError, match="differs from the SavedModel") as raised:
+  with pytest.raises(tflite.ParityError, match="differs from the SavedModel") as raised:
     _export(synthetic_checkpoint_075_96, tmp_path, tflite=True)
   assert "\n" not in str(raised.value)
   assert sorted(os.listdir(tmp_path)) == ["module"]  # the finished SavedModel stays

@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras
 
-from export import versions
+from export.base import versions
 
 PROVEN = {}  # version number -> the test proving its change
 
@@ -22,12 +22,13 @@ def proves(number):
   def register(test):
     PROVEN[number] = test.__name__
     return test
+
   return register
 
 
 @pytest.fixture(scope="module", params=versions.PRODUCED_VERSIONS, ids=lambda n: f"v{n}")
-def artifact(request, synthetic_checkpoint_075_96, export_checkpoint):
-  result = export_checkpoint(synthetic_checkpoint_075_96, version=request.param)
+def artifact(request, exported):
+  result = exported(version=request.param)
   return versions.get(request.param), result.export_dir
 
 
@@ -66,9 +67,14 @@ def test_v2_training_calls_update_the_moving_statistics_by_the_momentum_rule(art
   new, batch_statistics = _statistics(averaged), _statistics(batch)
   assert len(new) == 104
   for name in new:
-    assert not np.allclose(new[name], old[name]), name
-    np.testing.assert_allclose(new[name], 0.9 * old[name] + 0.1 * batch_statistics[name],
-                               rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not np.array_equal(new[name], old[name]), name  # every statistic is written
+    np.testing.assert_allclose(
+      new[name], 0.9 * old[name] + 0.1 * batch_statistics[name], rtol=1e-5, atol=1e-6, err_msg=name
+    )
+  # Most move measurably. The means fed to a 1x1 conv by a batch-normalized layer hardly do:
+  # in training, batch norm fixes each channel's mean to its beta, whatever the images.
+  moved = [name for name in new if not np.allclose(new[name], old[name], rtol=1e-4, atol=0)]
+  assert len(moved) >= 80, sorted(set(new) - set(moved))
   before = _statistics(averaged)
   averaged(images, training=False)
   assert all(np.array_equal(before[n], v) for n, v in _statistics(averaged).items())
@@ -81,13 +87,15 @@ def test_v3_momentum_defaults_to_the_versions_value_and_is_configurable(artifact
   default, explicit, other = (tf.saved_model.load(export_dir) for _ in range(3))
   images = _images(6)
   default(images, training=True)
-  explicit(images, training=True,
-           batch_norm_momentum=tf.constant(version.batch_norm_momentum_default))
+  explicit(
+    images, training=True, batch_norm_momentum=tf.constant(version.batch_norm_momentum_default)
+  )
   other(images, training=True, batch_norm_momentum=0.5)
-  for a, b, c in zip(default.variables, explicit.variables, other.variables):
+  for a, b in zip(default.variables, explicit.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
-  assert any(not np.array_equal(a.numpy(), c.numpy())
-             for a, c in zip(default.variables, other.variables))
+  assert any(
+    not np.array_equal(a.numpy(), c.numpy()) for a, c in zip(default.variables, other.variables)
+  )
 
 
 @proves(4)
@@ -98,8 +106,9 @@ def test_v4_is_a_tf2_saved_model_for_load_hub_load_and_keras_layer(artifact):
   images = _images(7, batch=2)
   expected = tf.saved_model.load(export_dir)(images).numpy()
   np.testing.assert_allclose(hub.load(export_dir)(images).numpy(), expected, atol=1e-5)
-  model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(96, 96, 3)),
-                               hub.KerasLayer(export_dir)])
+  model = tf_keras.Sequential(
+    [tf_keras.layers.InputLayer(input_shape=(96, 96, 3)), hub.KerasLayer(export_dir)]
+  )
   np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
 
 

@@ -2,10 +2,14 @@
 
 import pytest
 
-from export import versions
+from export.base import versions
 
-_SWITCHES = ("momentum_configurable", "updates_batch_norm_in_training", "tf2_saved_model",
-             "serving_signature")
+_SWITCHES = (
+  "momentum_configurable",
+  "updates_batch_norm_in_training",
+  "tf2_saved_model",
+  "serving_signature",
+)
 
 
 def test_numbers_are_contiguous_from_one():
@@ -23,8 +27,12 @@ def test_only_tf2_versions_four_and_five_are_produced():
 
 
 def test_switches_turn_on_at_their_version_and_stay_on():
-  first_on = {"updates_batch_norm_in_training": 2, "momentum_configurable": 3,
-              "tf2_saved_model": 4, "serving_signature": 5}
+  first_on = {
+    "updates_batch_norm_in_training": 2,
+    "momentum_configurable": 3,
+    "tf2_saved_model": 4,
+    "serving_signature": 5,
+  }
   for switch in _SWITCHES:
     values = [getattr(v, switch) for v in versions.VERSIONS]
     assert values == sorted(values), f"{switch} turns off again"

@@ -7,27 +7,26 @@ here imports TensorFlow. docs/regeneration.md describes the behaviour.
 """
 
 import dataclasses
-import hashlib
 import importlib.metadata
-import json
 import os
 import pathlib
 import platform
-import tempfile
-import zlib
 from typing import Optional
+import zlib
 
-from export import hub_layout
+from export.base import files
+from export.core import labels
+from export.publish import hub_layout
 from nets import variants as variants_lib
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL_NAME = "slim-mobilenet-hub"
 STATE_DIR = ".regenerate"  # inside OUT: stamps, staging, logs and the run lock
 FORMAT_VERSION = 1  # of the manifest and the lock file
 # What every artifact is exported with: the exporter's defaults, recorded in the stamps.
 EXPORT_OPTIONS = {"use_ema": True, "batch_norm_momentum_default": None}
 # Non-Python files the worker reads; their contents are part of what an artifact depends on.
-DATA_FILES = (os.path.relpath(hub_layout.LABELS_FILE, PROJECT_ROOT),)
+DATA_FILES = (os.path.relpath(labels.LABELS_FILE, PROJECT_ROOT),)
 
 # Artifact statuses.
 MADE = "made"
@@ -37,10 +36,6 @@ NOT_RUN = "not run"
 
 # How the orchestrator, and a worker, exit when interrupted.
 INTERRUPTED_EXIT_CODE = 130
-
-
-class RegenerateError(Exception):
-  """The run cannot start (bad selection, unusable output directory); one line."""
 
 
 class MissingCheckpoint(Exception):
@@ -75,6 +70,7 @@ class Artifact:
 @dataclasses.dataclass(frozen=True)
 class Source:
   """The checkpoint found for a variant: a prefix or a released .tgz, and its digest."""
+
   path: str
   sha256: str
 
@@ -88,17 +84,21 @@ def find_checkpoint(checkpoint_dir: str, variant: variants_lib.Variant) -> str:
   archive = os.path.join(checkpoint_dir, f"{variant.name}.tgz")
   if os.path.isfile(prefix + ".index"):
     if not _data_files(prefix):
-      raise MissingCheckpoint(f"{prefix}.index has no data file ({variant.checkpoint_name}"
-                              f".data-*-of-*) beside it")
+      raise MissingCheckpoint(
+        f"{prefix}.index has no data file ({variant.checkpoint_name}.data-*-of-*) beside it"
+      )
     return prefix
   if os.path.isfile(archive):
     return archive
-  strays = [name for name in _listdir(checkpoint_dir)
-            if name.startswith(variant.checkpoint_name + ".")]
+  strays = [
+    name for name in _listdir(checkpoint_dir) if name.startswith(variant.checkpoint_name + ".")
+  ]
   found = f" (found {', '.join(sorted(strays))} but no .index)" if strays else ""
-  raise MissingCheckpoint(f"no checkpoint in {checkpoint_dir}: expected "
-                          f"{variant.checkpoint_name}.index with its data file, or "
-                          f"{variant.name}.tgz{found}")
+  raise MissingCheckpoint(
+    f"no checkpoint in {checkpoint_dir}: expected "
+    f"{variant.checkpoint_name}.index with its data file, or "
+    f"{variant.name}.tgz{found}"
+  )
 
 
 def _listdir(directory: str) -> list:
@@ -110,39 +110,27 @@ def _listdir(directory: str) -> list:
 
 def _data_files(prefix: str) -> list:
   directory, stem = os.path.split(prefix)
-  return sorted(os.path.join(directory, name) for name in _listdir(directory)
-                if name.startswith(stem + ".data-"))
+  return sorted(
+    os.path.join(directory, name)
+    for name in _listdir(directory)
+    if name.startswith(stem + ".data-")
+  )
 
 
 def source_digest(path: str) -> str:
   """sha256 of the checkpoint's bytes: the .index then the data files, or the .tgz.
 
-  For a prefix this equals the manifest's checkpoint digest (export/verify.py's); for an
-  archive it is the archive's own digest, which is cheaper than unpacking it on every run.
+  For a prefix this equals the manifest's checkpoint digest (verification's); for an archive
+  it is the archive's own digest, which is cheaper than unpacking it on every run.
   """
-  files = [path] if path.endswith(".tgz") else [path + ".index"] + _data_files(path)
-  digest = hashlib.sha256()
-  for name in files:
-    _hash_file(name, digest)
-  return digest.hexdigest()
-
-
-def _hash_file(path: str, digest=None):
-  digest = digest or hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest
-
-
-def file_sha256(path: str) -> str:
-  return _hash_file(path).hexdigest()
+  return files.sha256([path] if path.endswith(".tgz") else [path + ".index"] + _data_files(path))
 
 
 # --- environment -------------------------------------------------------------------------
 def tool_version() -> str:
   """The project's version from setup.cfg (the checkout's, even if installed long ago)."""
   import configparser  # pylint: disable=g-import-not-at-top
+
   config = configparser.ConfigParser()
   if config.read(PROJECT_ROOT / "setup.cfg") and config.has_option("metadata", "version"):
     return config.get("metadata", "version")
@@ -162,55 +150,30 @@ def tensorflow_version() -> str:
 def stamp_inputs(artifact: Artifact, source: Source, tool: str, tensorflow: str) -> dict:
   """What an artifact is made from, besides the project's code (recorded by the worker)."""
   return {
-      "artifact": {"variant": artifact.variant.name, "module_type": artifact.module_type,
-                   "version": artifact.version},
-      "checkpoint": {"file": os.path.basename(source.path), "sha256": source.sha256},
-      "export_options": dict(EXPORT_OPTIONS),
-      "python_version": platform.python_version(),
-      "tensorflow_version": tensorflow,
-      "tool_version": tool,
-      "zlib_version": zlib.ZLIB_RUNTIME_VERSION,
+    "artifact": {
+      "variant": artifact.variant.name,
+      "module_type": artifact.module_type,
+      "version": artifact.version,
+    },
+    "checkpoint": {"file": os.path.basename(source.path), "sha256": source.sha256},
+    "export_options": dict(EXPORT_OPTIONS),
+    "python_version": platform.python_version(),
+    "tensorflow_version": tensorflow,
+    "tool_version": tool,
+    "zlib_version": zlib.ZLIB_RUNTIME_VERSION,
   }
 
 
 def environment(tensorflow: str) -> dict:
   """What the artifacts' bytes depend on besides the project and the checkpoints."""
-  return {"python": platform.python_version(), "tensorflow": tensorflow,
-          "zlib": zlib.ZLIB_RUNTIME_VERSION}
+  return {
+    "python": platform.python_version(),
+    "tensorflow": tensorflow,
+    "zlib": zlib.ZLIB_RUNTIME_VERSION,
+  }
 
 
 # --- stamps: what is complete and current ------------------------------------------------
-def read_json(path: str) -> Optional[dict]:
-  try:
-    with open(path) as f:
-      value = json.load(f)
-  except (OSError, ValueError):
-    return None
-  return value if isinstance(value, dict) else None
-
-
-def to_json(value) -> str:
-  """Stable JSON: sorted keys, two-space indents, a final newline."""
-  return json.dumps(value, indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
-def write_atomically(path: str, text: str) -> None:
-  """Writes `text` beside `path` and renames it into place: readers see old or new, whole."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                              dir=directory)
-  try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
-    os.chmod(temp, 0o644)  # mkstemp's 0600 would be odd for a published file
-    os.replace(temp, path)
-  except BaseException:
-    if os.path.exists(temp):
-      os.remove(temp)
-    raise
-
-
 class CodeDigests:
   """sha256 of project files, each read once per run."""
 
@@ -220,27 +183,28 @@ class CodeDigests:
   def __call__(self, relative: str) -> Optional[str]:
     if relative not in self._known:
       try:
-        self._known[relative] = file_sha256(str(PROJECT_ROOT / relative))
+        self._known[relative] = files.sha256(PROJECT_ROOT / relative)
       except OSError:
         self._known[relative] = None
     return self._known[relative]
 
 
-def staleness(artifact: Artifact, output_dir: str, inputs: dict,
-              code: CodeDigests) -> Optional[str]:
+def staleness(
+  artifact: Artifact, output_dir: str, inputs: dict, code: CodeDigests
+) -> Optional[str]:
   """None if the artifact is complete and current; otherwise why it must be made."""
-  stamp = read_json(artifact.stamp_path(output_dir))
+  stamp = files.read_json(artifact.stamp_path(output_dir))
   if stamp is None:
     paths = artifact.paths(output_dir)
-    present = any(os.path.exists(p) for p in (paths.saved_model_dir, paths.card_path,
-                                              paths.archive_path))
+    present = any(
+      os.path.exists(p) for p in (paths.saved_model_dir, paths.card_path, paths.archive_path)
+    )
     return "incomplete (no stamp)" if present else "new"
   recorded = stamp.get("inputs", {})
   for name in sorted(set(recorded) | set(inputs)):
     if recorded.get(name) != inputs.get(name):
       return f"stale: {name.replace('_', ' ')} changed"
-  changed = [path for path, digest in sorted(stamp.get("code", {}).items())
-             if code(path) != digest]
+  changed = [path for path, digest in sorted(stamp.get("code", {}).items()) if code(path) != digest]
   if changed:
     more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
     return f"stale: {changed[0]}{more} changed"
@@ -251,29 +215,22 @@ def staleness(artifact: Artifact, output_dir: str, inputs: dict,
 def _output_problem(output_dir: str, entry: dict) -> Optional[str]:
   """Why the files on disk are not those the stamp's entry records, or None."""
   try:
-    recorded = {entry["card"]["path"]: entry["card"]["sha256"],
-                entry["archive"]["path"]: entry["archive"]["sha256"]}
+    recorded = {
+      entry["card"]["path"]: entry["card"]["sha256"],
+      entry["archive"]["path"]: entry["archive"]["sha256"],
+    }
     saved_model = entry["saved_model"]
     for name, file_entry in saved_model["files"].items():
       recorded[f"{saved_model['path']}/{name}"] = file_entry["sha256"]
   except (KeyError, TypeError, AttributeError):
     return "unreadable stamp"
   root = os.path.join(output_dir, *saved_model["path"].split("/"))
-  if sorted(tree_files(root)) != sorted(saved_model["files"]):
+  if files.tree_files(root) != sorted(saved_model["files"]):
     return f"{saved_model['path']}/ holds other files than recorded"
   for relative, digest in sorted(recorded.items()):
     path = os.path.join(output_dir, *relative.split("/"))
     if not os.path.isfile(path):
       return f"{relative} missing"
-    if file_sha256(path) != digest:
+    if files.sha256(path) != digest:
       return f"{relative} modified"
   return None
-
-
-def tree_files(root: str) -> list:
-  """Paths ('/'-separated, relative to `root`) of the regular files below `root`."""
-  found = []
-  for directory, _, names in os.walk(root):
-    for name in names:
-      found.append(os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/"))
-  return sorted(found)

@@ -8,23 +8,23 @@ written only after it reproduces the SavedModel's outputs on a few fixed inputs 
 verification tolerance `1e-4 * (1 + max |ref|)` (docs/verification.md).
 """
 
-import os
 import pathlib
-import tempfile
 from typing import Optional
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
-from export import reusable_module
+from export.base import errors
+from export.base import files
+from export.core import reusable_module
 
 SUFFIX = ".tflite"
 PARITY_RANDOM_IMAGES = 2  # seeded uniform images, besides an all-black and an all-white one
 PARITY_SEED = 0
 
 
-class ParityError(Exception):
+class ParityError(errors.Failure):
   """The converted model does not reproduce the SavedModel; the message is one line."""
 
 
@@ -81,8 +81,7 @@ def parity_images(image_size: int) -> np.ndarray:
   """Fixed inputs in [0, 1]: black, white and seeded noise (float32, NHWC)."""
   shape = (image_size, image_size, 3)
   noise = np.random.default_rng(PARITY_SEED).uniform(size=(PARITY_RANDOM_IMAGES,) + shape)
-  return np.concatenate([np.zeros((1,) + shape), np.ones((1,) + shape), noise]).astype(
-      np.float32)
+  return np.concatenate([np.zeros((1,) + shape), np.ones((1,) + shape), noise]).astype(np.float32)
 
 
 def check_parity(model: bytes, export_dir: str, image_size: int) -> float:
@@ -91,14 +90,18 @@ def check_parity(model: bytes, export_dir: str, image_size: int) -> float:
   want = tf.saved_model.load(export_dir)(tf.constant(images)).numpy()
   got = run(model, images)
   if got.shape != want.shape:
-    raise ParityError(f"{path_beside(export_dir)}: the TFLite model's output has shape "
-                      f"{list(got.shape)}, the SavedModel's {list(want.shape)}; not written")
+    raise ParityError(
+      f"{path_beside(export_dir)}: the TFLite model's output has shape "
+      f"{list(got.shape)}, the SavedModel's {list(want.shape)}; not written"
+    )
   difference = float(np.abs(got - want).max())
   tolerance = 1e-4 * (1.0 + float(np.abs(want).max()))
   if not difference <= tolerance:  # also catches NaN
-    raise ParityError(f"{path_beside(export_dir)}: the TFLite model differs from the "
-                      f"SavedModel by up to {difference:.3g} (tolerance {tolerance:.3g}); "
-                      f"not written")
+    raise ParityError(
+      f"{path_beside(export_dir)}: the TFLite model differs from the "
+      f"SavedModel by up to {difference:.3g} (tolerance {tolerance:.3g}); "
+      f"not written"
+    )
   return difference
 
 
@@ -111,19 +114,5 @@ def write_beside(root: reusable_module.ReusableModule, export_dir: str) -> str:
   model = convert(inference_function(root), root)
   check_parity(model, export_dir, root.image_size)
   path = path_beside(export_dir)
-  _write_atomically(path, model)
+  files.write_file(path, model)
   return path
-
-
-def _write_atomically(path: str, content: bytes) -> None:
-  # A temporary file beside the target, renamed into place: readers never see a partial one.
-  directory, name = os.path.split(path)
-  handle, staging = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-  try:
-    with os.fdopen(handle, "wb") as staged:
-      staged.write(content)
-    os.chmod(staging, 0o644)
-    os.replace(staging, path)
-  finally:
-    if os.path.exists(staging):
-      os.remove(staging)

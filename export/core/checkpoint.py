@@ -17,15 +17,19 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
+from export.base import errors
 from nets import architecture
 from nets import variants
 
+# What training leaves beside the model variables: the step, moving-average shadows, and
+# the slots of TF1's RMSProp and Momentum optimizers.
 _ALLOWED_EXTRA = re.compile(
-    r"^(global_step|.*/ExponentialMovingAverage|.*/(RMSProp|RMSProp_1|Momentum))$")
+  rf"^(global_step|.*{re.escape(architecture.EMA_SUFFIX)}|.*/(RMSProp|RMSProp_1|Momentum))$"
+)
 _ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 
 
-class CheckpointError(Exception):
+class CheckpointError(errors.Failure):
   """A checkpoint that cannot be used; the message is one line naming the path or variable."""
 
 
@@ -37,9 +41,11 @@ class RestoredValues:
   ignored: list  # checkpoint keys left unused (all of the allowed kinds)
 
   def summary(self) -> str:
-    return (f"restored {len(self.values)} variables ({self.from_ema} from EMA shadows, "
-            f"{self.from_raw} raw); ignored {len(self.ignored)} extra keys (global_step, "
-            f"optimizer slots, unused shadows)")
+    return (
+      f"restored {len(self.values)} variables ({self.from_ema} from EMA shadows, "
+      f"{self.from_raw} raw); ignored {len(self.ignored)} extra keys (global_step, "
+      f"optimizer slots, unused shadows)"
+    )
 
 
 @contextlib.contextmanager
@@ -55,8 +61,10 @@ def opened(checkpoint_path: str) -> Iterator[str]:
     return
   prefix = re.sub(r"\.(index|meta|data-\d+-of-\d+)$", "", path)
   if not os.path.exists(prefix + ".index"):
-    raise CheckpointError(f"{path}: no checkpoint there (expected {prefix}.index and its "
-                          f"data file, or a released .tgz archive)")
+    raise CheckpointError(
+      f"{path}: no checkpoint there (expected {prefix}.index and its "
+      f"data file, or a released .tgz archive)"
+    )
   yield prefix
 
 
@@ -68,17 +76,20 @@ def _unpack_archive(archive_path: str, directory: str) -> str:
       members = [m for m in archive.getmembers() if m.isfile()]
       indexes = [m for m in members if m.name.endswith(".ckpt.index")]
       if len(indexes) != 1:
-        raise CheckpointError(f"{archive_path}: expected one *.ckpt.index in the archive, "
-                              f"found {len(indexes)}")
-      stem = indexes[0].name[:-len(".index")]
+        raise CheckpointError(
+          f"{archive_path}: expected one *.ckpt.index in the archive, found {len(indexes)}"
+        )
+      stem = indexes[0].name[: -len(".index")]
       wanted = [m for m in members if m.name.startswith(stem + ".")]
       archive.extractall(directory, members=wanted, filter="data")
   except tarfile.ReadError:
-    raise CheckpointError(f"{archive_path}: not a readable .tgz archive (neither gzip nor "
-                          f"tar)") from None
+    raise CheckpointError(
+      f"{archive_path}: not a readable .tgz archive (neither gzip nor tar)"
+    ) from None
   except (tarfile.TarError, EOFError, OSError) as error:
     raise CheckpointError(
-        f"{archive_path}: not a readable .tgz archive ({first_line(error)})") from None
+      f"{archive_path}: not a readable .tgz archive ({errors.first_line(error)})"
+    ) from None
   return os.path.join(directory, stem)
 
 
@@ -86,17 +97,14 @@ def _reader(prefix: str):
   try:
     return tf.train.load_checkpoint(prefix)
   except (tf.errors.OpError, ValueError) as error:
-    raise CheckpointError(f"{prefix}: cannot read checkpoint ({first_line(error)})") from None
-
-
-def first_line(error: Exception) -> str:
-  return (str(getattr(error, "message", error)).strip().splitlines() or [type(error).__name__])[0]
+    raise CheckpointError(
+      f"{prefix}: cannot read checkpoint ({errors.first_line(error)})"
+    ) from None
 
 
 def read_shapes(prefix: str) -> dict:
   """Name -> shape of every tensor in the checkpoint."""
-  return {name: tuple(shape)
-          for name, shape in _reader(prefix).get_variable_to_shape_map().items()}
+  return {name: tuple(shape) for name, shape in _reader(prefix).get_variable_to_shape_map().items()}
 
 
 def read_tensors(prefix: str, names) -> dict:
@@ -105,7 +113,9 @@ def read_tensors(prefix: str, names) -> dict:
   try:
     return {name: reader.get_tensor(name) for name in names}
   except (tf.errors.OpError, ValueError, IndexError) as error:  # IndexError: a short read
-    raise CheckpointError(f"{prefix}: cannot read checkpoint data ({first_line(error)})") from None
+    raise CheckpointError(
+      f"{prefix}: cannot read checkpoint data ({errors.first_line(error)})"
+    ) from None
 
 
 def implied_depth_multiplier(shapes: dict):
@@ -122,9 +132,9 @@ def _implied_variant_hint(prefix: str, shapes: dict) -> str:
   multiplier = implied_depth_multiplier(shapes)
   if multiplier is not None:
     hints.append(f"its shapes are those of depth multiplier {multiplier}")
-  named = re.search(r"mobilenet_v2_(\d+(?:\.\d+)?)_(\d+)", os.path.basename(prefix))
+  named = variants.named_by_path(prefix)
   if named:
-    hints.append(f"its file name says multiplier {named.group(1)}, image size {named.group(2)}")
+    hints.append(f"its file name says multiplier {named[0]}, image size {named[1]}")
   return f" (the checkpoint looks like another variant: {'; '.join(hints)})" if hints else ""
 
 
@@ -138,13 +148,15 @@ def model_values(prefix: str, depth_multiplier: float, use_ema: bool = True) -> 
     source = shadow if use_ema and spec.trainable and shadow in shapes else spec.name
     if source not in shapes:
       raise CheckpointError(
-          f"{prefix}: variable {spec.name} is missing (expected shape {list(spec.shape)} for "
-          f"depth multiplier {depth_multiplier})" + _implied_variant_hint(prefix, shapes))
+        f"{prefix}: variable {spec.name} is missing (expected shape {list(spec.shape)} for "
+        f"depth multiplier {depth_multiplier})" + _implied_variant_hint(prefix, shapes)
+      )
     if shapes[source] != spec.shape:
       raise CheckpointError(
-          f"{prefix}: variable {source} has shape {list(shapes[source])}, expected "
-          f"{list(spec.shape)} for depth multiplier {depth_multiplier}"
-          + _implied_variant_hint(prefix, shapes))
+        f"{prefix}: variable {source} has shape {list(shapes[source])}, expected "
+        f"{list(spec.shape)} for depth multiplier {depth_multiplier}"
+        + _implied_variant_hint(prefix, shapes)
+      )
     sources[spec.name] = source
     from_ema += source == shadow
   used = set(sources.values()) | set(sources)
@@ -152,9 +164,9 @@ def model_values(prefix: str, depth_multiplier: float, use_ema: bool = True) -> 
   unexpected = [name for name in ignored if not _ALLOWED_EXTRA.match(name)]
   if unexpected:
     raise CheckpointError(
-        f"{prefix}: {len(unexpected)} unexpected variables, not part of MobileNet V2 "
-        f"{depth_multiplier}: {', '.join(unexpected[:10])}"
-        + (" …" if len(unexpected) > 10 else ""))
+      f"{prefix}: {len(unexpected)} unexpected variables, not part of MobileNet V2 "
+      f"{depth_multiplier}: {', '.join(unexpected[:10])}" + (" …" if len(unexpected) > 10 else "")
+    )
   tensors = read_tensors(prefix, sorted(set(sources.values())))
   values = {name: tensors[source].astype(np.float32) for name, source in sources.items()}
   return RestoredValues(values, from_ema, len(values) - from_ema, ignored)

@@ -31,11 +31,22 @@ import zlib
 
 import numpy as np
 
+from nets import architecture
+
 PROBE_SET_VERSION = 2  # bump when any probe image changes; goldens record it
 BATCH_SIZE = 8
 PHOTO_KINDS = ("discs", "stripes", "checkerboard", "rings", "blocks", "clouds", "landscape")
-PROBE_NAMES = ("noise", "zeros", "ones", "grey", "gradient_horizontal", "gradient_vertical",
-               "gradient_diagonal", "gradient_colour", "salt_and_pepper") + PHOTO_KINDS
+PROBE_NAMES = (
+  "noise",
+  "zeros",
+  "ones",
+  "grey",
+  "gradient_horizontal",
+  "gradient_vertical",
+  "gradient_diagonal",
+  "gradient_colour",
+  "salt_and_pepper",
+) + PHOTO_KINDS
 
 
 def probe_batch(image_size: int):
@@ -63,8 +74,9 @@ def quantize(images: np.ndarray) -> np.ndarray:
 
 def batch_plan(count: int, batch_size: int = BATCH_SIZE) -> list:
   """(start, stop) of each run: the first image alone, then consecutive batches."""
-  return [(0, 1)] + [(start, min(start + batch_size, count))
-                     for start in range(0, count, batch_size)]
+  return [(0, 1)] + [
+    (start, min(start + batch_size, count)) for start in range(0, count, batch_size)
+  ]
 
 
 def synthetic_photo(kind: str, image_size: int, seed: int = 0) -> np.ndarray:
@@ -77,9 +89,7 @@ def synthetic_photo(kind: str, image_size: int, seed: int = 0) -> np.ndarray:
 
 
 def _check_size(image_size) -> None:
-  if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
-      or image_size <= 0):
-    raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+  architecture.validate(image_size=image_size)
 
 
 def _rng(kind: str, seed: int) -> np.random.Generator:
@@ -101,17 +111,18 @@ def _probe(name: str, image_size: int) -> np.ndarray:
   if name == "noise":
     return _rng(name, 0).integers(0, 256, shape, dtype=np.uint8)
   if name == "salt_and_pepper":
-    return np.repeat(_rng(name, 0).integers(0, 2, shape[:2] + (1,), dtype=np.uint8) * 255, 3,
-                     axis=2)
+    return np.repeat(
+      _rng(name, 0).integers(0, 2, shape[:2] + (1,), dtype=np.uint8) * 255, 3, axis=2
+    )
   constants = {"zeros": 0.0, "ones": 1.0, "grey": 0.5}
   if name in constants:
     return quantize(np.full(shape, constants[name]))
   y, x = _grid(image_size)
   ramps = {
-      "gradient_horizontal": _grey(x),
-      "gradient_vertical": _grey(y),
-      "gradient_diagonal": _grey((x + y) / 2),
-      "gradient_colour": np.stack([x, y, 1 - (x + y) / 2], axis=-1),
+    "gradient_horizontal": _grey(x),
+    "gradient_vertical": _grey(y),
+    "gradient_diagonal": _grey((x + y) / 2),
+    "gradient_colour": np.stack([x, y, 1 - (x + y) / 2], axis=-1),
   }
   return quantize(ramps[name])
 
@@ -145,8 +156,10 @@ def _smooth_field(rng, y, x, cells: int, amplitude: float) -> np.ndarray:
   """Random levels on a (cells + 1)^2 grid, interpolated bilinearly with smoothstep weights."""
   levels = rng.uniform(-amplitude, amplitude, (cells + 1, cells + 1))
   position_y, position_x = y * cells, x * cells
-  row, column = np.minimum(np.floor(position_y), cells - 1), np.minimum(np.floor(position_x),
-                                                                        cells - 1)
+  row, column = (
+    np.minimum(np.floor(position_y), cells - 1),
+    np.minimum(np.floor(position_x), cells - 1),
+  )
   fy, fx = position_y - row, position_x - column
   fy, fx = fy * fy * (3.0 - 2.0 * fy), fx * fx * (3.0 - 2.0 * fx)
   row, column = row.astype(np.int64), column.astype(np.int64)
@@ -247,11 +260,11 @@ def _landscape(rng, y, x, size):
 
 
 _PHOTOS = {
-    "discs": _discs,
-    "stripes": _stripes,
-    "checkerboard": _checkerboard,
-    "rings": _rings,
-    "blocks": _blocks,
-    "clouds": _clouds,
-    "landscape": _landscape,
+  "discs": _discs,
+  "stripes": _stripes,
+  "checkerboard": _checkerboard,
+  "rings": _rings,
+  "blocks": _blocks,
+  "clouds": _clouds,
+  "landscape": _landscape,
 }

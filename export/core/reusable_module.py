@@ -1,4 +1,4 @@
-"""The TF Hub "Reusable SavedModel" around `export.module.MobileNetV2`.
+"""The TF Hub "Reusable SavedModel" around `export.core.network.MobileNetV2`.
 
 The root object carries what `hub.KerasLayer` reads: `__call__(inputs, training=False,
 batch_norm_momentum=...)` traced for both values of `training`, `variables`,
@@ -7,15 +7,18 @@ batch_norm_momentum=...)` traced for both values of `training`, `variables`,
 
 import hashlib
 import os
-from typing import Mapping, Optional
+from typing import Mapping
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 from tensorflow.python.saved_model import save_context
 
-from export import checkpoint
-from export import module as module_lib
+from export.base import errors
+from export.core import labels
+from export.core import network as network_lib
+from nets import architecture
 
 SERVING_INPUT_NAME = "inputs"
 OUTPUT_NAMES = {"classification": "logits", "feature_vector": "feature_vector"}
@@ -27,11 +30,16 @@ class ReusableModule(tf.__internal__.tracking.AutoTrackable):
   """A trackable that, unlike tf.Module, lets `variables` be saved as a plain list."""
 
 
-def build(values: Mapping[str, np.ndarray], depth_multiplier: float, image_size: int,
-          module_type: str, batch_norm_momentum_default: float,
-          labels_file: Optional[str] = None) -> ReusableModule:
-  num_classes = None if module_type == "feature_vector" else len(_labels(labels_file))
-  network = module_lib.MobileNetV2(depth_multiplier, values, num_classes)
+def build(
+  values: Mapping[str, np.ndarray],
+  depth_multiplier: float,
+  image_size: int,
+  module_type: str,
+  batch_norm_momentum_default: float,
+  labels_file: str = labels.LABELS_FILE,
+) -> ReusableModule:
+  num_classes = architecture.num_classes(module_type)
+  network = network_lib.MobileNetV2(depth_multiplier, values, num_classes)
   root = ReusableModule()
   root.network = network
   root.variables = list(network.model_variables)
@@ -43,17 +51,11 @@ def build(values: Mapping[str, np.ndarray], depth_multiplier: float, image_size:
     root.labels_file = tf.saved_model.Asset(labels_file)
 
   def call(inputs, training=False, batch_norm_momentum=batch_norm_momentum_default):
-    # TF Hub image modules take [0, 1]; the TF-Slim network was trained on [-1, 1].
-    return network(inputs * 2.0 - 1.0, training, batch_norm_momentum)
+    return network(architecture.network_input(inputs), training, batch_norm_momentum)
 
   # The network has no data-dependent control flow: AutoGraph would only slow tracing down.
   root.__call__ = tf.function(call, autograph=False)
   return root
-
-
-def _labels(labels_file):
-  with open(labels_file) as labels:
-    return labels.read().splitlines()
 
 
 def input_spec(image_size: int) -> tf.TensorSpec:
@@ -110,15 +112,17 @@ def _make_fingerprint_reproducible(directory: str) -> None:
 
 
 # --- reading an export back -------------------------------------------------------------
-class UnusableExport(Exception):
+class UnusableExport(errors.Failure):
   """An export directory that is not a loadable Reusable SavedModel; the message is one line."""
 
 
 def check_export_dir(export_dir: str) -> None:
   if not os.path.isdir(export_dir):
     raise UnusableExport(f"{export_dir}: export directory not found")
-  if not any(os.path.isfile(os.path.join(export_dir, name))
-             for name in ("saved_model.pb", "saved_model.pbtxt")):
+  if not any(
+    os.path.isfile(os.path.join(export_dir, name))
+    for name in ("saved_model.pb", "saved_model.pbtxt")
+  ):
     raise UnusableExport(f"{export_dir}: not a SavedModel (no saved_model.pb)")
 
 
@@ -128,9 +132,10 @@ def load(export_dir: str):
   try:
     loaded = tf.saved_model.load(export_dir)
   except Exception as error:  # pylint: disable=broad-except  (any failure: unusable export)
-    raise UnusableExport(f"{export_dir}: cannot load the SavedModel "
-                         f"({checkpoint.first_line(error)})") from None
-  if getattr(loaded, "__call__", None) is None:
+    raise UnusableExport(
+      f"{export_dir}: cannot load the SavedModel ({errors.first_line(error)})"
+    ) from None
+  if not callable(loaded):
     raise UnusableExport(f"{export_dir}: not a Reusable SavedModel (no __call__)")
   return loaded
 

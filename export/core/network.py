@@ -7,7 +7,8 @@ for depthwise convolutions, which it does not); training normalizes with batch s
 updates the moving ones with the momentum it is given, as TF-Slim's UPDATE_OPS did.
 """
 
-from typing import Mapping, Optional
+from typing import Mapping
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -16,9 +17,12 @@ from nets import architecture
 
 
 class MobileNetV2(tf.Module):
-
-  def __init__(self, depth_multiplier: float, initial_values: Mapping[str, np.ndarray],
-               num_classes: Optional[int] = architecture.NUM_CLASSES):
+  def __init__(
+    self,
+    depth_multiplier: float,
+    initial_values: Mapping[str, np.ndarray],
+    num_classes: Optional[int] = architecture.NUM_CLASSES,
+  ):
     super().__init__(name=None)
     self.depth_multiplier = depth_multiplier
     self.num_classes = num_classes
@@ -26,9 +30,11 @@ class MobileNetV2(tf.Module):
     self.specs = architecture.variable_specs(depth_multiplier, num_classes)
     # A list keeps the checkpoint order and gives tracking keys without "/" in them.
     self.model_variables = [
-        tf.Variable(initial_values[spec.name], name=spec.name, trainable=spec.trainable,
-                    dtype=tf.float32)
-        for spec in self.specs]
+      tf.Variable(
+        initial_values[spec.name], name=spec.name, trainable=spec.trainable, dtype=tf.float32
+      )
+      for spec in self.specs
+    ]
     self._by_name = {spec.name: var for spec, var in zip(self.specs, self.model_variables)}
 
   def variable(self, name: str) -> tf.Variable:
@@ -78,22 +84,27 @@ class MobileNetV2(tf.Module):
     batch_norm = architecture.BATCH_NORM_PARAMS + architecture.BATCH_NORM_STATS
     names = ["depthwise_weights"] + [f"BatchNorm/{name}" for name in batch_norm]
     kernel, gamma, beta, mean, variance = (
-        self.variable(f"{scope}/{name}").value() for name in names)
+      self.variable(f"{scope}/{name}").value() for name in names
+    )
     scale = gamma * tf.math.rsqrt(variance + architecture.BATCH_NORM_EPSILON)
     net = tf.nn.depthwise_conv2d(net, kernel * tf.expand_dims(scale, -1), strides, "SAME")
     return tf.nn.bias_add(net, beta - mean * scale)
 
   def _batch_norm(self, net, scope: str, training: bool, momentum):
     gamma, beta = self.variable(f"{scope}/gamma"), self.variable(f"{scope}/beta")
-    mean, variance = self.variable(f"{scope}/moving_mean"), self.variable(f"{scope}/moving_variance")
+    mean, variance = (
+      self.variable(f"{scope}/moving_mean"),
+      self.variable(f"{scope}/moving_variance"),
+    )
     if not training:
       net, _, _ = tf.compat.v1.nn.fused_batch_norm(
-          net, gamma, beta, mean, variance, epsilon=architecture.BATCH_NORM_EPSILON,
-          is_training=False)
+        net, gamma, beta, mean, variance, epsilon=architecture.BATCH_NORM_EPSILON, is_training=False
+      )
       return net
     # The fused op returns the Bessel-corrected batch variance, which TF-Slim averaged too.
     net, batch_mean, batch_variance = tf.compat.v1.nn.fused_batch_norm(
-        net, gamma, beta, epsilon=architecture.BATCH_NORM_EPSILON, is_training=True)
+      net, gamma, beta, epsilon=architecture.BATCH_NORM_EPSILON, is_training=True
+    )
     momentum = tf.cast(momentum, tf.float32)
     mean.assign(momentum * mean + (1.0 - momentum) * batch_mean)
     variance.assign(momentum * variance + (1.0 - momentum) * batch_variance)
@@ -101,8 +112,7 @@ class MobileNetV2(tf.Module):
 
   def regularization_losses(self) -> list:
     """One zero-argument tf.function per decayed kernel: weight_decay * sum(w**2) / 2."""
-    return [_l2_loss_function(self._by_name[spec.name]) for spec in self.specs
-            if spec.regularized]
+    return [_l2_loss_function(self._by_name[spec.name]) for spec in self.specs if spec.regularized]
 
 
 def _l2_loss_function(variable: tf.Variable):
@@ -110,4 +120,5 @@ def _l2_loss_function(variable: tf.Variable):
   @tf.function(input_signature=[], autograph=False)
   def l2_loss():
     return architecture.WEIGHT_DECAY * tf.nn.l2_loss(variable)
+
   return l2_loss

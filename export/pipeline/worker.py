@@ -1,8 +1,8 @@
 """The regeneration's worker: makes one artifact in one fresh Python process.
 
-  python -m export.regeneration_worker JOB_JSON
+  python -m export.pipeline.worker JOB_JSON
 
-Started by the orchestrator (export/regenerate.py), once per artifact: exports the SavedModel
+Started by the orchestrator (export/pipeline/regenerate.py), once per artifact: exports the SavedModel
 from the checkpoint, verifies it against the checkpoint's TF-Slim graph, writes the card and
 the archive into a staging directory, moves them into place and writes the artifact's stamp
 last; then writes its result file for the orchestrator. TensorFlow is imported only here, and
@@ -10,19 +10,16 @@ only once a job runs. docs/regeneration.md describes the behaviour.
 """
 
 import contextlib
-import gzip
-import hashlib
 import json
 import os
 import pathlib
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
-from export import hub_layout
-from export import regeneration_state as state
+from export.base import files
+from export.pipeline import state
+from export.publish import hub_layout
 from nets import architecture
 from nets import variants as variants_lib
 
@@ -42,64 +39,79 @@ def make_artifact(job: dict) -> dict:
   under the final paths until every file is ready (see `_place`).
   """
   # TensorFlow is imported here, in the worker only: the orchestrator never needs it.
-  from export import checkpoint  # pylint: disable=g-import-not-at-top
+  from export.core import checkpoint  # pylint: disable=g-import-not-at-top
 
-  artifact = state.Artifact(variants_lib.by_name(job["variant"]), job["module_type"],
-                            job["version"])
+  artifact = state.Artifact(
+    variants_lib.by_name(job["variant"]), job["module_type"], job["version"]
+  )
   output_dir = job["output_dir"]
-  staging_root = os.path.join(output_dir, state.STATE_DIR, "staging")
-  os.makedirs(staging_root, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix=f"{artifact.file_stem}.", dir=staging_root)
   timings = {}
-  try:
+  with files.scratch_directory(
+    os.path.join(output_dir, state.STATE_DIR, "staging"), artifact.file_stem
+  ) as staging:
     try:
       with checkpoint.opened(job["checkpoint_path"]) as prefix:
         report, source = _export_and_verify(artifact, prefix, staging, timings)
     except checkpoint.CheckpointError as error:
       raise ArtifactError(str(error), kind="checkpoint") from None
     if not report.passed:
-      report_path = os.path.join(output_dir, state.STATE_DIR, "logs",
-                                 f"{artifact.file_stem}.verify.json")
-      state.write_atomically(report_path, report.to_json())
+      report_path = os.path.join(
+        output_dir, state.STATE_DIR, "logs", f"{artifact.file_stem}.verify.json"
+      )
+      files.write_file(report_path, report.to_json())
       raise ArtifactError(f"verification failed: {report.first_failure} (report: {report_path})")
     started = time.perf_counter()
     entry = _document_and_archive(artifact, staging, report, source)
     timings["card_archive_digests"] = time.perf_counter() - started
     stamp = {"code": _code_digests(), "entry": entry, "inputs": job["inputs"]}
-    result = {"max_abs_error": entry["parity"]["max_abs_error"], "status": state.MADE,
-              "timings": {phase: round(seconds, 3) for phase, seconds in timings.items()}}
+    result = {
+      "max_abs_error": entry["parity"]["max_abs_error"],
+      "status": state.MADE,
+      "timings": {phase: round(seconds, 3) for phase, seconds in timings.items()},
+    }
     with _signals_deferred():
       _place(artifact, staging, output_dir, stamp)
       # Written with the placement, so an interrupt cannot separate the two.
-      state.write_atomically(job["result_path"], state.to_json(result))
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
+      files.write_json(job["result_path"], result)
   return result
 
 
 def _export_and_verify(artifact: state.Artifact, prefix: str, staging: str, timings: dict):
   """(verification report, checkpoint source) of the SavedModel exported into staging."""
-  from export import export_saved_model as exporter  # pylint: disable=g-import-not-at-top
-  from export import verify  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from export.core import exporter
+  from export.verification import expectation as expectation_lib
+  from export.verification import verifier
+  # pylint: enable=g-import-not-at-top
 
   variant = artifact.variant
   started = time.perf_counter()
   try:
-    result = exporter.export_saved_model(exporter.ExportOptions(
-        checkpoint_path=prefix, export_dir=os.path.join(staging, "saved_model"),
-        depth_multiplier=variant.depth_multiplier, image_size=variant.image_size,
-        module_type=artifact.module_type, version=artifact.version, **state.EXPORT_OPTIONS))
-  except exporter.ExportError as error:
+    result = exporter.export_saved_model(
+      exporter.ExportOptions(
+        checkpoint_path=prefix,
+        export_dir=os.path.join(staging, "saved_model"),
+        depth_multiplier=variant.depth_multiplier,
+        image_size=variant.image_size,
+        module_type=artifact.module_type,
+        version=artifact.version,
+        **state.EXPORT_OPTIONS,
+      )
+    )
+  except (ValueError, exporter.ExportError) as error:
     raise ArtifactError(f"export failed: {error}") from None
   timings.update({f"export_{phase}": seconds for phase, seconds in result.timings.items()})
   timings["export"] = time.perf_counter() - started
   started = time.perf_counter()
   try:
-    expectation = verify.expectation_from_checkpoint(
-        prefix, depth_multiplier=variant.depth_multiplier, image_size=variant.image_size,
-        module_type=artifact.module_type)
-    report = verify.compare(result.export_dir, expectation)
-  except verify.VerifyInputError as error:
+    expectation = expectation_lib.expectation_from_checkpoint(
+      prefix,
+      depth_multiplier=variant.depth_multiplier,
+      image_size=variant.image_size,
+      module_type=artifact.module_type,
+    )
+    report = verifier.compare(result.export_dir, expectation)
+  except expectation_lib.VerifyInputError as error:
     raise ArtifactError(f"verification could not run: {error}") from None
   timings["verify"] = time.perf_counter() - started
   source = {"files": expectation.source["files"], "sha256": expectation.source["sha256"]}
@@ -108,72 +120,81 @@ def _export_and_verify(artifact: state.Artifact, prefix: str, staging: str, timi
 
 def _document_and_archive(artifact: state.Artifact, staging: str, report, source: dict) -> dict:
   """Writes the card and the archive into staging; returns the artifact's manifest entry."""
-  from export import model_card  # pylint: disable=g-import-not-at-top
+  from export.publish import model_card  # pylint: disable=g-import-not-at-top
 
   saved_model = os.path.join(staging, "saved_model")
   card = os.path.join(staging, "card.md")
-  with open(card, "w") as f:
-    f.write(model_card.render(artifact.variant, artifact.module_type, artifact.version))
-  archive = hub_layout.write_reproducible_archive(saved_model,
-                                                  os.path.join(staging, "archive.tar.gz"))
-  num_classes = None if artifact.module_type == "feature_vector" else architecture.NUM_CLASSES
+  files.write_file(
+    card, model_card.render(artifact.variant, artifact.module_type, artifact.version)
+  )
+  archive = files.write_reproducible_archive(saved_model, os.path.join(staging, "archive.tar.gz"))
+  num_classes = architecture.num_classes(artifact.module_type)
   multiplier = artifact.variant.depth_multiplier
   return {
-      "archive": {"bytes": os.path.getsize(archive),
-                  "path": artifact.key + hub_layout.ARCHIVE_SUFFIX,
-                  "sha256": state.file_sha256(archive), "tar_sha256": _tar_sha256(archive)},
-      "card": {"bytes": os.path.getsize(card), "path": artifact.key + hub_layout.CARD_SUFFIX,
-               "sha256": state.file_sha256(card)},
-      "checkpoint": source,
-      "handle": artifact.variant.hub_handle(artifact.module_type),
-      "module_type": artifact.module_type,
-      "parameters": {
-          "with_batch_norm": architecture.parameter_count(multiplier, num_classes, True),
-          "without_batch_norm": architecture.parameter_count(multiplier, num_classes)},
-      "parity": parity_figures(report),
-      "saved_model": {"files": _saved_model_files(saved_model),
-                      "fingerprint": _fingerprint(saved_model),
-                      "path": artifact.key},
-      "variant": artifact.variant.name,
-      "version": artifact.version,
+    "archive": {
+      "bytes": os.path.getsize(archive),
+      "path": artifact.key + hub_layout.ARCHIVE_SUFFIX,
+      "sha256": files.sha256(archive),
+      "tar_sha256": files.tar_sha256(archive),
+    },
+    "card": {
+      "bytes": os.path.getsize(card),
+      "path": artifact.key + hub_layout.CARD_SUFFIX,
+      "sha256": files.sha256(card),
+    },
+    "checkpoint": source,
+    "handle": artifact.variant.hub_handle(artifact.module_type),
+    "module_type": artifact.module_type,
+    "parameters": {
+      "with_batch_norm": architecture.parameter_count(multiplier, num_classes, True),
+      "without_batch_norm": architecture.parameter_count(multiplier, num_classes),
+    },
+    "parity": parity_figures(report),
+    "saved_model": {
+      "files": _saved_model_files(saved_model),
+      "fingerprint": _fingerprint(saved_model),
+      "path": artifact.key,
+    },
+    "variant": artifact.variant.name,
+    "version": artifact.version,
   }
 
 
-def _tar_sha256(archive: str) -> str:
-  """sha256 of the uncompressed tar stream: the archive's content without zlib's encoding."""
-  digest = hashlib.sha256()
-  with gzip.open(archive, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def _saved_model_files(directory: str) -> dict:
-  return {name: {"bytes": os.path.getsize(os.path.join(directory, name)),
-                 "sha256": state.file_sha256(os.path.join(directory, *name.split("/")))}
-          for name in state.tree_files(directory)}
+  return {
+    name: {
+      "bytes": os.path.getsize(os.path.join(directory, name)),
+      "sha256": files.sha256(os.path.join(directory, *name.split("/"))),
+    }
+    for name in files.tree_files(directory)
+  }
 
 
 def _fingerprint(directory: str) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   fingerprint = tf.saved_model.experimental.read_fingerprint(directory)
-  return {"checkpoint_hash": fingerprint.checkpoint_hash,
-          "graph_def_program_hash": fingerprint.graph_def_program_hash,
-          "saved_model_checksum": fingerprint.saved_model_checksum,
-          "saved_object_graph_hash": fingerprint.saved_object_graph_hash,
-          "signature_def_hash": fingerprint.signature_def_hash,
-          "singleprint": fingerprint.singleprint()}
+  return {
+    "checkpoint_hash": fingerprint.checkpoint_hash,
+    "graph_def_program_hash": fingerprint.graph_def_program_hash,
+    "saved_model_checksum": fingerprint.saved_model_checksum,
+    "saved_object_graph_hash": fingerprint.saved_object_graph_hash,
+    "signature_def_hash": fingerprint.signature_def_hash,
+    "singleprint": fingerprint.singleprint(),
+  }
 
 
 def parity_figures(report) -> dict:
   """The verification's figures: worst errors, top-k agreement, and each check's status."""
   checks = {check.name: check for check in report.checks}
   outputs = checks["outputs"].details
-  figures = {"checks": {name: check.status for name, check in sorted(checks.items())},
-             "evaluations": outputs.get("evaluations"),
-             "max_abs_error": outputs.get("max_abs_error"),
-             "max_rel_error": outputs.get("max_rel_error"),
-             "variables_exactly_equal": checks["variables"].details.get("compared")}
+  figures = {
+    "checks": {name: check.status for name, check in sorted(checks.items())},
+    "evaluations": outputs.get("evaluations"),
+    "max_abs_error": outputs.get("max_abs_error"),
+    "max_rel_error": outputs.get("max_rel_error"),
+    "variables_exactly_equal": checks["variables"].details.get("compared"),
+  }
   for name in ("top1", "top5"):
     figures[f"{name}_agree"] = checks[name].details.get("agree") if name in checks else None
   return figures
@@ -185,17 +206,22 @@ def _code_digests() -> dict:
   The exporter's code decides the SavedModel's bytes, so a change to any of it makes the
   artifact stale; recording what was actually imported avoids guessing the list.
   """
-  files = set(state.DATA_FILES)
+  paths = set(state.DATA_FILES)
   for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None)
     if not path:
       continue
     path = pathlib.Path(path).resolve()
-    if path.suffix == ".py" and path.is_relative_to(state.PROJECT_ROOT) and not any(
-        part.startswith(".") or part == "site-packages" for part in
-        path.relative_to(state.PROJECT_ROOT).parts):
-      files.add(path.relative_to(state.PROJECT_ROOT).as_posix())
-  return {name: state.file_sha256(str(state.PROJECT_ROOT / name)) for name in sorted(files)}
+    if (
+      path.suffix == ".py"
+      and path.is_relative_to(state.PROJECT_ROOT)
+      and not any(
+        part.startswith(".") or part == "site-packages"
+        for part in path.relative_to(state.PROJECT_ROOT).parts
+      )
+    ):
+      paths.add(path.relative_to(state.PROJECT_ROOT).as_posix())
+  return {name: files.sha256(state.PROJECT_ROOT / name) for name in sorted(paths)}
 
 
 @contextlib.contextmanager
@@ -221,13 +247,10 @@ def _place(artifact: state.Artifact, staging: str, output_dir: str, stamp: dict)
   if os.path.exists(stamp_path):
     os.remove(stamp_path)
   os.makedirs(os.path.dirname(paths.saved_model_dir), exist_ok=True)
-  os.replace(os.path.join(staging, "card.md"), paths.card_path)
-  os.replace(os.path.join(staging, "archive.tar.gz"), paths.archive_path)
-  if os.path.lexists(paths.saved_model_dir):
-    retired = os.path.join(staging, "retired")
-    os.rename(paths.saved_model_dir, retired)  # removed with the staging directory
-  os.rename(os.path.join(staging, "saved_model"), paths.saved_model_dir)
-  state.write_atomically(stamp_path, state.to_json(stamp))
+  files.place_file(os.path.join(staging, "card.md"), paths.card_path)
+  files.place_file(os.path.join(staging, "archive.tar.gz"), paths.archive_path)
+  files.place_directory(os.path.join(staging, "saved_model"), paths.saved_model_dir)
+  files.write_json(stamp_path, stamp)
 
 
 class _Interrupted(Exception):
@@ -242,7 +265,7 @@ def _raise_interrupted(signum, unused_frame):
 
 
 def worker_main(argv: list) -> int:
-  """`python -m export.regeneration_worker JOB_JSON`: makes one artifact, writes its result file."""
+  """`python -m export.pipeline.worker JOB_JSON`: makes one artifact, writes its result file."""
   job = json.loads(argv[1])
   signal.signal(signal.SIGINT, _raise_interrupted)
   signal.signal(signal.SIGTERM, _raise_interrupted)
@@ -253,10 +276,9 @@ def worker_main(argv: list) -> int:
     return state.INTERRUPTED_EXIT_CODE
   except ArtifactError as error:
     result = {"kind": error.kind, "message": str(error), "status": state.FAILED}
-    state.write_atomically(job["result_path"], state.to_json(result))
+    files.write_json(job["result_path"], result)
   print(f"{result['status']}: {result.get('message', job['key'])}", file=sys.stderr)
   return 0 if result["status"] == state.MADE else 1
-
 
 
 if __name__ == "__main__":

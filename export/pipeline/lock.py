@@ -6,40 +6,52 @@ fingerprints and parameter counts, taken from a manifest. docs/regeneration.md d
 
 import json
 
-from export import regeneration_state as state
+from export.base import errors
+from export.base import files
+from export.pipeline import state
 
 LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
 
 
+class LockError(errors.Failure):
+  """A lock file that cannot be read; the message is one line naming it."""
+
+
 def lock_from_manifest(manifest: dict) -> dict:
   """What must be reproducible: digests, fingerprints, parameter counts (docs/regeneration.md)."""
-  return {"artifacts": {key: _locked(entry) for key, entry in manifest["artifacts"].items()},
-          "format": LOCK_FORMAT,
-          "format_version": state.FORMAT_VERSION,
-          "tensorflow_version": manifest["tensorflow_version"]}
+  return {
+    "artifacts": {key: _locked(entry) for key, entry in manifest["artifacts"].items()},
+    "format": LOCK_FORMAT,
+    "format_version": state.FORMAT_VERSION,
+    "tensorflow_version": manifest["tensorflow_version"],
+  }
 
 
 def _locked(entry: dict) -> dict:
   saved_model = entry["saved_model"]
-  return {"archive_tar_sha256": entry["archive"]["tar_sha256"],
-          "card_sha256": entry["card"]["sha256"],
-          "checkpoint_sha256": entry["checkpoint"]["sha256"],
-          "fingerprint": saved_model["fingerprint"],
-          "parameters": entry["parameters"],
-          "saved_model_files": {name: f["sha256"] for name, f in saved_model["files"].items()}}
+  return {
+    "archive_tar_sha256": entry["archive"]["tar_sha256"],
+    "card_sha256": entry["card"]["sha256"],
+    "checkpoint_sha256": entry["checkpoint"]["sha256"],
+    "fingerprint": saved_model["fingerprint"],
+    "parameters": entry["parameters"],
+    "saved_model_files": {name: f["sha256"] for name, f in saved_model["files"].items()},
+  }
 
 
 def write_lock(path: str, manifest: dict) -> None:
-  state.write_atomically(path, state.to_json(lock_from_manifest(manifest)))
+  files.write_json(path, lock_from_manifest(manifest))
 
 
 def read_lock(path: str) -> dict:
-  lock = state.read_json(path)
+  lock = files.read_json(path)
   if lock is None or lock.get("format") != LOCK_FORMAT:
-    raise state.RegenerateError(f"{path}: not a readable regeneration lock file")
+    raise LockError(f"{path}: not a readable regeneration lock file")
   if lock.get("format_version") != state.FORMAT_VERSION:
-    raise state.RegenerateError(f"{path}: lock format version {lock.get('format_version')}, this "
-                          f"tool reads {state.FORMAT_VERSION}")
+    raise LockError(
+      f"{path}: lock format version {lock.get('format_version')}, this tool "
+      f"reads {state.FORMAT_VERSION}"
+    )
   return lock
 
 
@@ -57,15 +69,20 @@ def lock_differences(lock: dict, manifest: dict) -> list:
     elif key not in locked:
       lines.append(f"{key}: produced, not in the lock")
     else:
-      lines += [f"{key}: {field}: lock {_short(old)}, now {_short(new)}"
-                for field, old, new in _field_differences(locked[key], made[key])]
+      lines += [
+        f"{key}: {field}: lock {_short(old)}, now {_short(new)}"
+        for field, old, new in _field_differences(locked[key], made[key])
+      ]
   return lines
 
 
 def _field_differences(old: dict, new: dict) -> list:
   old, new = _flatten(old), _flatten(new)
-  return [(_field_name(path), old.get(path), new.get(path))
-          for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
+  return [
+    (_field_name(path), old.get(path), new.get(path))
+    for path in sorted(set(old) | set(new))
+    if old.get(path) != new.get(path)
+  ]
 
 
 def _flatten(value, path=()) -> dict:

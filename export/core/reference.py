@@ -8,7 +8,8 @@ Trainable variables are restored from their `/ExponentialMovingAverage` shadows 
 import numpy as np
 import tensorflow as tf
 
-from export import checkpoint
+from export.base import errors
+from export.core import checkpoint
 from nets import architecture
 from nets import mobilenet_v2
 
@@ -18,15 +19,24 @@ v1 = tf.compat.v1
 class SlimReference:
   """A TF-Slim graph restored from one checkpoint; call it on batches of [0, 1] images."""
 
-  def __init__(self, prefix: str, depth_multiplier: float, image_size: int,
-               module_type: str = "classification", use_ema: bool = True):
+  def __init__(
+    self,
+    prefix: str,
+    depth_multiplier: float,
+    image_size: int,
+    module_type: str = "classification",
+    use_ema: bool = True,
+  ):
     self.graph = tf.Graph()
     shapes = checkpoint.read_shapes(prefix)
     with self.graph.as_default():
       self.images = v1.placeholder(tf.float32, [None, image_size, image_size, 3])
-      num_classes = None if module_type == "feature_vector" else architecture.NUM_CLASSES
-      self.output, _ = mobilenet_v2.mobilenet_v2(self.images * 2.0 - 1.0, depth_multiplier,
-                                                 num_classes=num_classes, is_training=False)
+      self.output, _ = mobilenet_v2.mobilenet_v2(
+        architecture.network_input(self.images),
+        depth_multiplier,
+        num_classes=architecture.num_classes(module_type),
+        is_training=False,
+      )
       trainable = {variable.op.name for variable in v1.trainable_variables()}
       var_list = {}
       for variable in v1.global_variables():
@@ -42,7 +52,7 @@ class SlimReference:
     except (tf.errors.OpError, ValueError) as error:
       self.session.close()
       raise checkpoint.CheckpointError(
-          f"{prefix}: cannot restore into the TF-Slim graph ({checkpoint.first_line(error)})"
+        f"{prefix}: cannot restore into the TF-Slim graph ({errors.first_line(error)})"
       ) from None
 
   def __call__(self, images01: np.ndarray) -> np.ndarray:

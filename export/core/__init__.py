@@ -1,0 +1,12 @@
+"""From a TF-Slim checkpoint to the published formats, and back to running them.
+
+`checkpoint` (reading a prefix or a released .tgz, strict accounting, the EMA rule),
+`network` (MobileNet V2 in TF2, interpreting nets/architecture.py), `reusable_module` (the TF
+Hub Reusable SavedModel around it), `exporter` (the library behind the export binary),
+`tflite` (the LiteRT models), `reference` (the checkpoint in TF-Slim's own graph),
+`synthetic_checkpoint` (writes nets/synthetic.py's values as a checkpoint), `labels`,
+`images` and `classifier` (image files through a module to labels).
+
+May import: `export.base`, `nets`, TensorFlow. Never `export.verification`, `export.publish`,
+`export.pipeline` or the binaries.
+"""

@@ -1,0 +1,8 @@
+"""Making many artifacts: downloading the released checkpoints and regenerating every module.
+
+`download` (resumable, digest-checked archive downloads), `regenerate` (the orchestrator) with
+`plan`, `schedule`, `report`, `worker` (one artifact in a fresh process), `state` (artifacts,
+stamps, staleness) and `lock` (what a run must reproduce). docs/regeneration.md describes it.
+
+May import every other `export` subpackage and `nets`. Never the binaries.
+"""

@@ -1,0 +1,123 @@
+"""Verification: an export loaded on its own, run on the probe images, checked against an
+expectation (from the checkpoint or from a golden). docs/verification.md has the policy."""
+
+import time
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from export.base import errors
+from export.base import probe_images
+from export.core import reusable_module
+from export.verification import checks as checks_lib
+from export.verification import expectation as expectation_lib
+from export.verification import golden
+from export.verification import report as report_lib
+
+VerifyInputError = expectation_lib.VerifyInputError
+
+
+def check_export_dir(export_dir: str) -> None:
+  try:
+    reusable_module.check_export_dir(export_dir)
+  except reusable_module.UnusableExport as error:
+    raise VerifyInputError(str(error)) from None
+
+
+def load_export(export_dir: str, image_size: int):
+  """The SavedModel, loaded on its own; it must take [N, S, S, 3] images."""
+  try:
+    loaded = reusable_module.load(export_dir)
+  except reusable_module.UnusableExport as error:
+    raise VerifyInputError(str(error)) from None
+  sizes = {tuple(spec.shape[1:3]) for spec, _ in reusable_module.traced_calls(loaded)}
+  if sizes and not any(size in ((None, None), (image_size, image_size)) for size in sizes):
+    height, width = sorted(sizes, key=str)[0]
+    raise VerifyInputError(
+      f"{export_dir}: the export takes {width}x{height} images, but the "
+      f"variant verified has image size {image_size}"
+    )
+  return loaded
+
+
+def _run_export(loaded, export_dir: str, images: np.ndarray) -> list:
+  """[((start, stop), outputs as numpy)] for each run of the probe batch plan."""
+  runs = []
+  for start, stop in probe_images.batch_plan(len(images)):
+    try:
+      outputs = tf.convert_to_tensor(loaded(tf.constant(images[start:stop]))).numpy()
+    except (tf.errors.OpError, TypeError, ValueError) as error:
+      raise VerifyInputError(
+        f"{export_dir}: calling the export on {stop - start} probe "
+        f"images failed ({errors.first_line(error)})"
+      ) from None
+    runs.append(((start, stop), outputs))
+  return runs
+
+
+def compare(export_dir: str, expectation: expectation_lib.Expectation) -> report_lib.Report:
+  """Runs every check of the export at `export_dir` against `expectation`."""
+  started = time.perf_counter()
+  loaded = load_export(export_dir, expectation.image_size)
+  loaded_at = time.perf_counter()
+  runs = _run_export(loaded, export_dir, probe_images.to_float(expectation.inputs))
+  checks, rows = checks_lib.run_checks(runs, expectation, loaded)
+  timings = {
+    "reference": round(expectation.seconds, 3),
+    "load_export": round(loaded_at - started, 3),
+    "run_and_compare": round(time.perf_counter() - loaded_at, 3),
+  }
+  return report_lib.Report(
+    str(export_dir),
+    expectation.depth_multiplier,
+    expectation.image_size,
+    expectation.module_type,
+    dict(expectation.source),
+    checks,
+    rows,
+    timings,
+  )
+
+
+def expectation(
+  checkpoint_path: Optional[str],
+  golden_path: Optional[str],
+  *,
+  depth_multiplier: float,
+  image_size: int,
+  module_type: str,
+) -> expectation_lib.Expectation:
+  """From the checkpoint (the TF-Slim graph) or else from the golden file."""
+  variant = dict(depth_multiplier=depth_multiplier, image_size=image_size, module_type=module_type)
+  if checkpoint_path:
+    return expectation_lib.expectation_from_checkpoint(checkpoint_path, **variant)
+  return golden.expectation_from_golden(golden_path, **variant)
+
+
+def verify(
+  export_dir: str,
+  *,
+  checkpoint_path: Optional[str] = None,
+  golden_path: Optional[str] = None,
+  depth_multiplier: float,
+  image_size: int,
+  module_type: str,
+) -> report_lib.Report:
+  """Verifies an export against a checkpoint or (without one) against a golden file.
+
+  Raises VerifyInputError or checkpoint.CheckpointError when verification cannot run.
+  """
+  if (checkpoint_path is None) == (golden_path is None):
+    raise ValueError("give exactly one of a checkpoint path and a golden path")
+  check_export_dir(export_dir)  # before the reference, which takes seconds
+  return compare(
+    export_dir,
+    expectation(
+      checkpoint_path,
+      golden_path,
+      depth_multiplier=depth_multiplier,
+      image_size=image_size,
+      module_type=module_type,
+    ),
+  )

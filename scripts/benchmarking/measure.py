@@ -1,0 +1,418 @@
+"""Measurements of scripts/benchmark.py: exports in fresh processes, serving, TFLite, sizes,
+load times, and Keras' MobileNetV2 carrying the same weights."""
+
+import collections
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+BENCHMARK_SCRIPT = PROJECT_ROOT / "scripts" / "benchmark.py"
+
+MULTIPLIER = 0.75
+IMAGE_SIZE = 96
+BATCH_SIZES = (1, 8, 64)
+TFLITE_THREADS = 2
+MEASURE_SECONDS = 0.3  # length of one timed measurement; a median is taken over rounds
+# A TFLite round is short (two models, one batch size): more, shorter ones resist the bursts
+# of other processes better, at the same total time.
+TFLITE_ROUND_FACTOR = 3
+
+
+# --- child processes ---------------------------------------------------------------------
+RESULT_PREFIX = "BENCHMARK_RESULT "
+
+
+def run_child(*arguments: str) -> dict:
+  """`scripts/benchmark.py --child ARGS` in a fresh process: its result, plus the process's
+  wall-clock seconds."""
+  command = [sys.executable, str(BENCHMARK_SCRIPT), "--child", *arguments]
+  started = time.perf_counter()
+  run = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT)
+  wall = time.perf_counter() - started
+  results = [
+    line[len(RESULT_PREFIX) :] for line in run.stdout.splitlines() if line.startswith(RESULT_PREFIX)
+  ]
+  if run.returncode or not results:
+    raise RuntimeError(f"{' '.join(arguments)} failed ({run.returncode}): {run.stderr[-2000:]}")
+  return dict(json.loads(results[-1]), process=wall)
+
+
+def child(arguments: list) -> dict:
+  """What a fresh process measures: `export CHECKPOINT EXPORT_DIR [tflite]` (the exporter's
+  import and phase times) or `load SAVED_MODEL_DIR` (tf.saved_model.load's time)."""
+  if len(arguments) in (3, 4) and arguments[0] == "export" and arguments[3:] in ([], ["tflite"]):
+    # `import tensorflow` loads Keras 3, which imports matplotlib.pyplot when it is installed
+    # (0.5-1.5 s here). Only the benchmark extra installs it, for the chart: time the export
+    # as the core install runs it.
+    sys.modules["matplotlib"] = None
+    started = time.perf_counter()
+    from export.core import exporter  # pylint: disable=g-import-not-at-top
+
+    timings = {"import": time.perf_counter() - started}
+    result = exporter.export_saved_model(
+      exporter.ExportOptions(
+        checkpoint_path=arguments[1],
+        export_dir=arguments[2],
+        depth_multiplier=MULTIPLIER,
+        image_size=IMAGE_SIZE,
+        tflite=arguments[3:] == ["tflite"],
+      )
+    )
+    return dict(timings, **result.timings)
+  if len(arguments) == 2 and arguments[0] == "load":
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    started = time.perf_counter()
+    tf.saved_model.load(arguments[1])
+    return {"load": time.perf_counter() - started}
+  raise ValueError(
+    f"--child: expected 'export CHECKPOINT DIR [tflite]' or 'load DIR', got {' '.join(arguments)}"
+  )
+
+
+# --- export ------------------------------------------------------------------------------
+def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: int) -> dict:
+  """Exports in fresh processes; median phase times, and whether the exports are identical.
+
+  The last export also writes the .tflite (its time is reported separately), so it is not
+  part of the export figures; its SavedModel must still equal the others byte for byte.
+  """
+  runs = [
+    run_child("export", checkpoint_path, str(work_dir / f"export_{index}"))
+    for index in range(export_runs)
+  ]
+  with_tflite = run_child("export", checkpoint_path, str(work_dir / "ours"), "tflite")
+  directories = [work_dir / f"export_{index}" for index in range(export_runs)]
+  identical = all(
+    _same_tree(directories[0], other) for other in directories[1:] + [work_dir / "ours"]
+  )
+  phases = ["import", "restore", "build", "trace", "save", "process"]
+  return {
+    "median": {phase: statistics.median(run[phase] for run in runs) for phase in phases},
+    "runs": runs,
+    "tflite_seconds": with_tflite["tflite"],
+    "identical": identical,
+    "export_dir": str(work_dir / "ours"),
+    "tflite_path": str(work_dir / "ours.tflite"),
+  }
+
+
+def _same_tree(first: pathlib.Path, second: pathlib.Path) -> bool:
+  def files(root):
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+  if files(first) != files(second):
+    return False
+  return all((first / name).read_bytes() == (second / name).read_bytes() for name in files(first))
+
+
+# --- Keras' MobileNetV2 with our weights -------------------------------------------------
+def keras_layer_names(scope: str) -> tuple:
+  """(conv, batch norm) layer names in Keras' MobileNetV2 of a TF-Slim conv unit scope.
+
+  TF-Slim's Conv, expanded_conv, expanded_conv_<k>, Conv_1 are Keras' Conv1, expanded_conv,
+  block_<k>, Conv_1; the expand / depthwise / project units keep their names.
+  """
+  if scope == "Conv":
+    return "Conv1", "bn_Conv1"
+  if scope == "Conv_1":
+    return "Conv_1", "Conv_1_bn"
+  block, unit = scope.split("/")
+  prefix = "expanded_conv" if block == "expanded_conv" else "block_" + block.rsplit("_", 1)[1]
+  return f"{prefix}_{unit}", f"{prefix}_{unit}_BN"
+
+
+def keras_twin(values: dict):
+  """Keras' MobileNetV2(alpha=0.75, 96x96) with 1001 logits, carrying our checkpoint values.
+
+  classes=1001 without softmax makes Keras' head compute what ours does: 1001 logits from the
+  pooled features. Every Keras weight is set, so nothing of its random init survives.
+  """
+  import tf_keras  # pylint: disable=g-import-not-at-top
+
+  from nets import architecture  # pylint: disable=g-import-not-at-top
+
+  model = tf_keras.applications.MobileNetV2(
+    alpha=MULTIPLIER,
+    input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+    weights=None,
+    classes=1001,
+    classifier_activation=None,
+  )
+  assigned = set()
+  for layer in architecture.resolve(MULTIPLIER):
+    for unit in architecture.conv_units(layer):
+      prefix = f"{architecture.SCOPE}/{unit.scope}"
+      kernel = "depthwise_weights" if unit.kind == "depthwise" else "weights"
+      conv, batch_norm = keras_layer_names(unit.scope)
+      model.get_layer(conv).set_weights([values[f"{prefix}/{kernel}"]])
+      model.get_layer(batch_norm).set_weights(  # Keras' order: gamma, beta, mean, variance
+        [
+          values[f"{prefix}/BatchNorm/{name}"]
+          for name in architecture.BATCH_NORM_PARAMS + architecture.BATCH_NORM_STATS
+        ]
+      )
+      assigned.update([conv, batch_norm])
+  logits = f"{architecture.SCOPE}/{architecture.LOGITS_SCOPE}"
+  weights = values[f"{logits}/weights"]
+  model.get_layer("predictions").set_weights(
+    [weights.reshape(weights.shape[2:]), values[f"{logits}/biases"]]
+  )
+  assigned.add("predictions")
+  unassigned = [
+    layer.name for layer in model.layers if layer.weights and layer.name not in assigned
+  ]
+  if unassigned:
+    raise RuntimeError(f"Keras layers without our weights: {unassigned}")
+  return model
+
+
+def to_keras_range(images):
+  """Our modules take [0, 1] and scale inside; Keras' MobileNetV2 takes [-1, 1]."""
+  return images * 2.0 - 1.0
+
+
+def check_same_outputs(ours, keras_model, images) -> dict:
+  """Max |diff| of the logits of our SavedModel and Keras' model, and the tolerance."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  want = ours(tf.constant(images)).numpy()
+  got = keras_model(to_keras_range(images), training=False).numpy()
+  difference = float(abs(got - want).max())
+  tolerance = 1e-4 * (1.0 + float(abs(want).max()))
+  if not difference <= tolerance:
+    raise RuntimeError(
+      f"Keras' model with copied weights differs from ours by {difference} "
+      f"(tolerance {tolerance}): the weight copy is wrong"
+    )
+  return {"max_diff": difference, "tolerance": tolerance}
+
+
+# --- serving -----------------------------------------------------------------------------
+def _signature_caller(loaded):
+  signature = loaded.signatures["serving_default"]
+  (input_name,) = signature.structured_input_signature[1]
+  return lambda images: signature(**{input_name: images})
+
+
+def _calls_per_measurement(callables: dict, seconds: float) -> int:
+  """Warms every callable up; the number of calls that makes one measurement ~`seconds`."""
+  slowest = 0.0
+  for call in callables.values():
+    for _ in range(2):
+      call()
+    started = time.perf_counter()
+    call()
+    slowest = max(slowest, time.perf_counter() - started)
+  return max(2, round(seconds / max(slowest, 1e-6)))
+
+
+def alternating_medians(
+  callables: dict, items_per_call: int, rounds: int, seconds: float = MEASURE_SECONDS
+) -> dict:
+  """Items/s of each callable: median over rounds, each round timing every callable in turn.
+
+  The order rotates from round to round, so none always runs first or right after another.
+  """
+  calls = _calls_per_measurement(callables, seconds)
+  rates = collections.defaultdict(list)
+  names = list(callables)
+  for index in range(rounds):
+    shift = index % len(names)
+    for name in names[shift:] + names[:shift]:
+      call = callables[name]
+      started = time.perf_counter()
+      for _ in range(calls):
+        call()
+      rates[name].append(calls * items_per_call / (time.perf_counter() - started))
+  return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def measure_serving(ours, keras_loaded, rounds: int) -> dict:
+  """Images/s per batch size of our and Keras' SavedModels, signature and __call__."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  ours_signature, keras_signature = _signature_caller(ours), _signature_caller(keras_loaded)
+  results = {}
+  for batch in BATCH_SIZES:
+    images = (
+      np.random.default_rng(batch)
+      .uniform(size=(batch, IMAGE_SIZE, IMAGE_SIZE, 3))
+      .astype(np.float32)
+    )
+    ours_input = tf.constant(images)
+    keras_input = tf.constant(to_keras_range(images))
+    results[batch] = alternating_medians(
+      {
+        "ours serving_default": lambda x=ours_input: ours_signature(x),
+        "ours __call__": lambda x=ours_input: ours(x),
+        "Keras serving_default": lambda x=keras_input: keras_signature(x),
+        "Keras __call__": lambda x=keras_input: keras_loaded(x),
+      },
+      batch,
+      rounds,
+    )
+  return results
+
+
+def optimized_op_counts(call, *args) -> collections.Counter:
+  """Ops of the graphs Grappler made of `call`'s functions (first call of a fresh load).
+
+  Uses TensorFlow's eager run metadata, a private API, to see what actually runs.
+  """
+  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
+
+  ctx = context.context()
+  ctx.enable_run_metadata()
+  ctx.enable_graph_collection()
+  try:
+    call(*args)
+    metadata = ctx.export_run_metadata()
+  finally:
+    ctx.disable_graph_collection()
+    ctx.disable_run_metadata()
+  return collections.Counter(
+    node.op for graph in metadata.function_graphs for node in graph.post_optimization_graph.node
+  )
+
+
+def grappler_summary(saved_model_dir: str, keras_range: bool) -> dict:
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  images = np.full((1, IMAGE_SIZE, IMAGE_SIZE, 3), 0.5, np.float32)
+  images = to_keras_range(images) if keras_range else images
+  call = _signature_caller(tf.saved_model.load(saved_model_dir))
+  counts = optimized_op_counts(call, tf.constant(images))
+  keys = [
+    "_FusedConv2D",
+    "Conv2D",
+    "_FusedDepthwiseConv2dNative",
+    "DepthwiseConv2dNative",
+    "FusedBatchNormV3",
+    "Relu6",
+  ]
+  return {key: counts.get(key, 0) for key in keys}
+
+
+# --- TFLite ------------------------------------------------------------------------------
+def keras_tflite(keras_model) -> bytes:
+  """Keras' model converted as the exporter converts ours: its inference function."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from export.core import tflite  # pylint: disable=g-import-not-at-top
+
+  spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
+  inference = tf.function(lambda images: keras_model(images, training=False), autograph=False)
+  return tflite.convert(inference.get_concrete_function(spec), keras_model)
+
+
+def measure_tflite(ours_model: bytes, keras_model_bytes: bytes, rounds: int) -> dict:
+  """Images/s at batch 1 on TFLITE_THREADS threads, alternating the two interpreters."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from export.core import tflite  # pylint: disable=g-import-not-at-top
+
+  image = np.random.default_rng(1).uniform(size=(1, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+  callables = {}
+  for name, model, inputs in (
+    ("ours", ours_model, image),
+    ("Keras", keras_model_bytes, to_keras_range(image)),
+  ):
+    interpreter = tflite.make_interpreter(model, num_threads=TFLITE_THREADS)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+    callables[name] = interpreter.invoke
+  return alternating_medians(
+    callables, 1, rounds * TFLITE_ROUND_FACTOR, MEASURE_SECONDS / TFLITE_ROUND_FACTOR
+  )
+
+
+def tflite_outputs_agree(ours_model: bytes, keras_model_bytes: bytes) -> float:
+  """Max |diff| between the two TFLite models (the weights being the same)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from export.core import tflite  # pylint: disable=g-import-not-at-top
+
+  images = tflite.parity_images(IMAGE_SIZE)
+  ours = tflite.run(ours_model, images)
+  keras = tflite.run(keras_model_bytes, to_keras_range(images))
+  return float(np.abs(ours - keras).max())
+
+
+# --- size and load time ------------------------------------------------------------------
+def tree_bytes(directory) -> int:
+  return sum(path.stat().st_size for path in pathlib.Path(directory).rglob("*") if path.is_file())
+
+
+def measure_sizes(export_dir: str, keras_dir: str, work_dir: pathlib.Path) -> dict:
+  from export.base import files  # pylint: disable=g-import-not-at-top
+  from nets import architecture  # pylint: disable=g-import-not-at-top
+
+  archive = files.write_reproducible_archive(export_dir, str(work_dir / "ours.tar.gz"))
+  variables = tree_bytes(pathlib.Path(export_dir) / "variables")
+  return {
+    "weights": 4 * architecture.parameter_count(MULTIPLIER, include_batch_norm=True),
+    "saved_model": tree_bytes(export_dir),
+    "variables": variables,
+    "saved_model_pb": os.path.getsize(os.path.join(export_dir, "saved_model.pb")),
+    "archive": os.path.getsize(archive),
+    "keras_saved_model": tree_bytes(keras_dir),
+  }
+
+
+def saved_model_pb_composition(export_dir: str) -> dict:
+  """Bytes of saved_model.pb by what they serve."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+
+  saved_model = saved_model_pb2.SavedModel()
+  saved_model.ParseFromString(pathlib.Path(export_dir, "saved_model.pb").read_bytes())
+  meta_graph = saved_model.meta_graphs[0]
+  sizes, counts = collections.Counter(), collections.Counter()
+  for function in meta_graph.graph_def.library.function:
+    sizes[_function_role(function)] += function.ByteSize()
+    counts[_function_role(function)] += 1
+  parts = collections.Counter(
+    {
+      f"{role} ({counts[role]} function{'s' if counts[role] > 1 else ''})": size
+      for role, size in sizes.items()
+    }
+  )
+  parts["object graph (objects, variables, function specs)"] = (
+    meta_graph.object_graph_def.ByteSize()
+  )
+  parts["graph nodes (a handle per variable, saver ops)"] = sum(
+    node.ByteSize() for node in meta_graph.graph_def.node
+  )
+  parts["signatures, meta info, framing"] = saved_model.ByteSize() - sum(parts.values())
+  return dict(parts.most_common())
+
+
+def _function_role(function) -> str:
+  name = function.signature.name
+  if "_traced_save" in name or "_traced_restore" in name:
+    return "checkpoint save/restore for TF1 loaders and TF Serving"
+  if "l2_loss" in name:
+    return "regularization losses"
+  if "serving_default" in name:
+    return "serving_default and its wrapper"
+  # is_training=True is the op's default, which saving strips from the node.
+  training = any(
+    node.op == "FusedBatchNormV3" and ("is_training" not in node.attr or node.attr["is_training"].b)
+    for node in function.node_def
+  )
+  return "__call__, training" if training else "__call__, inference"
+
+
+def measure_load(export_dir: str, keras_dir: str, runs: int) -> dict:
+  """Median seconds of tf.saved_model.load in fresh processes, alternating the two."""
+  times = collections.defaultdict(list)
+  for _ in range(runs):
+    for name, directory in (("ours", export_dir), ("Keras", keras_dir)):
+      times[name].append(run_child("load", directory)["load"])
+  return {name: statistics.median(values) for name, values in times.items()}
