@@ -85,7 +85,9 @@ def execute(options: Options) -> int:
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("export_dir", None, "The classification SavedModel to run.")
+  flags.DEFINE_string(
+    "export_dir", None, "The classification module to run: a SavedModel directory or .keras file."
+  )
   flags.DEFINE_integer(
     "top_k",
     labels.DEFAULT_TOP_K,

@@ -29,7 +29,8 @@ import tempfile
 
 from absl import flags
 
-from benchmarking import measure  # beside this script
+from benchmarking import keras_twin  # beside this script
+from benchmarking import measure
 from benchmarking import report
 from export import cli
 
@@ -97,14 +98,14 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   results["machine"]["tensorflow"] = tf.__version__
   with checkpoint.opened(checkpoint_path) as prefix:
     values = checkpoint.model_values(prefix, measure.MULTIPLIER, use_ema=True).values
-  keras_model = measure.keras_twin(values)
+  keras_model = keras_twin.keras_twin(values)
   ours = tf.saved_model.load(export["export_dir"])
   images = (
     np.random.default_rng(0)
     .uniform(size=(4, measure.IMAGE_SIZE, measure.IMAGE_SIZE, 3))
     .astype(np.float32)
   )
-  results["parity"] = measure.check_same_outputs(ours, keras_model, images)
+  results["parity"] = keras_twin.check_same_outputs(ours, keras_model, images)
   keras_dir = str(work_dir / "keras")
   tf.saved_model.save(keras_model, keras_dir)
 

@@ -69,20 +69,28 @@ def sha256(paths: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]) ->
 def staged_file(path: Union[str, os.PathLike]) -> Iterator[str]:
   """Yields a temporary path beside `path` to write; a normal exit moves it into place.
 
-  The parent directory is created if needed. On an exception the staged file is removed and
-  `path` is left as it was.
+  The staging file is made first, so an unwritable place fails (UnwritableError naming
+  `path`) before any work. On an exception the staged file, and the parent directories this
+  call created, are removed, and `path` is left as it was.
   """
   path = os.path.abspath(os.fspath(path))
   directory, name = os.path.split(path)
-  os.makedirs(directory, exist_ok=True)
-  handle, staging = tempfile.mkstemp(prefix=f".{name}.", suffix=".staging", dir=directory)
-  os.close(handle)
+  created = make_directories(directory, needed_for=path)
   try:
-    yield staging
-    place_file(staging, path)
-  finally:
-    if os.path.exists(staging):
-      os.remove(staging)
+    try:
+      handle, staging = tempfile.mkstemp(prefix=f".{name}.", suffix=".staging", dir=directory)
+    except OSError as error:
+      raise UnwritableError(f"{path}: cannot write in {directory} ({error.strerror})") from None
+    os.close(handle)
+    try:
+      yield staging
+      place_file(staging, path)
+    finally:
+      if os.path.exists(staging):
+        os.remove(staging)
+  except BaseException:
+    remove_empty_directories(created)
+    raise
 
 
 def write_file(path: Union[str, os.PathLike], content: Union[bytes, str]) -> None:

@@ -1,11 +1,13 @@
 """Runs an exported classification module on image files: the top-k ImageNet labels.
 
-`classify(model_path, image_paths, top_k)` decodes every image first (export/core/images.py),
+A module is a SavedModel directory or a Keras 3 `.keras` file. `classify(model_path,
+image_paths, top_k)` decodes every image first (export/core/images.py),
 so that bad files are found before the seconds a module takes to load, then runs the good
 ones through the module and returns one result per path, in order: an `ImageResult`, or an
 `ImageFailure` naming what was wrong with that file. A module that cannot be used raises
 `ClassifyError`. Probabilities are the softmax of the 1001 logits (class 0 "background");
-labels come from the module's own `assets/ImageNetLabels.txt`.
+labels come from a SavedModel's own `assets/ImageNetLabels.txt` (the package's copy for a
+`.keras` file, which holds none).
 """
 
 import dataclasses
@@ -83,8 +85,37 @@ class SavedModelClassifier:
     return np.concatenate(batches) if batches else np.zeros((0, len(self.labels)), np.float32)
 
 
-def load(model_path: str) -> SavedModelClassifier:
+class KerasClassifier:
+  """A `.keras` classifier (export/core/keras_model.py), with the package's labels."""
+
+  def __init__(self, path: str):
+    import keras  # pylint: disable=g-import-not-at-top  (only for Keras files)
+
+    self.path = path
+    try:
+      self._model = keras.saving.load_model(path)
+    except Exception as error:  # pylint: disable=broad-except  (any failure: unusable file)
+      raise ClassifyError(
+        f"{path}: cannot load the Keras model ({errors.first_line(error)})"
+      ) from None
+    self.image_size = tuple(self._model.input_shape[1:3])
+    self.labels = labels_lib.read_labels()
+    if self._model.output_shape[-1] != len(self.labels):
+      raise ClassifyError(
+        f"{path}: outputs {self._model.output_shape[-1]} values, not "
+        f"{len(self.labels)} logits; classify needs a classification model"
+      )
+
+  def logits(self, images: np.ndarray) -> np.ndarray:
+    return self._model.predict(images, batch_size=BATCH_SIZE, verbose=0)
+
+
+def load(model_path: str):
   """The classifier for an export; ClassifyError if it is not one that classify can run."""
+  if str(model_path).endswith(".keras"):
+    if not os.path.isfile(model_path):
+      raise ClassifyError(f"{model_path}: Keras model file not found")
+    return KerasClassifier(model_path)
   try:
     reusable_module.check_export_dir(model_path)
   except reusable_module.UnusableExport as error:

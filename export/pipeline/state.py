@@ -45,25 +45,38 @@ class MissingCheckpoint(Exception):
 # --- artifacts ----------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Artifact:
+  """A module version (SavedModel, card, archive, and LiteRT models for the latest version), or
+  with `version` None a module's Keras 3 file."""
+
   variant: variants_lib.Variant
   module_type: str
-  version: int
+  version: Optional[int]
+
+  @property
+  def is_keras(self) -> bool:
+    return self.version is None
 
   @property
   def key(self) -> str:
-    """`<handle>/<version>`: the artifact's path under the output root."""
+    """`<handle>/<version>` or `<handle>/keras`: the artifact's path under the output root."""
+    if self.is_keras:
+      return f"{self.variant.hub_handle(self.module_type)}/{hub_layout.KERAS_DIR}"
     return hub_layout.relative_stem(self.variant, self.module_type, self.version)
 
   def paths(self, output_dir: str) -> hub_layout.ArtifactPaths:
     return hub_layout.artifact_paths(output_dir, self.variant, self.module_type, self.version)
+
+  def keras_path(self, output_dir: str) -> str:
+    relative = hub_layout.relative_keras_path(self.variant, self.module_type)
+    return os.path.join(output_dir, *relative.split("/"))
 
   def stamp_path(self, output_dir: str) -> str:
     return os.path.join(output_dir, STATE_DIR, "stamps", *self.key.split("/")) + ".json"
 
   @property
   def file_stem(self) -> str:
-    """A flat name for logs and staging: mobilenet_v2_075_96-classification-5."""
-    return f"{self.variant.hub_name}-{self.module_type}-{self.version}"
+    """A flat name for logs and staging: mobilenet_v2_075_96-classification-5 (or -keras)."""
+    return f"{self.variant.hub_name}-{self.module_type}-{self.version or hub_layout.KERAS_DIR}"
 
 
 # --- checkpoints -------------------------------------------------------------------------
@@ -195,10 +208,12 @@ def staleness(
   """None if the artifact is complete and current; otherwise why it must be made."""
   stamp = files.read_json(artifact.stamp_path(output_dir))
   if stamp is None:
-    paths = artifact.paths(output_dir)
-    present = any(
-      os.path.exists(p) for p in (paths.saved_model_dir, paths.card_path, paths.archive_path)
-    )
+    if artifact.is_keras:
+      outputs = [artifact.keras_path(output_dir)]
+    else:
+      paths = artifact.paths(output_dir)
+      outputs = [paths.saved_model_dir, paths.card_path, paths.archive_path]
+    present = any(os.path.exists(path) for path in outputs)
     return "incomplete (no stamp)" if present else "new"
   recorded = stamp.get("inputs", {})
   for name in sorted(set(recorded) | set(inputs)):
@@ -212,21 +227,30 @@ def staleness(
   return f"stale: {problem}" if problem else None
 
 
+def entry_files(entry: dict) -> dict:
+  """Relative path -> sha256 of every file a manifest entry records (KeyError if malformed)."""
+  if "keras" in entry:
+    return {entry["keras"]["path"]: entry["keras"]["sha256"]}
+  recorded = {entry[kind]["path"]: entry[kind]["sha256"] for kind in ("card", "archive")}
+  saved_model = entry["saved_model"]
+  for name, file_entry in saved_model["files"].items():
+    recorded[f"{saved_model['path']}/{name}"] = file_entry["sha256"]
+  for model in entry.get("litert", {}).values():
+    recorded[model["path"]] = model["sha256"]
+  return recorded
+
+
 def _output_problem(output_dir: str, entry: dict) -> Optional[str]:
   """Why the files on disk are not those the stamp's entry records, or None."""
   try:
-    recorded = {
-      entry["card"]["path"]: entry["card"]["sha256"],
-      entry["archive"]["path"]: entry["archive"]["sha256"],
-    }
-    saved_model = entry["saved_model"]
-    for name, file_entry in saved_model["files"].items():
-      recorded[f"{saved_model['path']}/{name}"] = file_entry["sha256"]
+    recorded = entry_files(entry)
+    saved_model = entry.get("saved_model")
+    if saved_model:
+      root = os.path.join(output_dir, *saved_model["path"].split("/"))
+      if files.tree_files(root) != sorted(saved_model["files"]):
+        return f"{saved_model['path']}/ holds other files than recorded"
   except (KeyError, TypeError, AttributeError):
     return "unreadable stamp"
-  root = os.path.join(output_dir, *saved_model["path"].split("/"))
-  if files.tree_files(root) != sorted(saved_model["files"]):
-    return f"{saved_model['path']}/ holds other files than recorded"
   for relative, digest in sorted(recorded.items()):
     path = os.path.join(output_dir, *relative.split("/"))
     if not os.path.isfile(path):

@@ -1,10 +1,15 @@
 """Where the artifacts of one module version go: TF Hub's layout under an output root.
 
-Under an output root every module version gets three siblings, named after its TF Hub handle:
+Under an output root every module version gets three siblings, named after its TF Hub handle,
+the latest version also its LiteRT models, and each module its Keras 3 file:
 
   <root>/google/imagenet/mobilenet_v2_075_96/classification/4/      the SavedModel
   <root>/google/imagenet/mobilenet_v2_075_96/classification/4.md    the model card
   <root>/google/imagenet/mobilenet_v2_075_96/classification/4.tar.gz the SavedModel archive
+  <root>/google/imagenet/mobilenet_v2_075_96/classification/5.tflite the LiteRT float32 model
+                                            .../5.float16.tflite, 5.int8.tflite, 5.uint8.tflite
+  <root>/google/imagenet/mobilenet_v2_075_96/classification/keras/
+      mobilenet_v2_075_96_classification.keras                      the Keras 3 model
 
 The archive holds the SavedModel directory's contents with paths relative to it (as TF Hub's
 compressed modules do), written by `export.base.files.write_reproducible_archive`, so
@@ -35,6 +40,15 @@ class ArtifactPaths:
 def relative_stem(variant: variants_lib.Variant, module_type: str, version: int) -> str:
   """`<handle>/<version>`, '/'-separated: the layout's paths relative to the root, minus suffix."""
   return f"{variant.hub_handle(module_type)}/{versions.get(version).number}"
+
+
+KERAS_DIR = "keras"
+
+
+def relative_keras_path(variant: variants_lib.Variant, module_type: str) -> str:
+  """`<handle>/keras/<hub name>_<module type>.keras`: one per module, not per hub version."""
+  return (f"{variant.hub_handle(module_type)}/{KERAS_DIR}/{variant.hub_name}_{module_type}"
+          ".keras")
 
 
 def relative_archive_path(variant: variants_lib.Variant, module_type: str, version: int) -> str:

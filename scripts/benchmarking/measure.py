@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from nets import architecture
+
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCHMARK_SCRIPT = PROJECT_ROOT / "scripts" / "benchmark.py"
 
@@ -111,88 +113,6 @@ def _same_tree(first: pathlib.Path, second: pathlib.Path) -> bool:
   return all((first / name).read_bytes() == (second / name).read_bytes() for name in files(first))
 
 
-# --- Keras' MobileNetV2 with our weights -------------------------------------------------
-def keras_layer_names(scope: str) -> tuple:
-  """(conv, batch norm) layer names in Keras' MobileNetV2 of a TF-Slim conv unit scope.
-
-  TF-Slim's Conv, expanded_conv, expanded_conv_<k>, Conv_1 are Keras' Conv1, expanded_conv,
-  block_<k>, Conv_1; the expand / depthwise / project units keep their names.
-  """
-  if scope == "Conv":
-    return "Conv1", "bn_Conv1"
-  if scope == "Conv_1":
-    return "Conv_1", "Conv_1_bn"
-  block, unit = scope.split("/")
-  prefix = "expanded_conv" if block == "expanded_conv" else "block_" + block.rsplit("_", 1)[1]
-  return f"{prefix}_{unit}", f"{prefix}_{unit}_BN"
-
-
-def keras_twin(values: dict):
-  """Keras' MobileNetV2(alpha=0.75, 96x96) with 1001 logits, carrying our checkpoint values.
-
-  classes=1001 without softmax makes Keras' head compute what ours does: 1001 logits from the
-  pooled features. Every Keras weight is set, so nothing of its random init survives.
-  """
-  import tf_keras  # pylint: disable=g-import-not-at-top
-
-  from nets import architecture  # pylint: disable=g-import-not-at-top
-
-  model = tf_keras.applications.MobileNetV2(
-    alpha=MULTIPLIER,
-    input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-    weights=None,
-    classes=1001,
-    classifier_activation=None,
-  )
-  assigned = set()
-  for layer in architecture.resolve(MULTIPLIER):
-    for unit in architecture.conv_units(layer):
-      prefix = f"{architecture.SCOPE}/{unit.scope}"
-      kernel = "depthwise_weights" if unit.kind == "depthwise" else "weights"
-      conv, batch_norm = keras_layer_names(unit.scope)
-      model.get_layer(conv).set_weights([values[f"{prefix}/{kernel}"]])
-      model.get_layer(batch_norm).set_weights(  # Keras' order: gamma, beta, mean, variance
-        [
-          values[f"{prefix}/BatchNorm/{name}"]
-          for name in architecture.BATCH_NORM_PARAMS + architecture.BATCH_NORM_STATS
-        ]
-      )
-      assigned.update([conv, batch_norm])
-  logits = f"{architecture.SCOPE}/{architecture.LOGITS_SCOPE}"
-  weights = values[f"{logits}/weights"]
-  model.get_layer("predictions").set_weights(
-    [weights.reshape(weights.shape[2:]), values[f"{logits}/biases"]]
-  )
-  assigned.add("predictions")
-  unassigned = [
-    layer.name for layer in model.layers if layer.weights and layer.name not in assigned
-  ]
-  if unassigned:
-    raise RuntimeError(f"Keras layers without our weights: {unassigned}")
-  return model
-
-
-def to_keras_range(images):
-  """Our modules take [0, 1] and scale inside; Keras' MobileNetV2 takes [-1, 1]."""
-  return images * 2.0 - 1.0
-
-
-def check_same_outputs(ours, keras_model, images) -> dict:
-  """Max |diff| of the logits of our SavedModel and Keras' model, and the tolerance."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  want = ours(tf.constant(images)).numpy()
-  got = keras_model(to_keras_range(images), training=False).numpy()
-  difference = float(abs(got - want).max())
-  tolerance = 1e-4 * (1.0 + float(abs(want).max()))
-  if not difference <= tolerance:
-    raise RuntimeError(
-      f"Keras' model with copied weights differs from ours by {difference} "
-      f"(tolerance {tolerance}): the weight copy is wrong"
-    )
-  return {"max_diff": difference, "tolerance": tolerance}
-
-
 # --- serving -----------------------------------------------------------------------------
 def _signature_caller(loaded):
   signature = loaded.signatures["serving_default"]
@@ -247,7 +167,7 @@ def measure_serving(ours, keras_loaded, rounds: int) -> dict:
       .astype(np.float32)
     )
     ours_input = tf.constant(images)
-    keras_input = tf.constant(to_keras_range(images))
+    keras_input = tf.constant(architecture.network_input(images))
     results[batch] = alternating_medians(
       {
         "ours serving_default": lambda x=ours_input: ours_signature(x),
@@ -287,7 +207,7 @@ def grappler_summary(saved_model_dir: str, keras_range: bool) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   images = np.full((1, IMAGE_SIZE, IMAGE_SIZE, 3), 0.5, np.float32)
-  images = to_keras_range(images) if keras_range else images
+  images = architecture.network_input(images) if keras_range else images
   call = _signature_caller(tf.saved_model.load(saved_model_dir))
   counts = optimized_op_counts(call, tf.constant(images))
   keys = [
@@ -323,7 +243,7 @@ def measure_tflite(ours_model: bytes, keras_model_bytes: bytes, rounds: int) -> 
   callables = {}
   for name, model, inputs in (
     ("ours", ours_model, image),
-    ("Keras", keras_model_bytes, to_keras_range(image)),
+    ("Keras", keras_model_bytes, architecture.network_input(image)),
   ):
     interpreter = tflite.make_interpreter(model, num_threads=TFLITE_THREADS)
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
@@ -341,7 +261,7 @@ def tflite_outputs_agree(ours_model: bytes, keras_model_bytes: bytes) -> float:
 
   images = tflite.parity_images(IMAGE_SIZE)
   ours = tflite.run(ours_model, images)
-  keras = tflite.run(keras_model_bytes, to_keras_range(images))
+  keras = tflite.run(keras_model_bytes, architecture.network_input(images))
   return float(np.abs(ours - keras).max())
 
 
@@ -352,7 +272,6 @@ def tree_bytes(directory) -> int:
 
 def measure_sizes(export_dir: str, keras_dir: str, work_dir: pathlib.Path) -> dict:
   from export.base import files  # pylint: disable=g-import-not-at-top
-  from nets import architecture  # pylint: disable=g-import-not-at-top
 
   archive = files.write_reproducible_archive(export_dir, str(work_dir / "ours.tar.gz"))
   variables = tree_bytes(pathlib.Path(export_dir) / "variables")

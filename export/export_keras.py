@@ -1,0 +1,82 @@
+r"""Exports a TF-Slim MobileNet V2 checkpoint as a Keras 3 model file (.keras).
+
+  python -m export.export_keras --checkpoint_path=mobilenet_v2_0.75_96.ckpt \
+      --module_type=classification --output=/tmp/mobilenet_v2_075_96_classification.keras
+
+The file is a functional model of built-in Keras layers (export/core/keras_model.py): it loads
+with `keras.saving.load_model(path)` on the TensorFlow or JAX backend, without this project
+(docs/keras3.md). The network comes from --variant, or --depth_multiplier and --image_size, or
+else the checkpoint's file name. A thin binary over `export.core.keras_exporter.export_keras`;
+exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error.
+"""
+
+from absl import flags
+
+from export import cli
+from export.base import versions
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  cli.define_variant_flags()
+  flags.DEFINE_string(
+    "checkpoint_path", None, "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz."
+  )
+  cli.define_module_type_flag()
+  flags.DEFINE_string("output", None, "The .keras file to write (atomically).")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing --output file.")
+  flags.DEFINE_bool(
+    "use_ema",
+    True,
+    "Take trainable variables from their ExponentialMovingAverage shadows, as "
+    "TF-Slim's evaluation does; false takes the raw values.",
+  )
+  flags.DEFINE_float(
+    "batch_norm_momentum",
+    versions.HUB_BATCH_NORM_MOMENTUM,
+    "Momentum of every BatchNormalization layer when fine-tuning (the hub "
+    "modules' default is 0.99; TF-Slim trained with 0.997).",
+  )
+
+
+def options_from_flags(argv):
+  """Typed, checked KerasExportOptions from the parsed flags; ValueError on a usage error."""
+  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+
+  cli.reject_positional_arguments(argv)
+  cli.require("checkpoint_path", "output")
+  depth_multiplier, image_size = cli.variant_from_flags(FLAGS.checkpoint_path)
+  options = keras_exporter.KerasExportOptions(
+    checkpoint_path=FLAGS.checkpoint_path,
+    output=FLAGS.output,
+    depth_multiplier=depth_multiplier,
+    image_size=image_size,
+    module_type=FLAGS.module_type,
+    overwrite=FLAGS.overwrite,
+    use_ema=FLAGS.use_ema,
+    batch_norm_momentum=FLAGS.batch_norm_momentum,
+  )
+  keras_exporter.validate(options)
+  return options
+
+
+def main(argv) -> None:
+  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+
+  options = cli.parse_or_exit(options_from_flags, argv)
+  result = cli.work_or_exit(keras_exporter.export_keras, options)
+  print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")
+  print(
+    f"wrote {options.module_type} Keras model ({result.weights} weights, "
+    f"{result.trainable_weights} trainable) to {result.output}"
+  )
+
+
+def run() -> None:
+  """Console-script entry point (mobilenet-v2-export-keras)."""
+  cli.run(main, define_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,219 @@
+"""The metadata Kaggle's tooling reads, written from the model cards (export/model_card.py).
+
+`model-metadata.json` describes the model (`kaggle models create -p DIR` reads it) and
+`model-instance-metadata.json` one instance (`kaggle models instances create -p DIR`); the
+field names are those of the Kaggle CLI's templates (`kaggle models init`, `kaggle models
+instances init`). The prose comes from the regenerated model cards, so the pages on Kaggle say
+what the cards say: the model's description is the family's overview, the instances and the
+changelog; an instance's overview is its card's overview and training sections, its usage a
+snippet for its framework followed by the card's own usage notes. Every value is a pure
+function of its inputs, so the same regeneration stages the same bytes.
+"""
+
+from typing import Optional
+
+from export.kaggle import mapping
+from export.publish import model_card
+from nets import variants as variants_lib
+
+MODEL_METADATA_FILE = "model-metadata.json"
+INSTANCE_METADATA_FILE = "model-instance-metadata.json"
+METADATA_FILES = (MODEL_METADATA_FILE, INSTANCE_METADATA_FILE)
+
+MODEL_TITLE = "MobileNet V2"
+MODEL_SUBTITLE = (
+  "ImageNet classifiers and feature vectors from the TF-Slim checkpoints, as "
+  "TF2 SavedModels, LiteRT and Keras files"
+)
+
+
+# --- the model card, in sections ---------------------------------------------------------
+def card_sections(card: str) -> dict:
+  """`{"": intro, "Overview": text, ...}`: a card split at its `## ` headings.
+
+  The intro is the card's one-line description, without its `# Module` title and its
+  `<!-- key: value -->` metadata lines, which only tfhub.dev read.
+  """
+  sections, name, lines = {}, "", []
+  for line in card.splitlines():
+    if line.startswith("## "):
+      sections[name] = "\n".join(lines).strip()
+      name, lines = line[3:].strip(), []
+    elif not line.startswith(("# ", "<!--")):
+      lines.append(line)
+  sections[name] = "\n".join(lines).strip()
+  return sections
+
+
+def _prose(text: str) -> str:
+  """`text` without its fenced code blocks (they load tfhub.dev handles)."""
+  kept, inside = [], False
+  for line in text.splitlines():
+    if line.startswith("```"):
+      inside = not inside
+    elif not inside:
+      kept.append(line)
+  return "\n".join(kept).strip().replace("\n\n\n", "\n\n")
+
+
+def _join(*parts: str) -> str:
+  return "\n\n".join(part for part in parts if part) + "\n"
+
+
+# --- model-metadata.json -----------------------------------------------------------------
+def model_metadata(
+  owner: str, model: str, card: str, instances: list, private: bool = True
+) -> dict:
+  """The model's metadata; `card` is one of the published cards, `instances` the
+  InstanceVersions (with their Publishables) being published: [(InstanceVersion, item)]."""
+  sections = card_sections(card)
+  family = sections.get("Overview", "").split("\n\n")[0]
+  rows = [
+    "| Instance | Kaggle version | From | Depth multiplier | Input size | Top-1 | Top-5 |",
+    "|---|---|---|---|---|---|---|",
+  ]
+  for instance, item in instances:
+    variant = item.variant
+    rows.append(
+      f"| `{instance.handle}` | {instance.version} | `{item.key}` | "
+      f"{variant.multiplier_text} | {variant.image_size} | {variant.top1:.1f} % | "
+      f"{variant.top5:.1f} % |"
+    )
+  description = _join(
+    f"# {MODEL_TITLE}",
+    family,
+    "The modules of TF Hub's `google/imagenet/mobilenet_v2_*` handles, regenerated from the "
+    "released TF-Slim checkpoints and verified against them. Accuracy figures are TF-Slim's "
+    "for the classifier on the ImageNet validation set.",
+    "\n".join(rows),
+    "## Changelog\n\n" + sections.get("Changelog", ""),
+  )
+  return {
+    "description": description,
+    "isPrivate": private,
+    "licenseName": mapping.LICENSE_NAME,
+    "ownerSlug": owner,
+    "provenanceSources": variants_lib.ARCHIVE_URL_TEMPLATE.format(name="<name>"),
+    "publishTime": "",
+    "slug": model,
+    "subtitle": MODEL_SUBTITLE,
+    "title": MODEL_TITLE,
+  }
+
+
+# --- model-instance-metadata.json --------------------------------------------------------
+def _tensorflow2_snippet(instance: mapping.InstanceVersion, item) -> str:
+  size = item.variant.image_size
+  return "\n".join(
+    [
+      "```python",
+      "import kagglehub",
+      "import tensorflow_hub as hub",
+      "import tf_keras",
+      "",
+      f'path = kagglehub.model_download("{instance.handle}")  # the latest version',
+      "model = tf_keras.Sequential([hub.KerasLayer(path)])",
+      f"model.build([None, {size}, {size}, 3])",
+      "```",
+    ]
+  )
+
+
+def _tflite_snippet(instance: mapping.InstanceVersion, item) -> str:
+  size = item.variant.image_size
+  return "\n".join(
+    [
+      "```python",
+      "import os",
+      "import kagglehub",
+      "import numpy as np",
+      "from ai_edge_litert.interpreter import Interpreter",
+      "",
+      f'path = kagglehub.model_download("{instance.handle}")',
+      f'interpreter = Interpreter(model_path=os.path.join(path, "{item.files[0].name}"))',
+      "interpreter.allocate_tensors()",
+      "inputs = interpreter.get_input_details()[0]",
+      "outputs = interpreter.get_output_details()[0]",
+      f"images = np.zeros([1, {size}, {size}, 3], np.float32)  # RGB in [0, 1]",
+      'scale, zero_point = inputs["quantization"]',
+      "if scale:  # integer inputs: quantize the [0, 1] images first",
+      "  images = np.round(images / scale + zero_point)",
+      'interpreter.set_tensor(inputs["index"], images.astype(inputs["dtype"]))',
+      "interpreter.invoke()",
+      'result = interpreter.get_tensor(outputs["index"])',
+      'scale, zero_point = outputs["quantization"]',
+      "if scale:  # integer outputs: back to floats",
+      "  result = (result.astype(np.float32) - zero_point) * scale",
+      "```",
+    ]
+  )
+
+
+def _keras_snippet(instance: mapping.InstanceVersion, item) -> str:
+  return "\n".join(
+    [
+      "```python",
+      "import os",
+      "import kagglehub",
+      "import keras",
+      "",
+      f'path = kagglehub.model_download("{instance.handle}")',
+      f'model = keras.saving.load_model(os.path.join(path, "{item.files[0].name}"))',
+      "```",
+    ]
+  )
+
+
+_SNIPPETS = {
+  mapping.FRAMEWORK_TENSORFLOW2: _tensorflow2_snippet,
+  mapping.FRAMEWORK_TFLITE: _tflite_snippet,
+  mapping.FRAMEWORK_KERAS: _keras_snippet,
+}
+
+
+def instance_metadata(instance: mapping.InstanceVersion, item, card: str) -> dict:
+  """The instance's metadata, the same for each of its versions: `item` is the Publishable of
+  its latest version, `card` that item's model card (the one with the longest changelog)."""
+  format_rule = mapping.rule(item.format)
+  sections = card_sections(card)
+  overview = _join(
+    sections.get(""),
+    f"Format: {format_rule.summary}.",
+    "## Overview\n\n" + sections.get("Overview", ""),
+    "## Training\n\n" + sections.get("Training", ""),
+  )
+  usage_notes = ""
+  if item.format == mapping.SAVED_MODEL:
+    usage_notes = _join(
+      sections.get("TF2 SavedModel"),
+      _prose(sections.get("Usage", "")),
+      "## Fine-tuning\n\n" + sections.get("Fine-tuning", ""),
+      "## Changelog\n\n" + sections.get("Changelog", ""),
+    )
+  usage = _join(
+    _SNIPPETS[instance.framework](instance, item),
+    f"Without a version the handle means the latest one; append `/<version>` for a "
+    f"fixed one, such as `{instance.handle}/1`.",
+    usage_notes,
+  )
+  return {
+    "baseModelInstance": "",
+    "externalBaseModelUrl": "",
+    "fineTunable": format_rule.fine_tunable,
+    "framework": instance.framework,
+    "instanceSlug": instance.variation,
+    "licenseName": mapping.LICENSE_NAME,
+    "modelInstanceType": "Unspecified",
+    "modelSlug": instance.model,
+    "overview": overview,
+    "ownerSlug": instance.owner,
+    "trainingData": [model_card.DATASET],
+    "usage": usage,
+  }
+
+
+def card_text(path: Optional[str]) -> Optional[str]:
+  if path is None:
+    return None
+  with open(path, encoding="utf-8") as f:
+    return f.read()

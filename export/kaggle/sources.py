@@ -1,0 +1,254 @@
+"""What a finished regeneration output offers for publishing, checked before anything is staged.
+
+`load(hub_dir, lock_path)` refuses an output directory whose manifest is missing or unreadable,
+whose last run failed or was interrupted (run_report.json), whose manifest differs from a lock
+file, or whose files differ from the manifest's digests; otherwise it returns the manifest and
+its `Publishable` items. `publishable_files` is the one function that knows the manifest's
+schema, so that a change of schema is adapted there:
+
+  - a SavedModel artifact `<handle>/<version>`: today's entry (export/regeneration_worker.py),
+    whose `saved_model.files` are the instance's files, `card` its model card;
+  - LiteRT files: an optional `litert` dict in a SavedModel artifact's entry, type -> `{path,
+    sha256, bytes, ...}` (tentative: another branch adds them);
+  - Keras files: an entry with `"format": "keras"` and `path, sha256, bytes, variant,
+    module_type` (tentative: another branch adds them).
+
+Entries of any other kind are not published. Nothing here imports TensorFlow.
+"""
+
+import dataclasses
+import os
+import posixpath
+from typing import Optional
+
+from export.base import errors
+from export.base import files
+from export.kaggle import mapping
+from export.pipeline import lock as regeneration_lock
+from export.pipeline import report as regeneration_report
+from export.pipeline import state
+from nets import variants as variants_lib
+
+
+class SourceError(errors.Failure):
+  """The output directory cannot be published as it is; one line naming the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+  name: str  # the file's path inside the Kaggle instance, '/'-separated
+  path: str  # its path relative to the hub directory, '/'-separated
+  sha256: str
+  size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Publishable:
+  """One module's file(s) of one format, as the manifest describes them."""
+
+  key: str  # the manifest's artifact key it comes from
+  variant: variants_lib.Variant
+  module_type: str
+  hub_version: Optional[int]  # None for Keras files
+  format: str  # a mapping.FORMATS name
+  files: tuple  # of SourceFile, sorted by name
+  card: Optional[str] = None  # the model card's path relative to the hub directory
+  directory: Optional[str] = None  # a SavedModel's directory: it must hold only `files`
+
+  @property
+  def size(self) -> int:
+    return sum(f.size for f in self.files)
+
+
+def _relative(path, where: str) -> str:
+  """A manifest path that stays inside the hub directory, or SourceError."""
+  if not isinstance(path, str) or not path:
+    raise SourceError(f"manifest.json: {where}: expected a relative path, found {path!r}")
+  normal = posixpath.normpath(path)
+  if normal.startswith(("/", "../")) or normal == "..":
+    raise SourceError(f"manifest.json: {where}: path {path!r} leaves the hub directory")
+  return normal
+
+
+def _field(entry: dict, name: str, where: str):
+  if not isinstance(entry, dict) or name not in entry:
+    raise SourceError(f"manifest.json: {where}: expected a field {name!r}, found none")
+  return entry[name]
+
+
+def _single_file(entry: dict, where: str, name: str) -> SourceFile:
+  return SourceFile(
+    name=name,
+    path=_relative(_field(entry, "path", where), where),
+    sha256=_field(entry, "sha256", where),
+    size=_field(entry, "bytes", where),
+  )
+
+
+def _variant(entry: dict, where: str) -> variants_lib.Variant:
+  try:
+    return variants_lib.by_name(_field(entry, "variant", where))
+  except ValueError as error:
+    raise SourceError(f"manifest.json: {where}: {error}") from None
+
+
+def _saved_model_items(key: str, entry: dict) -> list:
+  variant = _variant(entry, key)
+  module_type, version = _field(entry, "module_type", key), _field(entry, "version", key)
+  saved_model = _field(entry, "saved_model", key)
+  directory = _relative(_field(saved_model, "path", f"{key}: saved_model"), key)
+  files = tuple(
+    SourceFile(
+      name=name,
+      path=_relative(f"{directory}/{name}", key),
+      sha256=_field(info, "sha256", f"{key}: {name}"),
+      size=_field(info, "bytes", f"{key}: {name}"),
+    )
+    for name, info in sorted(_field(saved_model, "files", key).items())
+  )
+  card = _relative(_field(_field(entry, "card", key), "path", f"{key}: card"), key)
+  items = [
+    Publishable(key, variant, module_type, version, mapping.SAVED_MODEL, files, card, directory)
+  ]
+  for kind, info in sorted((entry.get("litert") or {}).items()):
+    if kind not in mapping.LITERT_TYPES:
+      raise SourceError(
+        f"manifest.json: {key}: LiteRT type {kind!r} has no Kaggle mapping; "
+        f"expected one of {', '.join(mapping.LITERT_TYPES)}"
+      )
+    format_name = mapping.LITERT_PREFIX + kind
+    name = mapping.file_name(variant, module_type, format_name, ".tflite")
+    items.append(
+      Publishable(
+        key,
+        variant,
+        module_type,
+        version,
+        format_name,
+        (_single_file(info, f"{key}: litert.{kind}", name),),
+        card,
+      )
+    )
+  return items
+
+
+def _keras_item(key: str, entry: dict) -> Publishable:
+  variant = _variant(entry, key)
+  module_type = _field(entry, "module_type", key)
+  name = mapping.file_name(variant, module_type, mapping.KERAS, ".keras")
+  return Publishable(
+    key, variant, module_type, None, mapping.KERAS, (_single_file(entry, key, name),)
+  )
+
+
+def publishable_files(hub_dir: str, manifest: dict) -> list:
+  """Every Publishable the manifest describes, in the manifest's key order.
+
+  `hub_dir` is where the manifest's relative paths start (for the schema adapter's sake; the
+  files are read by `check_files`).
+  """
+  del hub_dir  # the paths stay relative; kept so a future schema may need the directory
+  items = []
+  for key, entry in sorted(_field(manifest, "artifacts", "top level").items()):
+    if isinstance(entry, dict) and entry.get("format") == mapping.KERAS:
+      items.append(_keras_item(key, entry))
+    elif isinstance(entry, dict) and "saved_model" in entry:
+      items.extend(_saved_model_items(key, entry))
+  return items
+
+
+# --- checks --------------------------------------------------------------------------------
+def read_manifest(hub_dir: str) -> dict:
+  path = os.path.join(hub_dir, regeneration_report.MANIFEST_NAME)
+  if not os.path.isfile(path):
+    raise SourceError(
+      f"{path}: no manifest; is {hub_dir} the --output_dir of a finished regeneration?"
+    )
+  manifest = files.read_json(path)
+  if manifest is None or manifest.get("format") != regeneration_report.MANIFEST_FORMAT:
+    raise SourceError(
+      f"{path}: expected a {regeneration_report.MANIFEST_FORMAT} file, found "
+      f"{'unreadable JSON' if manifest is None else manifest.get('format')!r}"
+    )
+  if manifest.get("format_version") != state.FORMAT_VERSION:
+    raise SourceError(
+      f"{path}: format version {manifest.get('format_version')!r}, this tool "
+      f"reads {state.FORMAT_VERSION}"
+    )
+  return manifest
+
+
+def check_run(hub_dir: str) -> None:
+  """Refuses an output whose last run failed or was interrupted (its run_report.json says)."""
+  path = os.path.join(hub_dir, regeneration_report.RUN_REPORT_NAME)
+  report = files.read_json(path)
+  if report is None:
+    raise SourceError(f"{path}: missing or unreadable; cannot tell whether the run finished")
+  if report.get("interrupted"):
+    raise SourceError(f"{path}: the last regeneration was interrupted; rerun it first")
+  bad = {
+    key: a
+    for key, a in sorted((report.get("artifacts") or {}).items())
+    if a.get("status") in (state.FAILED, state.NOT_RUN)
+  }
+  if bad:
+    key, first = next(iter(bad.items()))
+    raise SourceError(
+      f"{path}: the last regeneration failed for {len(bad)} artifacts, first "
+      f"{key}: {first.get('status')} ({first.get('reason')})"
+    )
+
+
+def check_lock(manifest: dict, lock_path: str) -> None:
+  try:
+    lock = regeneration_lock.read_lock(lock_path)
+  except regeneration_lock.LockError as error:
+    raise SourceError(str(error)) from None
+  differences = regeneration_lock.lock_differences(lock, manifest)
+  if differences:
+    raise SourceError(
+      f"{lock_path}: the manifest differs from the lock in {len(differences)} "
+      f"places, first {differences[0]}"
+    )
+
+
+def check_files(hub_dir: str, items: list) -> None:
+  """Every file of `items` exists with its recorded size and sha256; SavedModel directories
+  hold nothing else. Refuses on the first difference."""
+  for item in items:
+    if item.directory is not None:
+      found = files.tree_files(os.path.join(hub_dir, *item.directory.split("/")))
+      extra = sorted(set(found) - {f.name for f in item.files})
+      if extra:
+        raise SourceError(
+          f"{os.path.join(hub_dir, item.directory, extra[0])}: not in the "
+          f"manifest ({len(extra)} such files in {item.directory}/)"
+        )
+    for source in item.files:
+      path = os.path.join(hub_dir, *source.path.split("/"))
+      if not os.path.isfile(path):
+        raise SourceError(f"{path}: missing (the manifest records it)")
+      size = os.path.getsize(path)
+      if size != source.size or files.sha256(path) != source.sha256:
+        raise SourceError(
+          f"{path}: differs from the manifest's digest ({size} bytes, "
+          f"recorded {source.size}); regenerate before publishing"
+        )
+
+
+def load(hub_dir: str, lock_path: Optional[str] = None, selected=None) -> tuple:
+  """(manifest, [Publishable]) of a finished, intact regeneration output; SourceError if not.
+
+  `selected(item) -> bool` narrows the items whose files are checked and returned.
+  """
+  if not os.path.isdir(hub_dir):
+    raise SourceError(f"{hub_dir}: no such directory")
+  manifest = read_manifest(hub_dir)
+  check_run(hub_dir)
+  if lock_path:
+    check_lock(manifest, lock_path)
+  items = [
+    item for item in publishable_files(hub_dir, manifest) if selected is None or selected(item)
+  ]
+  check_files(hub_dir, items)
+  return manifest, items

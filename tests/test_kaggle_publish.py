@@ -1,0 +1,200 @@
+"""Publishing a real regeneration output (mobilenet_v2_0.75_96 classification, hub versions 4
+and 5, from the seed-0 synthetic checkpoint): the binary's dry run, the lock check, and the
+upload through the real kagglehub client to a loopback Kaggle API (kaggle_fake_api.py).
+
+One module type keeps the session's regeneration to two artifacts (about 40 s here); the
+feature-vector layout (no assets) is the same code path, and test_kaggle_staging.py stages
+feature vectors from hand-made outputs."""
+
+import hashlib
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import kaggle_fake_api
+import pytest
+
+from export.base import versions
+from export.kaggle import publish
+from export.kaggle import sources
+from export.pipeline import lock as regeneration_lock
+from export.pipeline import regenerate
+from nets import variants
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "publish_kaggle.py"
+INSTANCE = "team/mobilenet-v2/tensorFlow2/075-96-{}"
+HUB_KEY = "google/imagenet/mobilenet_v2_075_96/{}/{}"
+
+
+@pytest.fixture(scope="session")
+def hub_dir(synthetic_checkpoint_075_96, tmp_path_factory) -> pathlib.Path:
+  """A finished regeneration of 2 artifacts; read-only for the tests."""
+  output = tmp_path_factory.mktemp("regenerated") / "hub"
+  result = regenerate.regenerate(
+    regenerate.Options(
+      checkpoint_dir=os.path.dirname(synthetic_checkpoint_075_96),
+      output_dir=str(output),
+      variants=(variants.by_name("mobilenet_v2_0.75_96"),),
+      module_types=("classification",),
+      versions=(4, 5),
+      jobs=2,
+    ),
+    out=io.StringIO(),
+  )
+  assert result.ok
+  return output
+
+
+@pytest.fixture
+def kaggle(monkeypatch, tmp_path):
+  yield from kaggle_fake_api.serve(monkeypatch, tmp_path / "home")
+
+
+def _manifest_files(hub_dir, key) -> dict:
+  """name -> sha256 of a SavedModel artifact's files, as the regeneration recorded them."""
+  manifest = json.loads((hub_dir / "manifest.json").read_text())
+  return {
+    name: f["sha256"] for name, f in manifest["artifacts"][key]["saved_model"]["files"].items()
+  }
+
+
+def _sha256s(files: dict) -> dict:
+  return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+
+def _run(*flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run(
+    [sys.executable, str(SCRIPT), *flags], env=env, capture_output=True, text=True, timeout=300
+  )
+
+
+def test_dry_run_stages_the_manifests_files_and_sends_nothing(hub_dir, tmp_path, kaggle):
+  output = tmp_path / "kaggle"
+  run = _run(f"--hub_dir={hub_dir}", "--owner=team", f"--output_dir={output}")
+  assert run.returncode == 0, run.stderr
+  lines = run.stdout.splitlines()
+  assert [line.split()[:2] for line in lines[1:3]] == [
+    [INSTANCE.format("classification"), "1"],
+    [INSTANCE.format("classification"), "2"],
+  ]
+  assert all(line.endswith("to upload") for line in lines[1:3])
+  assert lines[3].startswith("2 versions of 1 instances of team/mobilenet-v2 (private)")
+  assert kaggle.requests == []
+  for hub_version, kaggle_version in ((4, 1), (5, 2)):
+    staged = output / INSTANCE.format("classification") / str(kaggle_version)
+    found = {
+      p.relative_to(staged).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+      for p in staged.rglob("*")
+      if p.is_file()
+    }
+    found.pop("model-instance-metadata.json")
+    assert found == _manifest_files(hub_dir, HUB_KEY.format("classification", hub_version))
+
+
+def test_json_plan_lists_versions_with_their_notes_and_licence(hub_dir, tmp_path):
+  run = _run(
+    f"--hub_dir={hub_dir}",
+    "--owner=team",
+    f"--output_dir={tmp_path}",
+    "--formats=saved_model",
+    "--variants=mobilenet_v2_075_96",
+    "--json",
+  )
+  assert run.returncode == 0, run.stderr
+  plan = json.loads(run.stdout)
+  assert plan == json.loads((tmp_path / "plan.json").read_text())
+  first, second = plan["versions"][:2]
+  assert (first["handle"], first["version"], first["source"]) == (
+    INSTANCE.format("classification"),
+    1,
+    HUB_KEY.format("classification", 4),
+  )
+  assert (second["version"], second["hub_version"], second["license"]) == (2, 5, "Apache 2.0")
+  assert all(change in second["version_notes"] for change in versions.get(5).changes)
+
+
+def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
+  committed = ROOT / "tests" / "regeneration.lock.json"  # also has mobilenet_v2_0.35_128
+  with pytest.raises(
+    sources.SourceError,
+    match="differs from the lock in 6 places, first "
+    "google/imagenet/mobilenet_v2_035_128/classification/4: in the lock",
+  ):
+    publish.prepare(
+      publish.Options(
+        hub_dir=str(hub_dir), owner="team", lock=str(committed), output_dir=str(tmp_path / "out")
+      )
+    )
+  own = tmp_path / "own.lock.json"
+  regeneration_lock.write_lock(str(own), json.loads((hub_dir / "manifest.json").read_text()))
+  plan = publish.prepare(
+    publish.Options(
+      hub_dir=str(hub_dir), owner="team", lock=str(own), output_dir=str(tmp_path / "out")
+    )
+  )
+  assert len(plan.versions) == 2
+
+
+def test_upload_publishes_hub_versions_4_then_5_as_kaggle_versions_1_and_2(
+  hub_dir, tmp_path, kaggle
+):
+  options = publish.Options(
+    hub_dir=str(hub_dir),
+    owner="team",
+    output_dir=str(tmp_path),
+    variants=(variants.by_name("mobilenet_v2_0.75_96"),),
+    formats=("saved_model",),
+    upload=True,
+  )
+  result = publish.publish(options, out=io.StringIO())
+  assert result.ok
+  handle = INSTANCE.format("classification")
+  assert [_sha256s(kaggle.version_files(handle, n)) for n in (1, 2)] == [
+    _manifest_files(hub_dir, HUB_KEY.format("classification", 4)),
+    _manifest_files(hub_dir, HUB_KEY.format("classification", 5)),
+  ]
+  # Version 1 comes with the instance; version 2 meets "exists" (409) and becomes a version.
+  creates = [
+    c
+    for c in kaggle.calls("CreateModelInstance")
+    if c["body"]["instanceSlug"] == "075-96-classification"
+  ]
+  assert [c["body"]["licenseName"] for c in creates] == ["Apache 2.0", "Apache 2.0"]
+  [new_version] = [
+    c
+    for c in kaggle.calls("CreateModelInstanceVersion")
+    if c["instanceSlug"] == "075-96-classification"
+  ]
+  assert new_version["body"]["versionNotes"] == (
+    "TF Hub module google/imagenet/mobilenet_v2_075_96/classification/5. "
+    + " ".join(versions.get(5).changes)
+  )
+  [model] = kaggle.calls("CreateModel")
+  assert (model["title"], model["isPrivate"]) == ("MobileNet V2", True)
+  assert "fineTunable" in kaggle.instances[handle]["metadata"]["updateMask"]
+  assert "hub.KerasLayer(path)" in kaggle.instances[handle]["metadata"]["usage"]
+  before = len(kaggle.requests)
+  again = publish.publish(options, out=io.StringIO())
+  assert [o.status for o in again.outcomes] == ["already published"] * 2
+  sent = [r["path"].rsplit("/", 1)[-1] for r in kaggle.requests[before:]]
+  assert sent == ["GetModel"]
+
+
+def test_the_docs_show_the_plan_the_command_prints(hub_dir, tmp_path):
+  run = _run(
+    f"--hub_dir={hub_dir}",
+    "--owner=my-team",
+    "--variants=mobilenet_v2_0.75_96",
+    f"--output_dir={tmp_path}",
+  )
+  assert run.returncode == 0, run.stderr
+  docs = (ROOT / "docs" / "publishing.md").read_text()
+  rows = [line for line in run.stdout.splitlines() if line.startswith(("instance", "my-team"))]
+  assert len(rows) == 3  # the header and the classifier's two versions
+  assert all(f"\n{row}\n" in docs for row in rows)
+  assert f"\n{run.stdout.splitlines()[-2]}\n" in docs  # the formats not in the manifest
