@@ -86,7 +86,9 @@ def execute(options: Options) -> int:
 
 def define_flags() -> None:
   flags.DEFINE_string(
-    "export_dir", None, "The classification module to run: a SavedModel directory or .keras file."
+    "export_dir",
+    None,
+    "The classification module to run: a SavedModel directory, .keras or .tflite file.",
   )
   flags.DEFINE_integer(
     "top_k",

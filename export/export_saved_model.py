@@ -48,15 +48,27 @@ def define_flags() -> None:
   flags.DEFINE_bool(
     "tflite",
     False,
-    "Also write a float TFLite model of the inference function to "
-    "<export_dir>.tflite, beside the SavedModel, after checking its outputs "
-    "against the SavedModel's.",
+    "Also write LiteRT (TFLite) models of the inference function beside the SavedModel, each "
+    "after checking its outputs against the SavedModel's (docs/litert.md).",
+  )
+  flags.DEFINE_string(
+    "tflite_types",
+    "float32",
+    "With --tflite: comma-separated LiteRT model types among float32 (<export_dir>.tflite), "
+    "float16, int8 and uint8 (<export_dir>.<type>.tflite).",
+  )
+  flags.DEFINE_string(
+    "calibration_images",
+    None,
+    "With int8 or uint8 in --tflite_types: a directory of JPEG/PNG photos to calibrate on "
+    "(default: generated images).",
   )
 
 
 def options_from_flags(argv):
   """Typed, checked ExportOptions from the parsed flags; ValueError on a usage error."""
   from export.core import exporter  # pylint: disable=g-import-not-at-top
+  from export.core import litert  # pylint: disable=g-import-not-at-top
 
   cli.reject_positional_arguments(argv)
   cli.require("checkpoint_path", "export_dir")
@@ -72,6 +84,8 @@ def options_from_flags(argv):
     use_ema=FLAGS.use_ema,
     batch_norm_momentum_default=FLAGS.batch_norm_momentum_default,
     tflite=FLAGS.tflite,
+    tflite_types=litert.parse_types(FLAGS.tflite_types),
+    calibration_images=FLAGS.calibration_images,
   )
   exporter.validate(options)
   return options
@@ -88,6 +102,13 @@ def main(argv) -> None:
     f"{options.image_size} {options.module_type} version {options.version} to "
     f"{os.path.abspath(result.export_dir)}"
   )
+  for written in result.litert_models:
+    agreement = written.agreement
+    print(
+      f"wrote {written.path} ({written.model_type}, {written.size_bytes / 1e6:.2f} MB; on "
+      f"the probes: max |diff| {agreement.max_abs_difference:.2g}, min cosine "
+      f"{agreement.min_cosine:.4f})"
+    )
 
 
 def run() -> None:

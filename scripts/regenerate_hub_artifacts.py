@@ -48,6 +48,12 @@ def define_flags() -> None:
     "module_types", "classification,feature_vector", "Comma-separated module types."
   )
   flags.DEFINE_string(
+    "formats",
+    ",".join(plan.FORMATS),
+    "Comma-separated formats: saved_model (module versions with card and archive), litert "
+    "(the latest version's LiteRT models; needs saved_model), keras (a .keras file per module).",
+  )
+  flags.DEFINE_string(
     "versions",
     ",".join(map(str, versions.PRODUCED_VERSIONS)),
     "Comma-separated TF Hub versions to produce.",
@@ -84,6 +90,7 @@ def options_from_flags(argv) -> regenerate.Options:
     variants=tuple(plan.parse_variants(FLAGS.variants)),
     module_types=tuple(plan.parse_module_types(FLAGS.module_types)),
     versions=tuple(plan.parse_versions(FLAGS.versions)),
+    formats=tuple(plan.parse_formats(FLAGS.formats)),
     jobs=jobs,
   )
 

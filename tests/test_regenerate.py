@@ -36,8 +36,10 @@ ONE_ARTIFACT = [
   "--variants=mobilenet_v2_0.75_96",
   "--module_types=classification",
   "--versions=5",
+  "--formats=saved_model",
   "--jobs=1",
 ]
+KERAS_KEY = "google/imagenet/mobilenet_v2_075_96/classification/keras"
 VOLATILE = ("run_report.json", ".regenerate/logs/", ".regenerate/lock")
 
 
@@ -304,7 +306,7 @@ def test_check_prints_which_artifact_and_field_differ_from_the_lock(
 def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
   entry = {
     "archive": {"tar_sha256": "t"},
-    "card": {"sha256": "c"},
+    "card": {"sha256": "c", "static_sha256": "s"},
     "checkpoint": {"sha256": "k"},
     "parameters": {"with_batch_norm": 2},
     "saved_model": {
@@ -355,3 +357,68 @@ def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_mis
   assert regeneration_state.source_digest(str(tmp_path / "mobilenet_v2_0.75_96.ckpt")) == (
     hashlib.sha256(b"indexdata").hexdigest()
   )
+
+
+# --- every format: LiteRT models beside the latest version, a Keras file per module ----------
+@pytest.fixture(scope="module")
+def all_formats_run(tmp_path_factory, checkpoint_dir):
+  output_dir = tmp_path_factory.mktemp("formats") / "hub"
+  flags = [f for f in ONE_ARTIFACT if not f.startswith(("--formats", "--jobs"))]
+  return output_dir, _run(checkpoint_dir, output_dir, *flags, "--jobs=2")
+
+
+@pytest.mark.slow
+def test_every_format_is_made_beside_the_module_and_recorded(all_formats_run):
+  output_dir, process = all_formats_run
+  assert process.returncode == 0, process.stdout + process.stderr
+  manifest = _manifest(output_dir)
+  assert sorted(manifest["artifacts"]) == sorted([KEY, KERAS_KEY])
+  entry = manifest["artifacts"][KEY]
+  assert sorted(entry["litert"]) == ["float16", "float32", "int8", "uint8"]
+  for kind, model in entry["litert"].items():
+    suffix = ".tflite" if kind == "float32" else f".{kind}.tflite"
+    assert model["path"] == KEY + suffix
+    assert model["sha256"] == files.sha256(output_dir / model["path"])
+    assert model["agreement"]["passed"], kind
+  keras_entry = manifest["artifacts"][KERAS_KEY]
+  assert keras_entry["keras"]["path"] == (
+    "google/imagenet/mobilenet_v2_075_96/classification/keras/"
+    "mobilenet_v2_075_96_classification.keras"
+  )
+  assert keras_entry["keras"]["sha256"] == files.sha256(output_dir / keras_entry["keras"]["path"])
+  assert keras_entry["parity"]["variables_exactly_equal"] == 262
+  card = (output_dir / entry["card"]["path"]).read_text()
+  assert "## LiteRT models" in card and "| uint8 | `5.uint8.tflite` |" in card
+  assert card.index("### Keras 3") < card.index("### TF Hub (tf_keras)")
+
+
+@pytest.mark.slow
+def test_the_lock_keeps_every_format_but_no_measured_figure(all_formats_run):
+  output_dir, _ = all_formats_run
+  manifest = _manifest(output_dir)
+  lock = regeneration_lock.lock_from_manifest(manifest)
+  locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
+  assert locked["litert_sha256"] == {k: m["sha256"] for k, m in entry["litert"].items()}
+  assert (
+    lock["artifacts"][KERAS_KEY]["keras_sha256"]
+    == (manifest["artifacts"][KERAS_KEY]["keras"]["sha256"])
+  )
+  # The card's measured figures (float kernels) are left out of the digest the lock keeps.
+  card = (output_dir / entry["card"]["path"]).read_text()
+  start, end = card.index(model_card.MEASURED_BEGIN), card.index(model_card.MEASURED_END)
+  static = card[:start] + card[end + len(model_card.MEASURED_END) :]
+  assert locked["card_sha256"] == hashlib.sha256(static.encode()).hexdigest()
+  assert locked["card_sha256"] != entry["card"]["sha256"]
+  assert "agreement" not in json.dumps(lock) and "parity" not in json.dumps(lock)
+
+
+@pytest.mark.slow
+def test_a_deleted_litert_model_is_made_again(all_formats_run, checkpoint_dir, tmp_path):
+  output_dir = _copy(all_formats_run, tmp_path)
+  os.remove(output_dir / f"{KEY}.int8.tflite")
+  flags = [f for f in ONE_ARTIFACT if not f.startswith("--formats")]
+  process = _run(checkpoint_dir, output_dir, *flags)
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert f"started {KEY} (stale: {KEY}.int8.tflite missing)" in process.stdout
+  assert "1 to make, 1 up to date" in process.stdout  # the Keras file was not touched
+  assert (output_dir / f"{KEY}.int8.tflite").is_file()

@@ -1,13 +1,14 @@
 """Runs an exported classification module on image files: the top-k ImageNet labels.
 
-A module is a SavedModel directory or a Keras 3 `.keras` file. `classify(model_path,
+A module is a SavedModel directory, a Keras 3 `.keras` file or a LiteRT `.tflite` model of
+any type (float32, float16, int8, uint8). `classify(model_path,
 image_paths, top_k)` decodes every image first (export/core/images.py),
 so that bad files are found before the seconds a module takes to load, then runs the good
 ones through the module and returns one result per path, in order: an `ImageResult`, or an
 `ImageFailure` naming what was wrong with that file. A module that cannot be used raises
 `ClassifyError`. Probabilities are the softmax of the 1001 logits (class 0 "background");
 labels come from a SavedModel's own `assets/ImageNetLabels.txt` (the package's copy for a
-`.keras` file, which holds none).
+`.keras` or `.tflite` file, which hold none).
 """
 
 import dataclasses
@@ -110,12 +111,45 @@ class KerasClassifier:
     return self._model.predict(images, batch_size=BATCH_SIZE, verbose=0)
 
 
+class LiteRTClassifier:
+  """A `.tflite` classifier of any type, run with LiteRT one image at a time, with the
+  package's labels; a quantized model's input and output are (de)quantized around it."""
+
+  def __init__(self, path: str):
+    from export.core import litert  # pylint: disable=g-import-not-at-top
+
+    self.path, self._litert = path, litert
+    with open(path, "rb") as model:
+      self._model = model.read()
+    try:
+      interpreter = litert.make_interpreter(self._model)
+    except (RuntimeError, ValueError) as error:
+      raise ClassifyError(f"{path}: not a LiteRT model ({errors.first_line(error)})") from None
+    given, returned = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    self.image_size = tuple(int(n) for n in given["shape"][1:3])
+    self.labels = labels_lib.read_labels()
+    if int(returned["shape"][-1]) != len(self.labels):
+      raise ClassifyError(
+        f"{path}: outputs {returned['shape'][-1]} values, not "
+        f"{len(self.labels)} logits; classify needs a classification model"
+      )
+
+  def logits(self, images: np.ndarray) -> np.ndarray:
+    if not len(images):
+      return np.zeros((0, len(self.labels)), np.float32)
+    return self._litert.run(self._model, images)
+
+
+_FILE_CLASSIFIERS = {".keras": KerasClassifier, ".tflite": LiteRTClassifier}
+
+
 def load(model_path: str):
   """The classifier for an export; ClassifyError if it is not one that classify can run."""
-  if str(model_path).endswith(".keras"):
+  suffix = os.path.splitext(str(model_path))[1]
+  if suffix in _FILE_CLASSIFIERS:
     if not os.path.isfile(model_path):
-      raise ClassifyError(f"{model_path}: Keras model file not found")
-    return KerasClassifier(model_path)
+      raise ClassifyError(f"{model_path}: model file not found")
+    return _FILE_CLASSIFIERS[suffix](model_path)
   try:
     reusable_module.check_export_dir(model_path)
   except reusable_module.UnusableExport as error:

@@ -19,6 +19,8 @@ from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import labels
+from export.core import litert
+from export.core import litert_calibration
 from export.core import reusable_module
 from nets import architecture
 from nets import variants
@@ -41,7 +43,9 @@ class ExportOptions:
   overwrite: bool = False
   use_ema: bool = True
   batch_norm_momentum_default: Optional[float] = None  # None: the version's default
-  tflite: bool = False  # also write <export_dir>.tflite, checked against the SavedModel
+  tflite: bool = False  # also write LiteRT models beside the SavedModel, checked against it
+  tflite_types: tuple = litert.DEFAULT_TYPES  # of litert.TYPES; int8/uint8 are calibrated
+  calibration_images: Optional[str] = None  # JPEG/PNG directory; None: generated images
 
 
 @dataclasses.dataclass
@@ -49,6 +53,7 @@ class ExportResult:
   export_dir: str
   restored: checkpoint.RestoredValues
   timings: dict  # phase -> seconds: restore, build, trace, save (and tflite)
+  litert_models: list = dataclasses.field(default_factory=list)  # of litert.WrittenModel
 
 
 def validate(options: ExportOptions) -> versions.Version:
@@ -59,7 +64,22 @@ def validate(options: ExportOptions) -> versions.Version:
   if momentum is not None and not 0.0 <= momentum <= 1.0:
     raise ValueError(f"batch-norm momentum default must lie in [0, 1], got {momentum}")
   check_output_dir(options.export_dir, options.overwrite)
+  _validate_litert(options)
   return version
+
+
+def _validate_litert(options: ExportOptions) -> None:
+  if not options.tflite_types or any(name not in litert.TYPES for name in options.tflite_types):
+    raise ValueError(
+      f"tflite types must be a non-empty subset of {', '.join(litert.TYPES)}, "
+      f"got {', '.join(options.tflite_types) or 'none'}"
+    )
+  if not options.tflite and tuple(options.tflite_types) != litert.DEFAULT_TYPES:
+    raise ValueError("--tflite_types needs --tflite")
+  if options.calibration_images is not None and not (
+    options.tflite and set(litert.FULL_INTEGER_TYPES) & set(options.tflite_types)
+  ):
+    raise ValueError("--calibration_images needs --tflite with int8 or uint8 in --tflite_types")
 
 
 def check_output_dir(path: str, overwrite: bool) -> None:
@@ -77,6 +97,11 @@ def export_saved_model(options: ExportOptions) -> ExportResult:
   if momentum is None:
     momentum = version.batch_norm_momentum_default
   timings = {}
+  calibration_images = None  # the photos are read before any work: they may be unreadable
+  if options.calibration_images is not None:
+    calibration_images = litert_calibration.images_from_directory(
+      options.calibration_images, options.image_size
+    )
   with files.staged_directory(options.export_dir) as staging:
     started = time.perf_counter()
     with checkpoint.opened(options.checkpoint_path) as prefix:
@@ -99,15 +124,11 @@ def export_saved_model(options: ExportOptions) -> ExportResult:
     started = time.perf_counter()
     reusable_module.save(module, staging, signatures)
     timings["save"] = time.perf_counter() - started
+  litert_models = []
   if options.tflite:
-    timings["tflite"] = _write_tflite(module, options.export_dir)
-  return ExportResult(options.export_dir, restored, timings)
-
-
-def _write_tflite(module, export_dir: str) -> float:
-  """Writes <export_dir>.tflite beside the finished SavedModel; returns the seconds taken."""
-  from export.core import tflite  # pylint: disable=g-import-not-at-top  (only when asked for)
-
-  started = time.perf_counter()
-  tflite.write_beside(module, export_dir)
-  return time.perf_counter() - started
+    started = time.perf_counter()
+    litert_models = litert.write_beside(
+      module, options.export_dir, options.tflite_types, calibration_images
+    )
+    timings["tflite"] = time.perf_counter() - started
+  return ExportResult(options.export_dir, restored, timings, litert_models)

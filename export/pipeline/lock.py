@@ -1,7 +1,8 @@
 """The regeneration's lock file: what a run must reproduce, and how a run differs from it.
 
 A lock (tests/regeneration.lock.json) keeps, per artifact, what must be reproducible: digests,
-fingerprints and parameter counts, taken from a manifest. docs/regeneration.md describes it.
+fingerprints and parameter counts, taken from a manifest; never a figure computed with float
+kernels. docs/regeneration.md describes it.
 """
 
 import json
@@ -28,15 +29,27 @@ def lock_from_manifest(manifest: dict) -> dict:
 
 
 def _locked(entry: dict) -> dict:
-  saved_model = entry["saved_model"]
-  return {
-    "archive_tar_sha256": entry["archive"]["tar_sha256"],
-    "card_sha256": entry["card"]["sha256"],
+  """The reproducible part of a manifest entry. Measured figures (float kernels' last bits)
+  stay out: the card is locked without its measurements (`static_sha256`)."""
+  locked = {
     "checkpoint_sha256": entry["checkpoint"]["sha256"],
-    "fingerprint": saved_model["fingerprint"],
     "parameters": entry["parameters"],
-    "saved_model_files": {name: f["sha256"] for name, f in saved_model["files"].items()},
   }
+  if "keras" in entry:
+    locked["keras_sha256"] = entry["keras"]["sha256"]
+    return locked
+  saved_model = entry["saved_model"]
+  locked.update(
+    {
+      "archive_tar_sha256": entry["archive"]["tar_sha256"],
+      "card_sha256": entry["card"]["static_sha256"],
+      "fingerprint": saved_model["fingerprint"],
+      "saved_model_files": {name: f["sha256"] for name, f in saved_model["files"].items()},
+    }
+  )
+  if "litert" in entry:
+    locked["litert_sha256"] = {kind: model["sha256"] for kind, model in entry["litert"].items()}
+  return locked
 
 
 def write_lock(path: str, manifest: dict) -> None:

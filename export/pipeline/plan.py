@@ -9,6 +9,7 @@ from typing import Optional
 
 from export.base import files
 from export.base import versions as versions_lib
+from export.core import litert
 from export.pipeline import state
 from nets import architecture
 from nets import variants as variants_lib
@@ -63,13 +64,38 @@ def default_jobs() -> int:
   return max(1, min(cores, memory // WORKER_MEMORY_BYTES))
 
 
-def artifacts(variants: list, module_types: list, versions: list) -> list:
-  return [
-    state.Artifact(variant, module_type, version)
-    for variant in variants
-    for module_type in module_types
-    for version in versions
-  ]
+# What a regeneration makes: SavedModel module versions (with card and archive), the LiteRT
+# models of the latest version's inference function, and a Keras 3 file per module.
+FORMATS = ("saved_model", "litert", "keras")
+
+
+def parse_formats(text: str) -> list:
+  chosen = {name.strip() for name in text.split(",") if name.strip()}
+  unknown = sorted(chosen - set(FORMATS))
+  if unknown or not chosen:
+    raise ValueError(f"formats must be among {', '.join(FORMATS)}, got {text!r}")
+  if "litert" in chosen and "saved_model" not in chosen:
+    raise ValueError("the litert format is made from the saved_model format's module: select both")
+  return [name for name in FORMATS if name in chosen]
+
+
+def artifacts(variants: list, module_types: list, versions: list, formats: tuple = FORMATS) -> list:
+  """The module versions of each variant and module type, then its Keras file; the LiteRT
+  models go with the latest version selected."""
+  planned = []
+  litert_types = litert.TYPES if "litert" in formats else ()
+  for variant in variants:
+    for module_type in module_types:
+      if "saved_model" in formats:
+        planned += [
+          state.Artifact(
+            variant, module_type, version, litert_types if version == max(versions) else ()
+          )
+          for version in versions
+        ]
+      if "keras" in formats:
+        planned.append(state.Artifact(variant, module_type, None))
+  return planned
 
 
 @dataclasses.dataclass

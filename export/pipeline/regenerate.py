@@ -46,6 +46,7 @@ class Options:
   variants: tuple = tuple(variants_lib.VARIANTS)
   module_types: tuple = architecture.MODULE_TYPES
   versions: tuple = versions_lib.PRODUCED_VERSIONS
+  formats: tuple = plan.FORMATS
   jobs: int = 1
 
 
@@ -97,7 +98,7 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
   output_dir = os.path.abspath(options.output_dir)
   state_dir = os.path.join(output_dir, state.STATE_DIR)
   planned = plan.artifacts(
-    list(options.variants), list(options.module_types), list(options.versions)
+    list(options.variants), list(options.module_types), list(options.versions), options.formats
   )
   with _exclusive(output_dir):
     for leftover in ("staging", "results"):  # of a run that was killed

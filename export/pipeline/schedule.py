@@ -63,6 +63,7 @@ class Worker:
       "result_path": self.result_path,
       "variant": artifact.variant.name,
       "version": artifact.version,
+      "litert_types": list(artifact.litert_types),
     }
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -51,6 +51,7 @@ class Artifact:
   variant: variants_lib.Variant
   module_type: str
   version: Optional[int]
+  litert_types: tuple = ()  # LiteRT models made with this module version
 
   @property
   def is_keras(self) -> bool:
@@ -167,6 +168,7 @@ def stamp_inputs(artifact: Artifact, source: Source, tool: str, tensorflow: str)
       "variant": artifact.variant.name,
       "module_type": artifact.module_type,
       "version": artifact.version,
+      "litert_types": list(artifact.litert_types),
     },
     "checkpoint": {"file": os.path.basename(source.path), "sha256": source.sha256},
     "export_options": dict(EXPORT_OPTIONS),

@@ -47,8 +47,7 @@ KERAS_DIR = "keras"
 
 def relative_keras_path(variant: variants_lib.Variant, module_type: str) -> str:
   """`<handle>/keras/<hub name>_<module type>.keras`: one per module, not per hub version."""
-  return (f"{variant.hub_handle(module_type)}/{KERAS_DIR}/{variant.hub_name}_{module_type}"
-          ".keras")
+  return f"{variant.hub_handle(module_type)}/{KERAS_DIR}/{variant.hub_name}_{module_type}.keras"
 
 
 def relative_archive_path(variant: variants_lib.Variant, module_type: str, version: int) -> str:

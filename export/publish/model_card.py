@@ -13,7 +13,9 @@ module lies next to the card.
 `python -m export.model_card` prints one (export/model_card.py).
 """
 
+import hashlib
 import inspect
+from typing import Optional
 
 from export.base import versions as versions_lib
 from export.core import labels
@@ -147,22 +149,39 @@ def _training(variant, module_type) -> list:
   return lines
 
 
-def _usage(variant, module_type, version) -> list:
+def _keras3_usage(variant, module_type, version) -> list:
   size = variant.image_size
-  handle = f"{HANDLE_URL_PREFIX}{variant.hub_handle(module_type)}/{version.number}"
-  lines = [
+  keras_file = hub_layout.relative_keras_path(variant, module_type).rsplit("/", 2)[-1]
+  endpoint = "serving_default" if version.serving_signature else "__call__"
+  return [
     "## Usage",
     "",
-    "```python",
-    "import tensorflow_hub as hub",
-    "import tf_keras",
+    *_io_description(variant, module_type),
     "",
-    "model = tf_keras.Sequential([",
-    f'    hub.KerasLayer("{handle}"),',
-    "])",
-    f"model.build([None, {size}, {size}, 3])  # batch, height, width, RGB",
+    "### Keras 3",
+    "",
+    "Keras 3 is TensorFlow's default Keras (`tf.keras` since TensorFlow 2.16). The module's "
+    "Keras 3 file holds the same weights as this SavedModel in built-in Keras layers, so it "
+    "loads on the TensorFlow and JAX backends without custom objects and fine-tunes like the "
+    "module:",
+    "",
+    "```python",
+    "import keras",
+    "",
+    f'model = keras.saving.load_model("{keras_file}")',
+    f"outputs = model.predict(images)  # images: float32 [batch_size, {size}, {size}, 3] in [0, 1]",
     "```",
     "",
+    f"In the regenerated layout it lies beside this card, in `{hub_layout.KERAS_DIR}/`. In a "
+    f"Keras 3 model this SavedModel serves inference through "
+    f'`keras.layers.TFSMLayer(path, call_endpoint="{endpoint}")`; to fine-tune in Keras 3, use '
+    f"the Keras file.",
+  ]
+
+
+def _io_description(variant, module_type) -> list:
+  size = variant.image_size
+  lines = [
     f"The input is a float32 batch of RGB images, shape [batch_size, {size}, {size}, 3], "
     f"with values in [0, 1]; the module rescales them to the range the network was trained "
     f"on. The size {size}x{size} is fixed, so resize images first.",
@@ -181,6 +200,27 @@ def _usage(variant, module_type, version) -> list:
       f"The output is a batch of feature vectors, shape [batch_size, {features}]: the "
       f"global average pool of the last convolution, ready for a new classifier on top."
     )
+  return lines
+
+
+def _tf_hub_usage(variant, module_type, version) -> list:
+  size = variant.image_size
+  handle = f"{HANDLE_URL_PREFIX}{variant.hub_handle(module_type)}/{version.number}"
+  lines = [
+    "### TF Hub (tf_keras)",
+    "",
+    "For existing code built on `tf_keras` (Keras 2), `hub.KerasLayer` loads the SavedModel:",
+    "",
+    "```python",
+    "import tensorflow_hub as hub",
+    "import tf_keras",
+    "",
+    "model = tf_keras.Sequential([",
+    f'    hub.KerasLayer("{handle}"),',
+    "])",
+    f"model.build([None, {size}, {size}, 3])  # batch, height, width, RGB",
+    "```",
+  ]
   if version.serving_signature:
     lines += [
       "",
@@ -188,6 +228,79 @@ def _usage(variant, module_type, version) -> list:
       "without Python code (for example with TensorFlow Serving).",
     ]
   return lines
+
+
+# Figures measured with float kernels vary in their last digits between machines; the card
+# keeps them between these markers, and `static_sha256` digests the card without them.
+MEASURED_BEGIN, MEASURED_END = "<!-- measured: begin -->", "<!-- measured: end -->"
+_LITERT_IO = {
+  "float32": ("float32 in [0, 1]", "float32"),
+  "float16": ("float32 in [0, 1]", "float32 (float16 weights)"),
+  "int8": ("float32 in [0, 1]", "float32 (int8 inside)"),
+  "uint8": ("uint8 pixels 0-255", "uint8, with its scale and zero point"),
+}
+_THRESHOLD_WORDS = {
+  "max_relative_difference": "max |diff| / (1 + max |output|) at most {:g}",
+  "min_cosine": "cosine similarity at least {:g} on every probe",
+  "min_mean_cosine": "at least {:g} on average",
+  "min_top1_agreement": "the same top-1 class on at least {:.0%} of them",
+  "min_top5_overlap": "top-5 sets overlapping by at least {:.0%}",
+}
+
+
+def _litert(litert: dict) -> list:
+  """The LiteRT models made with this version: files, and their agreement with it."""
+  lines = [
+    "## LiteRT models",
+    "",
+    "Converted from this module's inference function, each checked against it on 16 fixed "
+    "probe images before it was written:",
+    "",
+    "| type | file | size | input | output | checked |",
+    "|---|---|---|---|---|---|",
+  ]
+  for kind, model in litert.items():
+    given, returned = _LITERT_IO[kind]
+    threshold = model["agreement"]["threshold"]
+    checked = "; ".join(
+      words.format(threshold[name])
+      for name, words in _THRESHOLD_WORDS.items()
+      if threshold.get(name) is not None
+    )
+    lines.append(
+      f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | "
+      f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {checked} |"
+    )
+  lines += [
+    "",
+    MEASURED_BEGIN,
+    "Measured on the probe images (float arithmetic: the last digits vary by machine):",
+    "",
+    "| type | max abs diff | min cosine | mean cosine | top-1 | top-5 overlap |",
+    "|---|---|---|---|---|---|",
+  ]
+  for kind, model in litert.items():
+    figures = model["agreement"]
+
+    def percent(value):
+      return "-" if value is None else f"{value:.0%}"
+
+    lines.append(
+      f"| {kind} | {figures['max_abs_difference']:.2g} | {figures['min_cosine']:.4f} "
+      f"| {figures['mean_cosine']:.4f} | {percent(figures['top1_agreement'])} | "
+      f"{percent(figures['top5_overlap'])} |"
+    )
+  return lines + [MEASURED_END]
+
+
+def static_sha256(path: str) -> str:
+  """sha256 of a card without its measured figures: what a regeneration must reproduce."""
+  with open(path, encoding="utf-8") as card:
+    text = card.read()
+  while MEASURED_BEGIN in text:
+    start = text.index(MEASURED_BEGIN)
+    text = text[:start] + text[text.index(MEASURED_END, start) + len(MEASURED_END) :]
+  return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _fine_tuning(version) -> list:
@@ -226,11 +339,14 @@ def _changelog(version) -> list:
   return lines
 
 
-def render(variant: variants_lib.Variant, module_type: str, version) -> str:
+def render(
+  variant: variants_lib.Variant, module_type: str, version, litert: Optional[dict] = None
+) -> str:
   """The Markdown card of `<variant.hub_handle(module_type)>/<version>`.
 
   `version` is a number or a `versions.Version`; ValueError for an unknown module type or a
-  version this pipeline does not produce.
+  version this pipeline does not produce. `litert` (type -> the regeneration manifest's entry
+  of each LiteRT model made with this version) adds their section.
   """
   architecture.validate(module_type=module_type)
   version = _as_version(version)
@@ -239,7 +355,9 @@ def render(variant: variants_lib.Variant, module_type: str, version) -> str:
     _requirements(version),
     _overview(variant, module_type),
     _training(variant, module_type),
-    _usage(variant, module_type, version),
+    _keras3_usage(variant, module_type, version),
+    _tf_hub_usage(variant, module_type, version),
+    *([_litert(litert)] if litert else []),
     _fine_tuning(version),
     _changelog(version),
   )

@@ -1,0 +1,268 @@
+"""LiteRT (TensorFlow Lite) models of the inference function, written beside the SavedModel.
+
+Four types, each converted from the module's inference network with its batch norm folded
+exactly (`export/core/litert_network.py`):
+
+  float32  `<export_dir>.tflite`          float32 weights, compute and I/O
+  float16  `<export_dir>.float16.tflite`  float16 weights (dequantized when loaded), float32
+                                          compute and I/O: half the size
+  int8     `<export_dir>.int8.tflite`     full-integer weights and activations, float32 input
+                                          in [0, 1] and float32 output: a drop-in for float32
+  uint8    `<export_dir>.uint8.tflite`    full-integer; uint8 input = raw pixels 0..255 (scale
+                                          1/255, zero point 0), uint8 output with its own
+                                          scale and zero point (the hosted `_quant` models' way)
+
+The files are siblings of the SavedModel directory, so the SavedModel (and its archive and
+fingerprint) is the same with or without them. Each model is checked against the SavedModel
+on the 16 probe images (`export/core/litert_agreement.py`) before anything is written; one that
+falls short is refused (AgreementError) and no file of any type is written. Each file is
+written to a staging file beside the target and renamed into place.
+
+Full-integer models are calibrated in exact arithmetic: the range of every activation over the
+calibration images comes from the float64 network (`litert_network.activation_ranges`), is
+written into the float32 model's tensors, and TensorFlow's quantizer (the one the converter
+runs after its own calibration) turns those ranges into scales and zero points. The
+converter's own calibration runs LiteRT's float kernels, whose last bits depend on the CPU;
+with exact ranges the int8 and uint8 bytes are a function of the checkpoint alone. The input's
+range is [0, 1] by definition, which gives exactly scale 1/255 on the input whatever the
+calibration images hold.
+
+Everything that runs a model uses LiteRT's own runtime, `ai_edge_litert` (XNNPACK applies by
+default), not the deprecated `tf.lite.Interpreter`.
+"""
+
+import dataclasses
+import hashlib
+import pathlib
+from typing import Optional
+from typing import Sequence
+
+import numpy as np
+
+from export.base import files
+from export.base import probe_images
+from export.core import litert_agreement
+from export.core import litert_calibration
+from export.core import litert_network
+
+TYPES = ("float32", "float16", "int8", "uint8")
+DEFAULT_TYPES = ("float32",)
+FULL_INTEGER_TYPES = ("int8", "uint8")
+SUFFIX = ".tflite"
+AgreementError = litert_agreement.AgreementError
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenModel:
+  """One LiteRT file beside the SavedModel, with what the export result and cards carry."""
+
+  model_type: str
+  path: str
+  size_bytes: int
+  sha256: str
+  agreement: litert_agreement.Agreement
+
+
+def parse_types(text: str) -> tuple:
+  """`float32,int8` -> ("float32", "int8"), in TYPES order; ValueError (one line) otherwise."""
+  names = [name.strip() for name in text.split(",") if name.strip()]
+  unknown = [name for name in names if name not in TYPES]
+  if unknown or not names:
+    raise ValueError(
+      f"--tflite_types: expected a comma-separated subset of {','.join(TYPES)}, got {text!r}"
+    )
+  return tuple(name for name in TYPES if name in names)
+
+
+def path_beside(export_dir: str, model_type: str = "float32") -> str:
+  """`<export_dir>.tflite` for float32, `<export_dir>.<type>.tflite` for the others."""
+  target = pathlib.Path(export_dir).absolute()
+  infix = "" if model_type == "float32" else f".{model_type}"
+  return str(target.with_name(target.name + infix + SUFFIX))
+
+
+# --- conversion --------------------------------------------------------------------------
+def network_of(root) -> litert_network.FoldedNetwork:
+  """The folded inference network of a module built by `export.reusable_module.build`."""
+  network = root.network
+  values = {
+    spec.name: variable.numpy() for spec, variable in zip(network.specs, network.model_variables)
+  }
+  return litert_network.fold(values, network.depth_multiplier, root.module_type)
+
+
+def convert_function(concrete_function, trackable, float16: bool = False) -> bytes:
+  """A float32 (or float16-weight) flatbuffer of a concrete function taking one image batch.
+
+  The converter freezes the function's variables into constants; nothing is quantized unless
+  `float16`. The model has one input and one output and no signature def, as TF Hub's classic
+  TFLite MobileNets.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function], trackable)
+  # By default the converter saves `trackable` as a SavedModel and loads it back first (for
+  # 0.75/96, 4 of its 5.5 s); freezing the function directly gives the same ops and outputs.
+  converter.experimental_lower_to_saved_model = False
+  if float16:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+  return converter.convert()
+
+
+def convert(
+  network: litert_network.FoldedNetwork,
+  image_size: int,
+  model_type: str,
+  ranges: Optional[np.ndarray] = None,
+) -> bytes:
+  """The flatbuffer of one type; full-integer types need `activation_ranges` of the network."""
+  function, trackable = litert_network.conversion_function(network, image_size)
+  if model_type in ("float32", "float16"):
+    return convert_function(function, trackable, float16=model_type == "float16")
+  if model_type not in FULL_INTEGER_TYPES:
+    raise ValueError(f"unknown LiteRT model type {model_type!r}; expected one of {TYPES}")
+  if ranges is None:
+    raise ValueError(f"a {model_type} model needs the activation ranges of its calibration")
+  float_model = convert_function(function, trackable)
+  return quantize(float_model, network.op_kinds, ranges, model_type)
+
+
+def quantize(
+  float_model: bytes, op_kinds: Sequence[str], ranges: np.ndarray, model_type: str
+) -> bytes:
+  """A full-integer model of `float_model`, with each activation quantized over its range.
+
+  `ranges[0]` is the input's (min, max), `ranges[k + 1]` the output's of the k-th op, whose
+  kinds must be `op_kinds`. The ranges are rounded outwards to float32 and stored as the
+  calibration statistics the quantizer reads; the quantizer is TensorFlow's own post-training
+  one (`mlir_quantize`), as `TFLiteConverter` runs it after calibrating.
+  """
+  # Internal modules of the pinned TensorFlow (2.21): the public converter offers no way to
+  # give it ranges instead of data. Tests check the quantized models' I/O and agreement.
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tensorflow.lite.python import convert as lite_convert
+  from tensorflow.lite.python import schema_py_generated as schema
+  from tensorflow.lite.tools import flatbuffer_utils
+  # pylint: enable=g-import-not-at-top
+
+  model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_model))
+  graph = model.subgraphs[0]
+  found = [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in graph.operators]
+  if found != list(op_kinds) or len(ranges) != len(op_kinds) + 1:
+    raise ValueError(f"the float model's ops {found} are not the network's {list(op_kinds)}")
+  tensors = [graph.inputs[0]] + [op.outputs[0] for op in graph.operators]
+  for tensor, (low, high) in zip(tensors, ranges):
+    graph.tensors[tensor].quantization = schema.QuantizationParametersT(
+      min=[_float32_towards(low, -np.inf)], max=[_float32_towards(high, np.inf)]
+    )
+  io_type = tf.uint8 if model_type == "uint8" else tf.float32
+  quantized = lite_convert.mlir_quantize(
+    flatbuffer_utils.convert_object_to_bytearray(model),
+    input_data_type=io_type,
+    output_data_type=io_type,
+  )
+  return lite_convert.deduplicate_readonly_buffers(quantized)
+
+
+def _float32_towards(value: float, direction: float) -> float:
+  """The float32 nearest `value` on its side of `direction`, so a range only widens."""
+  rounded = np.float32(value)
+  if (direction < 0 and rounded > value) or (direction > 0 and rounded < value):
+    rounded = np.nextafter(rounded, np.float32(direction))
+  return float(rounded)
+
+
+# --- running -----------------------------------------------------------------------------
+def make_interpreter(model: bytes, num_threads: Optional[int] = None):
+  """A LiteRT interpreter of `model` with its tensors allocated (XNNPACK applies by default)."""
+  from ai_edge_litert import interpreter  # pylint: disable=g-import-not-at-top
+
+  result = interpreter.Interpreter(model_content=model, num_threads=num_threads)
+  result.allocate_tensors()
+  return result
+
+
+def run(model: bytes, images: np.ndarray, num_threads: Optional[int] = None) -> np.ndarray:
+  """float32 outputs of float32 images in [0, 1], one image at a time (batch 1, as on a device).
+
+  A quantized input receives the images quantized with its scale and zero point (for uint8,
+  the pixel values when the images are multiples of 1/255); a quantized output is returned
+  dequantized.
+  """
+  interpreter = make_interpreter(model, num_threads)
+  given, wanted = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+  outputs = []
+  for image in np.asarray(images, np.float32):
+    interpreter.set_tensor(given["index"], input_values(image[np.newaxis], given))
+    interpreter.invoke()
+    outputs.append(_from_output(interpreter.get_tensor(wanted["index"])[0], wanted))
+  return np.stack(outputs)
+
+
+def input_values(images: np.ndarray, details: dict) -> np.ndarray:
+  """Float images in [0, 1] as the input tensor (`details`) takes them: quantized if it is."""
+  if details["dtype"] == np.float32:
+    return images
+  scale, zero_point = details["quantization"]
+  limits = np.iinfo(details["dtype"])
+  levels = np.round(images.astype(np.float64) / scale) + zero_point
+  return np.clip(levels, limits.min, limits.max).astype(details["dtype"])
+
+
+def _from_output(output: np.ndarray, details: dict) -> np.ndarray:
+  if details["dtype"] == np.float32:
+    return output
+  scale, zero_point = details["quantization"]
+  return (output.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+# --- the export's LiteRT models ----------------------------------------------------------
+def write_beside(
+  root,
+  export_dir: str,
+  model_types: Sequence[str] = DEFAULT_TYPES,
+  calibration_images: Optional[np.ndarray] = None,
+  thresholds: Optional[dict] = None,
+) -> list:
+  """Converts `root` to each type, checks every model, then writes them; a WrittenModel each.
+
+  The SavedModel must already be complete in `export_dir` (it is the reference). Full-integer
+  types are calibrated on `calibration_images` (float32 [N, S, S, 3] in [0, 1], e.g. from
+  `litert_calibration.images_from_directory`) or else on the generated default set. Raises
+  AgreementError (nothing written) when a model falls short of its threshold
+  (`litert_agreement.THRESHOLDS`, or `thresholds` {type: Threshold}).
+  """
+  network = network_of(root)
+  ranges = None
+  if any(model_type in FULL_INTEGER_TYPES for model_type in model_types):
+    if calibration_images is None:
+      calibration_images = litert_calibration.default_images(root.image_size)
+    ranges = litert_network.activation_ranges(network, calibration_images)
+  _, probes = probe_images.probe_batch(root.image_size)
+  reference = reference_outputs(export_dir, probes)
+  checked = []
+  for model_type in model_types:
+    model = convert(network, root.image_size, model_type, ranges)
+    threshold = (thresholds or {}).get(model_type) or litert_agreement.THRESHOLDS[model_type]
+    agreement = litert_agreement.measure(
+      model_type, run(model, probes), reference, root.module_type, threshold
+    )
+    litert_agreement.check(agreement, path_beside(export_dir, model_type))
+    checked.append((model_type, model, agreement))
+  written = []
+  for model_type, model, agreement in checked:
+    path = path_beside(export_dir, model_type)
+    files.write_file(path, model)
+    written.append(
+      WrittenModel(model_type, path, len(model), hashlib.sha256(model).hexdigest(), agreement)
+    )
+  return written
+
+
+def reference_outputs(export_dir: str, images: np.ndarray) -> np.ndarray:
+  """The SavedModel's outputs (logits or features) of the images, as one batch."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  return tf.saved_model.load(export_dir)(tf.constant(images)).numpy()

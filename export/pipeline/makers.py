@@ -1,0 +1,230 @@
+"""What the regeneration's worker makes, per kind of artifact, inside a staging directory.
+
+`make(artifact, prefix, staging, job, timings)` returns the artifact's manifest entry and its
+placements, (staged path, final path relative to the output root) pairs that the worker moves
+into place:
+
+  a module version  the SavedModel, its card and reproducible archive, and with `litert` the
+                    LiteRT models of its inference function (float32, float16, int8, uint8),
+                    each checked against the SavedModel before it is written;
+  a Keras file      the module as a Keras 3 `.keras` file.
+
+Each is verified against the checkpoint (export/verification) before anything is placed; a
+failure raises ArtifactError. TensorFlow is imported only here, in the worker process.
+"""
+
+import os
+import time
+
+from export.base import errors
+from export.base import files
+from export.pipeline import state
+from export.publish import hub_layout
+from nets import architecture
+
+
+class ArtifactError(errors.Failure):
+  """The artifact cannot be made; `kind` is "checkpoint" when its checkpoint is unusable."""
+
+  def __init__(self, message: str, kind: str = "artifact"):
+    super().__init__(message)
+    self.kind = kind
+
+
+def make(
+  artifact: state.Artifact, prefix: str, staging: str, output_dir: str, timings: dict
+) -> tuple:
+  """(manifest entry, placements) of `artifact`, made from the checkpoint at `prefix`."""
+  logs_dir = os.path.join(output_dir, state.STATE_DIR, "logs")
+  if artifact.is_keras:
+    return _keras_file(artifact, prefix, staging, logs_dir, timings)
+  return _module_version(artifact, prefix, staging, artifact.litert_types, logs_dir, timings)
+
+
+def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: str) -> tuple:
+  """(report, checkpoint source) of the export at `export_path`; ArtifactError if it fails."""
+  # pylint: disable=g-import-not-at-top
+  from export.verification import expectation as expectation_lib
+  from export.verification import verifier
+  # pylint: enable=g-import-not-at-top
+
+  variant = artifact.variant
+  try:
+    expectation = expectation_lib.expectation_from_checkpoint(
+      prefix,
+      depth_multiplier=variant.depth_multiplier,
+      image_size=variant.image_size,
+      module_type=artifact.module_type,
+    )
+    report = verifier.compare(export_path, expectation)
+  except expectation_lib.VerifyInputError as error:
+    raise ArtifactError(f"verification could not run: {error}") from None
+  if not report.passed:
+    report_path = os.path.join(logs_dir, f"{artifact.file_stem}.verify.json")
+    files.write_file(report_path, report.to_json())
+    raise ArtifactError(f"verification failed: {report.first_failure} (report: {report_path})")
+  return report, {"files": expectation.source["files"], "sha256": expectation.source["sha256"]}
+
+
+def _common_entry(artifact: state.Artifact, report, source: dict) -> dict:
+  num_classes = architecture.num_classes(artifact.module_type)
+  multiplier = artifact.variant.depth_multiplier
+  return {
+    "checkpoint": source,
+    "handle": artifact.variant.hub_handle(artifact.module_type),
+    "module_type": artifact.module_type,
+    "parameters": {
+      "with_batch_norm": architecture.parameter_count(multiplier, num_classes, True),
+      "without_batch_norm": architecture.parameter_count(multiplier, num_classes),
+    },
+    "parity": parity_figures(report),
+    "variant": artifact.variant.name,
+  }
+
+
+def _file_entry(path: str, relative: str) -> dict:
+  return {"bytes": os.path.getsize(path), "path": relative, "sha256": files.sha256(path)}
+
+
+# --- a module version ------------------------------------------------------------------------
+def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) -> tuple:
+  from export.core import exporter  # pylint: disable=g-import-not-at-top
+  from export.publish import model_card  # pylint: disable=g-import-not-at-top
+
+  variant = artifact.variant
+  saved_model = os.path.join(staging, "saved_model")
+  started = time.perf_counter()
+  try:
+    result = exporter.export_saved_model(
+      exporter.ExportOptions(
+        checkpoint_path=prefix,
+        export_dir=saved_model,
+        depth_multiplier=variant.depth_multiplier,
+        image_size=variant.image_size,
+        module_type=artifact.module_type,
+        version=artifact.version,
+        tflite=bool(litert_types),
+        tflite_types=tuple(litert_types) or ("float32",),
+        **state.EXPORT_OPTIONS,
+      )
+    )
+  except (ValueError, errors.Failure) as error:
+    raise ArtifactError(f"export failed: {error}") from None
+  timings.update({f"export_{phase}": seconds for phase, seconds in result.timings.items()})
+  timings["export"] = time.perf_counter() - started
+  started = time.perf_counter()
+  report, source = _verify(artifact, prefix, saved_model, logs_dir)
+  timings["verify"] = time.perf_counter() - started
+
+  started = time.perf_counter()
+  placements, litert = [], {}
+  for written in result.litert_models:
+    suffix = os.path.basename(written.path)[len("saved_model") :]  # .tflite, .int8.tflite, ...
+    relative = artifact.key + suffix
+    litert[written.model_type] = dict(
+      _file_entry(written.path, relative), agreement=written.agreement.as_dict()
+    )
+    placements.append((written.path, relative))
+  card = os.path.join(staging, "card.md")
+  files.write_file(
+    card, model_card.render(variant, artifact.module_type, artifact.version, litert=litert)
+  )
+  archive = files.write_reproducible_archive(saved_model, os.path.join(staging, "archive.tar.gz"))
+  entry = _common_entry(artifact, report, source)
+  entry.update(
+    {
+      "archive": dict(
+        _file_entry(archive, artifact.key + hub_layout.ARCHIVE_SUFFIX),
+        tar_sha256=files.tar_sha256(archive),
+      ),
+      "card": dict(
+        _file_entry(card, artifact.key + hub_layout.CARD_SUFFIX),
+        static_sha256=model_card.static_sha256(card),
+      ),
+      "saved_model": {
+        "files": _saved_model_files(saved_model),
+        "fingerprint": _fingerprint(saved_model),
+        "path": artifact.key,
+      },
+      "version": artifact.version,
+    }
+  )
+  if litert:
+    entry["litert"] = litert
+  placements += [
+    (card, entry["card"]["path"]),
+    (archive, entry["archive"]["path"]),
+    (saved_model, artifact.key),
+  ]
+  timings["card_archive_digests"] = time.perf_counter() - started
+  return entry, placements
+
+
+def _saved_model_files(directory: str) -> dict:
+  return {
+    name: {
+      "bytes": os.path.getsize(os.path.join(directory, name)),
+      "sha256": files.sha256(os.path.join(directory, *name.split("/"))),
+    }
+    for name in files.tree_files(directory)
+  }
+
+
+def _fingerprint(directory: str) -> dict:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  fingerprint = tf.saved_model.experimental.read_fingerprint(directory)
+  return {
+    "checkpoint_hash": fingerprint.checkpoint_hash,
+    "graph_def_program_hash": fingerprint.graph_def_program_hash,
+    "saved_model_checksum": fingerprint.saved_model_checksum,
+    "saved_object_graph_hash": fingerprint.saved_object_graph_hash,
+    "signature_def_hash": fingerprint.signature_def_hash,
+    "singleprint": fingerprint.singleprint(),
+  }
+
+
+# --- a Keras file ----------------------------------------------------------------------------
+def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
+  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+
+  variant = artifact.variant
+  relative = hub_layout.relative_keras_path(variant, artifact.module_type)
+  path = os.path.join(staging, os.path.basename(relative))
+  started = time.perf_counter()
+  try:
+    keras_exporter.export_keras(
+      keras_exporter.KerasExportOptions(
+        checkpoint_path=prefix,
+        output=path,
+        depth_multiplier=variant.depth_multiplier,
+        image_size=variant.image_size,
+        module_type=artifact.module_type,
+        use_ema=state.EXPORT_OPTIONS["use_ema"],
+      )
+    )
+  except (ValueError, errors.Failure) as error:
+    raise ArtifactError(f"export failed: {error}") from None
+  timings["export"] = time.perf_counter() - started
+  started = time.perf_counter()
+  report, source = _verify(artifact, prefix, path, logs_dir)
+  timings["verify"] = time.perf_counter() - started
+  entry = _common_entry(artifact, report, source)
+  entry.update({"format": "keras", "keras": _file_entry(path, relative)})
+  return entry, [(path, relative)]
+
+
+def parity_figures(report) -> dict:
+  """The verification's figures: worst errors, top-k agreement, and each check's status."""
+  checks = {check.name: check for check in report.checks}
+  outputs = checks["outputs"].details
+  figures = {
+    "checks": {name: check.status for name, check in sorted(checks.items())},
+    "evaluations": outputs.get("evaluations"),
+    "max_abs_error": outputs.get("max_abs_error"),
+    "max_rel_error": outputs.get("max_rel_error"),
+    "variables_exactly_equal": checks["variables"].details.get("compared"),
+  }
+  for name in ("top1", "top5"):
+    figures[f"{name}_agree"] = checks[name].details.get("agree") if name in checks else None
+  return figures
