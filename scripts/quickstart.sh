@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on a fresh machine: set up .venv; make a SYNTHETIC 0.75/96 checkpoint
 # (random weights, not ImageNet); export it as TF Hub's classification and feature-vector
-# SavedModels (version 5); verify both against the checkpoint; classify an example picture.
+# SavedModels (version 5) and as a Keras 3 file; verify them against the checkpoint; classify
+# an example picture with the SavedModel and with the Keras file.
 #
 #   bash scripts/quickstart.sh [--checkpoint_path=PATH]
 #
@@ -45,6 +46,10 @@ for module_type in classification feature_vector; do
       --module_type="$module_type" --version=5 --export_dir="$OUT/$module_type" --overwrite
 done
 
+step "Exporting the classifier as a Keras 3 file"
+python -m export.export_keras --checkpoint_path="$CHECKPOINT" --variant="$VARIANT" \
+    --module_type=classification --output="$OUT/classification.keras" --overwrite
+
 for module_type in classification feature_vector; do
   step "Verifying the $module_type module against the checkpoint"
   python -m export.verify --export_dir="$OUT/$module_type" --checkpoint_path="$CHECKPOINT" \
@@ -52,9 +57,15 @@ for module_type in classification feature_vector; do
       --report="$OUT/verify_$module_type.json"
 done
 
+step "Verifying the Keras 3 file against the checkpoint"
+python -m export.verify --export_dir="$OUT/classification.keras" --checkpoint_path="$CHECKPOINT" \
+    --variant="$VARIANT" --module_type=classification
+
 step "Classifying an example picture"
 python scripts/make_example_image.py --output="$OUT/example.png" >/dev/null
 python -m export.classify --export_dir="$OUT/classification" "$OUT/example.png"
+echo "The same picture through the Keras 3 file:"
+python -m export.classify --export_dir="$OUT/classification.keras" --top_k=1 "$OUT/example.png"
 if [ "$WEIGHTS" != "given checkpoint" ]; then
   echo "(Random weights: these labels are arbitrary.)"
 fi
@@ -63,5 +74,6 @@ step "Done; everything is under $OUT"
 echo "  checkpoint       $CHECKPOINT ($WEIGHTS)"
 echo "  classification   $OUT/classification  (report: $OUT/verify_classification.json)"
 echo "  feature vector   $OUT/feature_vector  (report: $OUT/verify_feature_vector.json)"
+echo "  Keras 3 file     $OUT/classification.keras"
 echo "  example picture  $OUT/example.png"
 echo "To run the project's commands yourself: source $VENV/bin/activate"

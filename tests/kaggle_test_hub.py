@@ -75,13 +75,12 @@ def write_hub(
     if keras:
       key = f"{VARIANT.hub_handle(module_type)}/keras"
       path = f"{key}/{VARIANT.hub_name}_{module_type}.keras"
-      artifacts[key] = dict(
-        _write(root, path, file_bytes(key, "keras", salt)),
-        format="keras",
-        module_type=module_type,
-        path=path,
-        variant=VARIANT.name,
-      )
+      artifacts[key] = {
+        "format": "keras",
+        "keras": dict(_write(root, path, file_bytes(key, "keras", salt)), path=path),
+        "module_type": module_type,
+        "variant": VARIANT.name,
+      }
       report[key] = {"status": regeneration_state.MADE}
   manifest = {
     "artifacts": artifacts,

@@ -32,7 +32,8 @@ HUB_KEY = "google/imagenet/mobilenet_v2_075_96/{}/{}"
 
 @pytest.fixture(scope="session")
 def hub_dir(synthetic_checkpoint_075_96, tmp_path_factory) -> pathlib.Path:
-  """A finished regeneration of 2 artifacts; read-only for the tests."""
+  """A finished regeneration of the 0.75/96 classifier (versions 4 and 5 with the latest's
+  LiteRT models, and its Keras file); read-only for the tests."""
   output = tmp_path_factory.mktemp("regenerated") / "hub"
   result = regenerate.regenerate(
     regenerate.Options(
@@ -78,12 +79,14 @@ def test_dry_run_stages_the_manifests_files_and_sends_nothing(hub_dir, tmp_path,
   run = _run(f"--hub_dir={hub_dir}", "--owner=team", f"--output_dir={output}")
   assert run.returncode == 0, run.stderr
   lines = run.stdout.splitlines()
-  assert [line.split()[:2] for line in lines[1:3]] == [
+  saved_models = [line for line in lines if line.startswith(INSTANCE.format("classification"))]
+  assert [line.split()[:2] for line in saved_models] == [
     [INSTANCE.format("classification"), "1"],
     [INSTANCE.format("classification"), "2"],
   ]
-  assert all(line.endswith("to upload") for line in lines[1:3])
-  assert lines[3].startswith("2 versions of 1 instances of team/mobilenet-v2 (private)")
+  assert all(line.endswith("to upload") for line in lines[1:-2])
+  # Two SavedModel versions, four LiteRT models and a Keras file: 7 versions of 6 instances.
+  assert lines[-2].startswith("7 versions of 6 instances of team/mobilenet-v2 (private)")
   assert kaggle.requests == []
   for hub_version, kaggle_version in ((4, 1), (5, 2)):
     staged = output / INSTANCE.format("classification") / str(kaggle_version)
@@ -122,7 +125,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
   committed = ROOT / "tests" / "regeneration.lock.json"  # also has mobilenet_v2_0.35_128
   with pytest.raises(
     sources.SourceError,
-    match="differs from the lock in 6 places, first "
+    match="differs from the lock in 9 places, first "
     "google/imagenet/mobilenet_v2_035_128/classification/4: in the lock",
   ):
     publish.prepare(
@@ -137,7 +140,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
       hub_dir=str(hub_dir), owner="team", lock=str(own), output_dir=str(tmp_path / "out")
     )
   )
-  assert len(plan.versions) == 2
+  assert len(plan.versions) == 7  # 2 SavedModel versions, 4 LiteRT models, 1 Keras file
 
 
 def test_upload_publishes_hub_versions_4_then_5_as_kaggle_versions_1_and_2(
@@ -195,6 +198,31 @@ def test_the_docs_show_the_plan_the_command_prints(hub_dir, tmp_path):
   assert run.returncode == 0, run.stderr
   docs = (ROOT / "docs" / "publishing.md").read_text()
   rows = [line for line in run.stdout.splitlines() if line.startswith(("instance", "my-team"))]
-  assert len(rows) == 3  # the header and the classifier's two versions
+  assert len(rows) == 1 + 7  # the header and the classifier's versions of every format
   assert all(f"\n{row}\n" in docs for row in rows)
-  assert f"\n{run.stdout.splitlines()[-2]}\n" in docs  # the formats not in the manifest
+
+
+def test_litert_and_keras_files_upload_as_their_own_instances(hub_dir, tmp_path, kaggle):
+  options = publish.Options(
+    hub_dir=str(hub_dir),
+    owner="team",
+    output_dir=str(tmp_path),
+    formats=("litert_int8", "keras"),
+    upload=True,
+  )
+  result = publish.publish(options, out=io.StringIO())
+  assert result.ok
+  manifest = json.loads((hub_dir / "manifest.json").read_text())
+  int8 = manifest["artifacts"][HUB_KEY.format("classification", 5)]["litert"]["int8"]
+  keras_file = manifest["artifacts"][HUB_KEY.format("classification", "keras")]["keras"]
+  uploaded = {
+    handle: _sha256s(kaggle.version_files(handle, 1))
+    for handle in (
+      "team/mobilenet-v2/tfLite/075-96-classification-int8",
+      "team/mobilenet-v2/keras/075-96-classification",
+    )
+  }
+  assert [list(files.values()) for files in uploaded.values()] == [
+    [int8["sha256"]],
+    [keras_file["sha256"]],
+  ]

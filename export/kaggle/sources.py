@@ -136,8 +136,9 @@ def _keras_item(key: str, entry: dict) -> Publishable:
   variant = _variant(entry, key)
   module_type = _field(entry, "module_type", key)
   name = mapping.file_name(variant, module_type, mapping.KERAS, ".keras")
+  keras_file = _field(entry, "keras", key)
   return Publishable(
-    key, variant, module_type, None, mapping.KERAS, (_single_file(entry, key, name),)
+    key, variant, module_type, None, mapping.KERAS, (_single_file(keras_file, key, name),)
   )
 
 
