@@ -8,7 +8,11 @@ Measures side by side, in one run on this machine, for depth multiplier 0.75 at 
   serving  images/s of our SavedModel (serving_default and __call__) and of
            tf_keras.applications.MobileNetV2 carrying the same weights, saved as a SavedModel,
            at batch 1, 8 and 64, alternating the models and taking medians;
-  TFLite   our --tflite model against Keras' model converted the same way (batch 1, 2 threads);
+  LiteRT   the four types of --tflite (float32, float16, int8, uint8): images/s (batch 1,
+           2 threads, XNNPACK), size and agreement, and Keras' MobileNetV2 converted as our
+           float32 model;
+  Keras 3  the .keras model on the TensorFlow and JAX backends at batch 1 and 64, beside
+           keras.applications.MobileNetV2 with the same weights and the SavedModel;
   size     the SavedModel and its archive against the float32 weights;
   load     tf.saved_model.load in fresh processes.
 It writes a Markdown report (docs/benchmark.md) and a chart (docs/benchmark.png) that state
@@ -29,7 +33,9 @@ import tempfile
 
 from absl import flags
 
-from benchmarking import keras_twin  # beside this script
+from benchmarking import keras3  # beside this script
+from benchmarking import keras_twin
+from benchmarking import litert
 from benchmarking import measure
 from benchmarking import report
 from export import cli
@@ -116,15 +122,22 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   }
   results["serving"] = measure.measure_serving(ours, tf.saved_model.load(keras_dir), FLAGS.rounds)
 
-  print("TFLite ...", flush=True)
-  ours_tflite = pathlib.Path(export["tflite_path"]).read_bytes()
-  keras_tflite_model = measure.keras_tflite(keras_model)
-  results["tflite"] = measure.measure_tflite(ours_tflite, keras_tflite_model, FLAGS.rounds)
-  results["tflite"].update(
-    ours_bytes=len(ours_tflite),
-    keras_bytes=len(keras_tflite_model),
-    max_diff=measure.tflite_outputs_agree(ours_tflite, keras_tflite_model),
+  print("LiteRT ...", flush=True)
+  results["litert"] = litert.measure(export["litert"], FLAGS.rounds)
+
+  print("Keras 3 ...", flush=True)
+  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+
+  keras_file = str(work_dir / "classifier.keras")
+  keras_exporter.export_keras(
+    keras_exporter.KerasExportOptions(
+      checkpoint_path=checkpoint_path,
+      output=keras_file,
+      depth_multiplier=measure.MULTIPLIER,
+      image_size=measure.IMAGE_SIZE,
+    )
   )
+  results["keras3"] = keras3.measure(keras_file, export["export_dir"], FLAGS.rounds)
 
   print("size and load time ...", flush=True)
   results["sizes"] = measure.measure_sizes(export["export_dir"], keras_dir, work_dir)

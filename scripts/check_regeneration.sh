@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates 8 artifacts (mobilenet_v2_0.75_96 and mobilenet_v2_0.35_128, both module types,
-# versions 4 and 5) from seed-0 synthetic checkpoints and compares the manifest with the
-# committed lock file, tests/regeneration.lock.json. CI runs it after the test suite.
+# Regenerates 12 artifacts (mobilenet_v2_0.75_96 and mobilenet_v2_0.35_128, both module types,
+# versions 4 and 5 with the LiteRT models, and the Keras files) from seed-0 synthetic
+# checkpoints and compares the manifest with the committed lock file,
+# tests/regeneration.lock.json. CI runs it after the test suite.
 #
 #   bash scripts/check_regeneration.sh            # exit 1 and a diff if anything changed
 #   bash scripts/check_regeneration.sh --update   # rewrite the lock after an intended change

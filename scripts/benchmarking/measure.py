@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 from nets import architecture
 
@@ -18,23 +19,25 @@ BENCHMARK_SCRIPT = PROJECT_ROOT / "scripts" / "benchmark.py"
 MULTIPLIER = 0.75
 IMAGE_SIZE = 96
 BATCH_SIZES = (1, 8, 64)
-TFLITE_THREADS = 2
 MEASURE_SECONDS = 0.3  # length of one timed measurement; a median is taken over rounds
-# A TFLite round is short (two models, one batch size): more, shorter ones resist the bursts
-# of other processes better, at the same total time.
-TFLITE_ROUND_FACTOR = 3
 
 
 # --- child processes ---------------------------------------------------------------------
 RESULT_PREFIX = "BENCHMARK_RESULT "
 
 
-def run_child(*arguments: str) -> dict:
+def run_child(*arguments: str, environment: Optional[dict] = None) -> dict:
   """`scripts/benchmark.py --child ARGS` in a fresh process: its result, plus the process's
   wall-clock seconds."""
   command = [sys.executable, str(BENCHMARK_SCRIPT), "--child", *arguments]
   started = time.perf_counter()
-  run = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT)
+  run = subprocess.run(
+    command,
+    capture_output=True,
+    text=True,
+    cwd=PROJECT_ROOT,
+    env=dict(os.environ, **(environment or {})),
+  )
   wall = time.perf_counter() - started
   results = [
     line[len(RESULT_PREFIX) :] for line in run.stdout.splitlines() if line.startswith(RESULT_PREFIX)
@@ -46,7 +49,8 @@ def run_child(*arguments: str) -> dict:
 
 def child(arguments: list) -> dict:
   """What a fresh process measures: `export CHECKPOINT EXPORT_DIR [tflite]` (the exporter's
-  import and phase times) or `load SAVED_MODEL_DIR` (tf.saved_model.load's time)."""
+  import and phase times; with `tflite`, the four LiteRT types too), `keras3 ARGS` (one Keras
+  backend's figures) or `load SAVED_MODEL_DIR` (tf.saved_model.load's time)."""
   if len(arguments) in (3, 4) and arguments[0] == "export" and arguments[3:] in ([], ["tflite"]):
     # `import tensorflow` loads Keras 3, which imports matplotlib.pyplot when it is installed
     # (0.5-1.5 s here). Only the benchmark extra installs it, for the chart: time the export
@@ -54,6 +58,7 @@ def child(arguments: list) -> dict:
     sys.modules["matplotlib"] = None
     started = time.perf_counter()
     from export.core import exporter  # pylint: disable=g-import-not-at-top
+    from export.core import litert  # pylint: disable=g-import-not-at-top
 
     timings = {"import": time.perf_counter() - started}
     result = exporter.export_saved_model(
@@ -63,9 +68,18 @@ def child(arguments: list) -> dict:
         depth_multiplier=MULTIPLIER,
         image_size=IMAGE_SIZE,
         tflite=arguments[3:] == ["tflite"],
+        tflite_types=litert.TYPES if arguments[3:] == ["tflite"] else litert.DEFAULT_TYPES,
       )
     )
-    return dict(timings, **result.timings)
+    litert_models = [
+      {"model_type": w.model_type, "path": w.path, "agreement": w.agreement.as_dict()}
+      for w in result.litert_models
+    ]
+    return dict(timings, **result.timings, litert=litert_models)
+  if len(arguments) == 2 and arguments[0] == "keras3":
+    from benchmarking import keras3  # pylint: disable=g-import-not-at-top
+
+    return keras3.child(json.loads(arguments[1]))
   if len(arguments) == 2 and arguments[0] == "load":
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -81,8 +95,9 @@ def child(arguments: list) -> dict:
 def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: int) -> dict:
   """Exports in fresh processes; median phase times, and whether the exports are identical.
 
-  The last export also writes the .tflite (its time is reported separately), so it is not
-  part of the export figures; its SavedModel must still equal the others byte for byte.
+  The last export also writes the four LiteRT types (their time is reported separately), so
+  it is not part of the export figures; its SavedModel must still equal the others byte for
+  byte.
   """
   runs = [
     run_child("export", checkpoint_path, str(work_dir / f"export_{index}"))
@@ -100,7 +115,7 @@ def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: i
     "tflite_seconds": with_tflite["tflite"],
     "identical": identical,
     "export_dir": str(work_dir / "ours"),
-    "tflite_path": str(work_dir / "ours.tflite"),
+    "litert": with_tflite["litert"],
   }
 
 
@@ -219,50 +234,6 @@ def grappler_summary(saved_model_dir: str, keras_range: bool) -> dict:
     "Relu6",
   ]
   return {key: counts.get(key, 0) for key in keys}
-
-
-# --- TFLite ------------------------------------------------------------------------------
-def keras_tflite(keras_model) -> bytes:
-  """Keras' model converted as the exporter converts ours: its inference function."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  from export.core import tflite  # pylint: disable=g-import-not-at-top
-
-  spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
-  inference = tf.function(lambda images: keras_model(images, training=False), autograph=False)
-  return tflite.convert(inference.get_concrete_function(spec), keras_model)
-
-
-def measure_tflite(ours_model: bytes, keras_model_bytes: bytes, rounds: int) -> dict:
-  """Images/s at batch 1 on TFLITE_THREADS threads, alternating the two interpreters."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from export.core import tflite  # pylint: disable=g-import-not-at-top
-
-  image = np.random.default_rng(1).uniform(size=(1, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
-  callables = {}
-  for name, model, inputs in (
-    ("ours", ours_model, image),
-    ("Keras", keras_model_bytes, architecture.network_input(image)),
-  ):
-    interpreter = tflite.make_interpreter(model, num_threads=TFLITE_THREADS)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
-    callables[name] = interpreter.invoke
-  return alternating_medians(
-    callables, 1, rounds * TFLITE_ROUND_FACTOR, MEASURE_SECONDS / TFLITE_ROUND_FACTOR
-  )
-
-
-def tflite_outputs_agree(ours_model: bytes, keras_model_bytes: bytes) -> float:
-  """Max |diff| between the two TFLite models (the weights being the same)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from export.core import tflite  # pylint: disable=g-import-not-at-top
-
-  images = tflite.parity_images(IMAGE_SIZE)
-  ours = tflite.run(ours_model, images)
-  keras = tflite.run(keras_model_bytes, architecture.network_input(images))
-  return float(np.abs(ours - keras).max())
 
 
 # --- size and load time ------------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 import textwrap
 
+from benchmarking import keras3
+from benchmarking.litert import THREADS as LITERT_THREADS
 from benchmarking.measure import BATCH_SIZES
-from benchmarking.measure import TFLITE_THREADS
 
 MB = 1e6
 # The targets, as the report states them.
 EXPORT_SECONDS_TARGET = 10.0
 TFLITE_SLOWDOWN_ALLOWED = 0.05
+INT8_SPEEDUP_TARGET = 1.1  # int8 images/s over float32's
+INT8_SIZE_TARGET = 0.35  # int8 and uint8 file size over float32's
 SIZE_FACTOR, SIZE_SLACK = 1.10, 1 * MB
 
 
@@ -29,13 +32,31 @@ def targets(results: dict) -> list:
         all(ratio >= 1.0 for ratio in ratios.values()),
       )
     )
-  tflite = results["tflite"]
-  ratio = tflite["ours"] / tflite["Keras"]
+  litert = results["litert"]
+  float32 = litert["float32"]
+  ratio = float32["images_per_second"] / litert["Keras float32"]["images_per_second"]
   rows.append(
     (
-      f"TFLite within {TFLITE_SLOWDOWN_ALLOWED:.0%} of Keras' TFLite or faster",
+      f"LiteRT float32 within {TFLITE_SLOWDOWN_ALLOWED:.0%} of Keras' model converted "
+      f"the same way, or faster",
       f"{ratio:.2f}x Keras' images/s",
       ratio >= 1.0 - TFLITE_SLOWDOWN_ALLOWED,
+    )
+  )
+  speedup = litert["int8"]["images_per_second"] / float32["images_per_second"]
+  rows.append(
+    (
+      f"LiteRT int8 at least {INT8_SPEEDUP_TARGET}x float32's images/s",
+      f"{speedup:.2f}x",
+      speedup >= INT8_SPEEDUP_TARGET,
+    )
+  )
+  sizes = {kind: litert[kind]["size_bytes"] / float32["size_bytes"] for kind in ("int8", "uint8")}
+  rows.append(
+    (
+      f"LiteRT int8 and uint8 files at most {INT8_SIZE_TARGET:.0%} of float32's",
+      ", ".join(f"{kind} {share:.0%}" for kind, share in sizes.items()),
+      all(share <= INT8_SIZE_TARGET for share in sizes.values()),
     )
   )
   export = results["export"]["median"]["process"]
@@ -62,6 +83,56 @@ def targets(results: dict) -> list:
 def _code(text: str) -> str:
   """Markdown would read __call__ as bold "call"."""
   return text.replace("__call__", "`__call__`").replace("serving_default", "`serving_default`")
+
+
+def _litert_section(litert: dict) -> list:
+  float32 = litert["float32"]
+  lines = [
+    "",
+    f"## LiteRT (batch 1, {LITERT_THREADS} threads, XNNPACK)",
+    "",
+    "| model | images/s | x float32 | size (MB) | % of float32 | max abs diff | "
+    "min cosine | top-1 | top-5 overlap |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for name, model in litert.items():
+    agreement = model.get("agreement")
+    figures = (
+      "– | – | – | –"
+      if agreement is None
+      else f"{agreement['max_abs_difference']:.2g} | {agreement['min_cosine']:.4f} | "
+      f"{agreement['top1_agreement']:.0%} | {agreement['top5_overlap']:.0%}"
+    )
+    lines.append(
+      f"| {name} | {model['images_per_second']:.0f} | "
+      f"{model['images_per_second'] / float32['images_per_second']:.2f} | "
+      f"{model['size_bytes'] / MB:.2f} | "
+      f"{model['size_bytes'] / float32['size_bytes']:.0%} | {figures} |"
+    )
+  return lines + [
+    "",
+    "Agreement is each model's against the SavedModel on the 16 probe "
+    "images (what the export checks before writing it; synthetic weights: "
+    "see docs/litert.md for what the figures do and do not prove).",
+  ]
+
+
+def _keras3_section(backends: list) -> list:
+  lines = [
+    "",
+    "## Keras 3 (images/s, median of alternating rounds)",
+    "",
+    "| backend | model | " + " | ".join(f"batch {b}" for b in keras3.BATCH_SIZES) + " |",
+    "|---|---|" + "---|" * len(keras3.BATCH_SIZES),
+  ]
+  for backend in backends:
+    for name, by_batch in backend["images_per_second"].items():
+      lines.append(
+        f"| {backend['backend']} | {name} | "
+        + " | ".join(f"{by_batch[str(b)]:.0f}" for b in keras3.BATCH_SIZES)
+        + " |"
+      )
+  return lines
 
 
 def markdown(results: dict) -> str:
@@ -109,8 +180,9 @@ def markdown(results: dict) -> str:
     f"| Python start-up and exit (mostly TensorFlow's teardown) | {other:.2f} |",
     f"| **whole process** | **{median['process']:.2f}** |",
     "",
-    f"The `--tflite` option adds {export['tflite_seconds']:.2f} s (conversion, loading the "
-    f"SavedModel back and the parity check). Exports in fresh processes are byte-identical: "
+    f"`--tflite --tflite_types=float32,float16,int8,uint8` adds {export['tflite_seconds']:.1f} s "
+    f"(folding, calibration ranges over 112 images, four conversions and their agreement "
+    f"checks). Exports in fresh processes are byte-identical: "
     f"{'yes' if export['identical'] else '**no**'}.",
     "",
     "## Serving (images/s, median of alternating rounds)",
@@ -126,22 +198,8 @@ def markdown(results: dict) -> str:
       f"{rates['ours __call__']:.0f} | {rates['Keras serving_default']:.0f} | "
       f"{rates['Keras __call__']:.0f} | {ratio:.2f} |"
     )
-  tflite = results["tflite"]
+  lines += _litert_section(results["litert"]) + _keras3_section(results["keras3"])
   lines += [
-    "",
-    f"## TFLite (batch 1, {TFLITE_THREADS} threads, XNNPACK)",
-    "",
-    "| model | images/s | size (MB) |",
-    "|---|---|---|",
-    f"| ours (`--tflite`) | {tflite['ours']:.0f} | {tflite['ours_bytes'] / MB:.2f} |",
-    f"| Keras, converted the same way | {tflite['Keras']:.0f} | {tflite['keras_bytes'] / MB:.2f} |",
-    "",
-    "On the parity images of `export/tflite.py` the two TFLite models "
-    + (
-      f"differ by at most {tflite['max_diff']:.2g}."
-      if tflite["max_diff"]
-      else "give identical outputs."
-    ),
     "",
     "## Size on disk",
     "",
@@ -202,9 +260,14 @@ def markdown(results: dict) -> str:
     "ours uses SAME padding: the same arithmetic.",
     "- Serving: both SavedModels are loaded in one process and called with the same "
     "images, in rounds that alternate the models; each figure is the median over rounds.",
-    "- TFLite: both are converted from their inference function with "
-    "`tf.lite.TFLiteConverter.from_concrete_functions`, float32, no optimizations "
-    f"(`export/tflite.py`), and run by `tf.lite.Interpreter(num_threads={TFLITE_THREADS})`.",
+    "- LiteRT: our four types are the export's (`--tflite_types=float32,float16,int8,uint8`, "
+    "docs/litert.md); Keras' `keras.applications.MobileNetV2(alpha=0.75)` is converted from "
+    "its inference function as our float32 model is. All run in `ai_edge_litert` with "
+    f"{LITERT_THREADS} threads (XNNPACK), batch 1, the interpreters alternating round by round.",
+    "- Keras 3: the `.keras` file (docs/keras3.md) and `keras.applications.MobileNetV2` "
+    "carrying its weights (fed 2x - 1; their logits are checked to agree first), with "
+    "`predict_on_batch`, one fresh process per backend; on TensorFlow also our SavedModel's "
+    "serving_default, in the same process.",
     "- Export and load times come from fresh processes (`scripts/benchmark.py --child`). The "
     "export's import is timed without matplotlib, as the core install has it: the "
     "benchmark extra installs matplotlib for the chart, and `import tensorflow` loads Keras "
@@ -231,7 +294,7 @@ def chart(results: dict, path: str) -> None:
   figure, axes = pyplot.subplots(2, 3, figsize=(16, 9), layout="constrained")
   _plot_export(axes[0][0], results["export"]["median"])
   _plot_serving(axes[0][1], results["serving"])
-  _plot_tflite(axes[0][2], results["tflite"])
+  _plot_litert(axes[0][2], results["litert"])
   _plot_sizes(axes[1][0], results["sizes"])
   _plot_composition(axes[1][1], results["composition"])
   _plot_load(axes[1][2], results["load"])
@@ -272,10 +335,16 @@ def _plot_serving(axis, serving):
   axis.legend(fontsize=7)
 
 
-def _plot_tflite(axis, tflite):
-  axis.bar(["ours", "Keras"], [tflite["ours"], tflite["Keras"]], color=["C0", "C2"])
+def _plot_litert(axis, litert):
+  names = list(litert)
+  axis.bar(
+    names,
+    [litert[name]["images_per_second"] for name in names],
+    color=["C0", "C0", "C1", "C1", "C2"][: len(names)],
+  )
   axis.set_ylabel("images/s")
-  axis.set_title(f"TFLite, batch 1, {TFLITE_THREADS} threads")
+  axis.set_title(f"LiteRT, batch 1, {LITERT_THREADS} threads")
+  axis.tick_params(axis="x", labelrotation=30)
 
 
 def _plot_sizes(axis, sizes):
