@@ -70,8 +70,7 @@ def measure(written_models: list, rounds: int) -> dict:
   """name -> {images_per_second, size_bytes, agreement} of the export's LiteRT models (each
   {model_type, path, agreement} as the export child reports it) and of Keras' float32 model."""
   models = {
-    written["model_type"]: pathlib.Path(written["path"]).read_bytes()
-    for written in written_models
+    written["model_type"]: pathlib.Path(written["path"]).read_bytes() for written in written_models
   }
   models["Keras float32"] = keras_float32()
   speed = measure_speed(models, rounds)

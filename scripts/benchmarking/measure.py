@@ -52,10 +52,11 @@ def child(arguments: list) -> dict:
   import and phase times; with `tflite`, the four LiteRT types too), `keras3 ARGS` (one Keras
   backend's figures) or `load SAVED_MODEL_DIR` (tf.saved_model.load's time)."""
   if len(arguments) in (3, 4) and arguments[0] == "export" and arguments[3:] in ([], ["tflite"]):
-    # `import tensorflow` loads Keras 3, which imports matplotlib.pyplot when it is installed
-    # (0.5-1.5 s here). Only the benchmark extra installs it, for the chart: time the export
-    # as the core install runs it.
+    # `import tensorflow` imports matplotlib.pyplot (through Keras 3) and jax (through
+    # tf.lite) when they are installed: 0.5-1.5 s each here. Only the benchmark, jax and test
+    # extras install them: time the export as the core install runs it.
     sys.modules["matplotlib"] = None
+    sys.modules["jax"] = None
     started = time.perf_counter()
     from export.core import exporter  # pylint: disable=g-import-not-at-top
     from export.core import litert  # pylint: disable=g-import-not-at-top

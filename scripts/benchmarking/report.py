@@ -269,9 +269,10 @@ def markdown(results: dict) -> str:
     "`predict_on_batch`, one fresh process per backend; on TensorFlow also our SavedModel's "
     "serving_default, in the same process.",
     "- Export and load times come from fresh processes (`scripts/benchmark.py --child`). The "
-    "export's import is timed without matplotlib, as the core install has it: the "
-    "benchmark extra installs matplotlib for the chart, and `import tensorflow` loads Keras "
-    "3, which then imports matplotlib.pyplot too (0.5-1.5 s more).",
+    "export's import is timed without matplotlib and jax, as the core install has it: the "
+    "benchmark extra installs matplotlib for the chart and the jax and test extras install "
+    "jax, and `import tensorflow` imports both when present (Keras 3 imports "
+    "matplotlib.pyplot, tf.lite imports jax; 0.5-1.5 s more).",
     "",
     "To measure again (on an otherwise idle machine):",
     "",
