@@ -14,6 +14,8 @@ from absl import flags
 
 from export import cli
 from export.base import versions
+from export.core import checkpoint
+from export.core import options as options_lib
 
 FLAGS = flags.FLAGS
 
@@ -42,12 +44,10 @@ def define_flags() -> None:
 
 def options_from_flags(argv):
   """Typed, checked KerasExportOptions from the parsed flags; ValueError on a usage error."""
-  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
-
   cli.reject_positional_arguments(argv)
   cli.require("checkpoint_path", "output")
   depth_multiplier, image_size = cli.variant_from_flags(FLAGS.checkpoint_path)
-  options = keras_exporter.KerasExportOptions(
+  options = options_lib.KerasExportOptions(
     checkpoint_path=FLAGS.checkpoint_path,
     output=FLAGS.output,
     depth_multiplier=depth_multiplier,
@@ -57,14 +57,16 @@ def options_from_flags(argv):
     use_ema=FLAGS.use_ema,
     batch_norm_momentum=FLAGS.batch_norm_momentum,
   )
-  keras_exporter.validate(options)
+  options_lib.check_keras_export(options)
   return options
 
 
 def main(argv) -> None:
+  options = cli.parse_or_exit(options_from_flags, argv)
+  cli.work_or_exit(checkpoint.locate, options.checkpoint_path)
+  # TensorFlow and Keras from here on: usage errors and a missing checkpoint come back first.
   from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
 
-  options = cli.parse_or_exit(options_from_flags, argv)
   result = cli.work_or_exit(keras_exporter.export_keras, options)
   print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")
   print(

@@ -7,7 +7,7 @@ r"""Exports a TF-Slim MobileNet V2 checkpoint as a TF2 Reusable SavedModel for T
 The network comes from --variant, or --depth_multiplier and --image_size, or else the
 checkpoint's file name (mobilenet_v2_<multiplier>_<size>). A thin binary over
 `export.core.exporter.export_saved_model`, which tests call directly. TensorFlow is imported
-once the flags are parsed (export/cli.py quiets its start-up first).
+once the options are checked and the checkpoint found (export/cli.py quiets its start-up first).
 """
 
 import os
@@ -16,6 +16,9 @@ from absl import flags
 
 from export import cli
 from export.base import versions
+from export.core import checkpoint
+from export.core import litert
+from export.core import options as options_lib
 
 FLAGS = flags.FLAGS
 
@@ -67,13 +70,10 @@ def define_flags() -> None:
 
 def options_from_flags(argv):
   """Typed, checked ExportOptions from the parsed flags; ValueError on a usage error."""
-  from export.core import exporter  # pylint: disable=g-import-not-at-top
-  from export.core import litert  # pylint: disable=g-import-not-at-top
-
   cli.reject_positional_arguments(argv)
   cli.require("checkpoint_path", "export_dir")
   depth_multiplier, image_size = cli.variant_from_flags(FLAGS.checkpoint_path)
-  options = exporter.ExportOptions(
+  options = options_lib.ExportOptions(
     checkpoint_path=FLAGS.checkpoint_path,
     export_dir=FLAGS.export_dir,
     depth_multiplier=depth_multiplier,
@@ -87,14 +87,16 @@ def options_from_flags(argv):
     tflite_types=litert.parse_types(FLAGS.tflite_types),
     calibration_images=FLAGS.calibration_images,
   )
-  exporter.validate(options)
+  options_lib.check_export(options)
   return options
 
 
 def main(argv) -> None:
+  options = cli.parse_or_exit(options_from_flags, argv)
+  cli.work_or_exit(checkpoint.locate, options.checkpoint_path)
+  # TensorFlow from here on: usage errors and a missing checkpoint come back first.
   from export.core import exporter  # pylint: disable=g-import-not-at-top
 
-  options = cli.parse_or_exit(options_from_flags, argv)
   result = cli.work_or_exit(exporter.export_saved_model, options)
   print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")
   print(

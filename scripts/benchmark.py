@@ -127,10 +127,11 @@ def benchmark(work_dir: pathlib.Path) -> dict:
 
   print("Keras 3 ...", flush=True)
   from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+  from export.core import options  # pylint: disable=g-import-not-at-top
 
   keras_file = str(work_dir / "classifier.keras")
   keras_exporter.export_keras(
-    keras_exporter.KerasExportOptions(
+    options.KerasExportOptions(
       checkpoint_path=checkpoint_path,
       output=keras_file,
       depth_multiplier=measure.MULTIPLIER,

@@ -133,6 +133,7 @@ def benchmark(scratch: pathlib.Path) -> dict:
   from export.core import exporter as export_lib
   from export.core import litert
   from export.core import litert_network
+  from export.core import options
   from export.core import synthetic_checkpoint
 
   checkpoint_path = FLAGS.checkpoint_path or synthetic_checkpoint.write_checkpoint(
@@ -141,7 +142,7 @@ def benchmark(scratch: pathlib.Path) -> dict:
   print("exporting with all four LiteRT types ...", flush=True)
   started = time.perf_counter()
   result = export_lib.export_saved_model(
-    export_lib.ExportOptions(
+    options.ExportOptions(
       checkpoint_path=checkpoint_path,
       export_dir=str(scratch / "module"),
       depth_multiplier=MULTIPLIER,

@@ -8,13 +8,23 @@ and a test of exporting itself calls `export_checkpoint`, which always exports a
 """
 
 import os
+import pathlib
+import shutil
 
 # Read when TensorFlow's native library loads, so set before any test module imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top
+import regeneration_runs  # pylint: disable=g-import-not-at-top
 
 from export.core import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
+
+# Test files that share a session fixture too slow to make twice; pytest-xdist's loadgroup
+# keeps each group (else each file) on one worker.
+_SHARED_GROUPS = {
+  "test_regenerate.py": "regeneration",
+  "test_kaggle_publish.py": "regeneration",
+}
 
 
 def pytest_configure(config):
@@ -23,6 +33,12 @@ def pytest_configure(config):
     "slow: an end-to-end test (a subprocess or a whole pipeline); "
     "`-m 'not slow'` runs the fast set",
   )
+
+
+def pytest_itemcollected(item):
+  # Marked as each test is collected, before pytest-xdist reads the groups.
+  name = item.path.name
+  item.add_marker(pytest.mark.xdist_group(_SHARED_GROUPS.get(name, name)))
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +56,14 @@ def export_checkpoint(tmp_path_factory):
   """`export_checkpoint(prefix, **ExportOptions fields)` exports into a fresh directory and
   returns the ExportResult (`.export_dir`, `.restored`)."""
   from export.core import exporter  # pylint: disable=g-import-not-at-top
+  from export.core import options as options_lib  # pylint: disable=g-import-not-at-top
 
   def export(checkpoint_path, **options):
     export_dir = tmp_path_factory.mktemp("export") / "module"
     return exporter.export_saved_model(
-      exporter.ExportOptions(checkpoint_path=checkpoint_path, export_dir=str(export_dir), **options)
+      options_lib.ExportOptions(
+        checkpoint_path=checkpoint_path, export_dir=str(export_dir), **options
+      )
     )
 
   return export
@@ -54,15 +73,39 @@ def export_checkpoint(tmp_path_factory):
 def exported(synthetic_checkpoint_075_96, export_checkpoint):
   """`exported(**ExportOptions fields)`: the session's export of the seed-0 0.75/96 checkpoint
   with these options, made on first use. Read-only."""
-  from export.core import exporter  # pylint: disable=g-import-not-at-top
+  from export.core import options as options_lib  # pylint: disable=g-import-not-at-top
 
   cache = {}
 
   def export(**options):
     # Options that spell the defaults out name the same export.
-    key = exporter.ExportOptions(checkpoint_path="", export_dir="", **options)
+    key = options_lib.ExportOptions(checkpoint_path="", export_dir="", **options)
     if key not in cache:
       cache[key] = export_checkpoint(synthetic_checkpoint_075_96, **options)
     return cache[key]
 
   return export
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir_075_96(tmp_path_factory, synthetic_checkpoint_075_96):
+  """A directory holding only the session's checkpoint, as --checkpoint_dir wants it."""
+  directory = tmp_path_factory.mktemp("checkpoints")
+  prefix = pathlib.Path(synthetic_checkpoint_075_96)
+  for path in prefix.parent.glob(prefix.name + ".*"):
+    shutil.copy(path, directory)
+  return directory
+
+
+@pytest.fixture(scope="session")
+def regenerated_075_96(tmp_path_factory, checkpoint_dir_075_96):
+  """(output_dir, CompletedProcess) of the regeneration binary for the 0.75/96 classifier in
+  every format: versions 4 and 5, version 5's LiteRT models, the Keras file. Read-only."""
+  output_dir = tmp_path_factory.mktemp("regenerated") / "hub"
+  flags = [
+    "--variants=mobilenet_v2_0.75_96",
+    "--module_types=classification",
+    "--versions=4,5",
+    "--jobs=2",
+  ]
+  return output_dir, regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)

@@ -17,6 +17,7 @@ from export import classify
 from export.base import probe_images
 from export.core import classifier
 from export.core import images
+from export.core import options as options_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 96
@@ -274,7 +275,7 @@ def test_a_keras_file_classifies_like_the_saved_model(
 
   path = tmp_path / "classifier.keras"
   keras_exporter.export_keras(
-    keras_exporter.KerasExportOptions(checkpoint_path=synthetic_checkpoint_075_96, output=str(path))
+    options_lib.KerasExportOptions(checkpoint_path=synthetic_checkpoint_075_96, output=str(path))
   )
   keras_results = classifier.classify(str(path), image_files)
   for ours, theirs in zip(keras_results, results):

@@ -4,23 +4,23 @@ import dataclasses
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import zipfile
 
+import binaries
 import keras
 import pytest
 
 from export.base import files
 from export.core import checkpoint
 from export.core import keras_exporter as export_lib
+from export.core import options as options_lib
 
 
 @pytest.fixture(scope="module")
 def exported_keras(synthetic_checkpoint_075_96, tmp_path_factory):
   output = tmp_path_factory.mktemp("export") / "classifier.keras"
   return export_lib.export_keras(
-    export_lib.KerasExportOptions(checkpoint_path=synthetic_checkpoint_075_96, output=str(output))
+    options_lib.KerasExportOptions(checkpoint_path=synthetic_checkpoint_075_96, output=str(output))
   )
 
 
@@ -75,7 +75,7 @@ def test_the_file_honours_the_umask(synthetic_checkpoint_075_96, tmp_path):
   old = os.umask(0o027)
   try:
     export_lib.export_keras(
-      export_lib.KerasExportOptions(
+      options_lib.KerasExportOptions(
         checkpoint_path=synthetic_checkpoint_075_96, output=str(tmp_path / "private.keras")
       )
     )
@@ -96,7 +96,7 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_staging(
   monkeypatch.setattr(keras.saving, "save_model", interrupted)
   with pytest.raises(KeyboardInterrupt):
     export_lib.export_keras(
-      export_lib.KerasExportOptions(
+      options_lib.KerasExportOptions(
         checkpoint_path=synthetic_checkpoint_075_96, output=str(target), overwrite=True
       )
     )
@@ -106,7 +106,7 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_staging(
 def test_overwrite_replaces_an_existing_file(synthetic_checkpoint_075_96, tmp_path):
   target = tmp_path / "features.keras"
   target.write_bytes(b"stale")
-  options = export_lib.KerasExportOptions(
+  options = options_lib.KerasExportOptions(
     checkpoint_path=synthetic_checkpoint_075_96, output=str(target), module_type="feature_vector"
   )
   with pytest.raises(ValueError, match=r"file exists .*--overwrite"):
@@ -144,7 +144,7 @@ def test_failures_are_one_line_and_leave_nothing(
   fields.update({k: v.format(tmp=tmp_path) for k, v in changes.items() if isinstance(v, str)})
   fields.update({k: v for k, v in changes.items() if not isinstance(v, str)})
   with pytest.raises(error, match=match) as raised:
-    export_lib.export_keras(export_lib.KerasExportOptions(**fields))
+    export_lib.export_keras(options_lib.KerasExportOptions(**fields))
   assert "\n" not in str(raised.value)
   assert sorted(os.listdir(tmp_path)) == ["a_file"]
 
@@ -161,14 +161,8 @@ def test_binary_is_quiet(synthetic_checkpoint_075_96, tmp_path):
   )
 
 
-def _run_binary(*flags, environment=None):
-  return subprocess.run(
-    [sys.executable, "-m", "export.export_keras", *flags],
-    capture_output=True,
-    text=True,
-    timeout=300,
-    env={**os.environ, **(environment or {})},
-  )
+def _run_binary(*flags, **options):
+  return binaries.run("export.export_keras", *flags, **options)
 
 
 @pytest.mark.parametrize(
@@ -189,7 +183,8 @@ def test_binary_fails_with_one_line_and_an_exit_code(
     flags.append(f"--checkpoint_path={synthetic_checkpoint_075_96}")
   if not any(flag.startswith("--output") for flag in flags):
     flags.append(f"--output={tmp_path / 'model.keras'}")
-  run = _run_binary(*flags)
+  # All reported at once: before TensorFlow and Keras are imported (seconds of start-up).
+  run = _run_binary(*flags, blocked=["tensorflow", "keras"])
   assert run.returncode == exit_code, run.stderr[-2000:]
   errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
   assert len(errors) == 1 and message.format(tmp=tmp_path) in errors[0]

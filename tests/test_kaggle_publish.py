@@ -2,7 +2,7 @@
 and 5, from the seed-0 synthetic checkpoint): the binary's dry run, the lock check, and the
 upload through the real kagglehub client to a loopback Kaggle API (kaggle_fake_api.py).
 
-One module type keeps the session's regeneration to two artifacts (about 40 s here); the
+One module type keeps the session's regeneration (shared with test_regenerate.py) small; the
 feature-vector layout (no assets) is the same code path, and test_kaggle_staging.py stages
 feature vectors from hand-made outputs."""
 
@@ -21,7 +21,6 @@ from export.base import versions
 from export.kaggle import publish
 from export.kaggle import sources
 from export.pipeline import lock as regeneration_lock
-from export.pipeline import regenerate
 from nets import variants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -31,23 +30,11 @@ HUB_KEY = "google/imagenet/mobilenet_v2_075_96/{}/{}"
 
 
 @pytest.fixture(scope="session")
-def hub_dir(synthetic_checkpoint_075_96, tmp_path_factory) -> pathlib.Path:
-  """A finished regeneration of the 0.75/96 classifier (versions 4 and 5 with the latest's
-  LiteRT models, and its Keras file); read-only for the tests."""
-  output = tmp_path_factory.mktemp("regenerated") / "hub"
-  result = regenerate.regenerate(
-    regenerate.Options(
-      checkpoint_dir=os.path.dirname(synthetic_checkpoint_075_96),
-      output_dir=str(output),
-      variants=(variants.by_name("mobilenet_v2_0.75_96"),),
-      module_types=("classification",),
-      versions=(4, 5),
-      jobs=2,
-    ),
-    out=io.StringIO(),
-  )
-  assert result.ok
-  return output
+def hub_dir(regenerated_075_96) -> pathlib.Path:
+  """The session's regeneration of the 0.75/96 classifier in every format (conftest.py)."""
+  output_dir, process = regenerated_075_96
+  assert process.returncode == 0, process.stdout + process.stderr
+  return output_dir
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from export.core import litert
 from export.core import litert_agreement
 from export.core import litert_calibration
 from export.core import litert_network
+from export.core import options as options_lib
 
 ALL_FILES = [
   "module",
@@ -48,7 +49,7 @@ def _model(result, model_type) -> bytes:
 
 def _export(checkpoint_path, parent, **kwargs):
   return export_lib.export_saved_model(
-    export_lib.ExportOptions(
+    options_lib.ExportOptions(
       checkpoint_path=checkpoint_path, export_dir=str(parent / "module"), **kwargs
     )
   )
@@ -335,8 +336,8 @@ def test_inconsistent_options_are_refused_before_any_work(tmp_path, options, mes
 # --- determinism -------------------------------------------------------------------------
 _FRESH_PROCESS = """
 import hashlib, sys
-from export.core import exporter as export_lib, litert
-result = export_lib.export_saved_model(export_lib.ExportOptions(
+from export.core import exporter as export_lib, litert, options as options_lib
+result = export_lib.export_saved_model(options_lib.ExportOptions(
     checkpoint_path=sys.argv[1], export_dir=sys.argv[2], tflite=True, tflite_types=litert.TYPES))
 for written in result.litert_models:
   print("SHA256", written.model_type, written.sha256)

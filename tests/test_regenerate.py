@@ -1,8 +1,10 @@
 """The regeneration binary: layout, manifest, reproducibility, resuming, faults, lock check.
 
 The slow tests share two real regenerations of one small artifact (mobilenet_v2_0.75_96,
-classification, version 5), each in fresh worker processes; the rest reuse copies of their
-output, so that only what changes is made again.
+classification, version 5), each in fresh worker processes, and the session's regeneration
+of that classifier in every format (conftest.py's `regenerated_075_96`, which the Kaggle
+tests publish); the rest reuse copies of their output, so that only what changes is made
+again.
 """
 
 import gzip
@@ -12,11 +14,10 @@ import os
 import pathlib
 import shutil
 import signal
-import subprocess
-import sys
 import tarfile
 
 import pytest
+import regeneration_runs
 
 from export.base import files
 from export.core import synthetic_checkpoint
@@ -28,8 +29,6 @@ from export.publish import model_card
 from nets import architecture
 from nets import variants
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "regenerate_hub_artifacts.py"
 VARIANT = variants.by_name("mobilenet_v2_0.75_96")
 KEY = "google/imagenet/mobilenet_v2_075_96/classification/5"
 ONE_ARTIFACT = [
@@ -41,22 +40,6 @@ ONE_ARTIFACT = [
 ]
 KERAS_KEY = "google/imagenet/mobilenet_v2_075_96/classification/keras"
 VOLATILE = ("run_report.json", ".regenerate/logs/", ".regenerate/lock")
-
-
-def _run(checkpoint_dir, output_dir, *flags, wait=True):
-  command = [
-    sys.executable,
-    str(SCRIPT),
-    f"--checkpoint_dir={checkpoint_dir}",
-    f"--output_dir={output_dir}",
-    *flags,
-  ]
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  if not wait:
-    return subprocess.Popen(
-      command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-  return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _files(root) -> dict:
@@ -75,26 +58,17 @@ def _manifest(output_dir) -> dict:
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory, synthetic_checkpoint_075_96):
-  directory = tmp_path_factory.mktemp("checkpoints")
-  prefix = pathlib.Path(synthetic_checkpoint_075_96)
-  for path in prefix.parent.glob(prefix.name + ".*"):
-    shutil.copy(path, directory)
-  return directory
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory, checkpoint_dir):
+def first_run(tmp_path_factory, checkpoint_dir_075_96):
   output_dir = tmp_path_factory.mktemp("first") / "hub"
-  return output_dir, _run(checkpoint_dir, output_dir, *ONE_ARTIFACT)
+  return output_dir, regeneration_runs.run(checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT)
 
 
 @pytest.fixture(scope="module")
-def second_run(tmp_path_factory, checkpoint_dir):
+def second_run(tmp_path_factory, checkpoint_dir_075_96):
   """A fresh regeneration that also asks for a variant without a checkpoint (listed first)."""
   output_dir = tmp_path_factory.mktemp("second") / "hub"
   flags = ["--variants=mobilenet_v2_0.35_128,mobilenet_v2_075_96"] + ONE_ARTIFACT[1:]
-  return output_dir, _run(checkpoint_dir, output_dir, *flags)
+  return output_dir, regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)
 
 
 def _copy(run, tmp_path):
@@ -187,10 +161,12 @@ def test_a_second_regeneration_in_fresh_processes_is_byte_identical(first_run, s
 
 # --- reruns ------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoint_dir, tmp_path):
+def test_a_rerun_makes_nothing_when_everything_is_up_to_date(
+  first_run, checkpoint_dir_075_96, tmp_path
+):
   output_dir = _copy(first_run, tmp_path)
   before = _files(output_dir)
-  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT)
+  process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT)
   assert process.returncode == 0, process.stdout + process.stderr
   assert "0 to make, 1 up to date" in process.stdout
   assert "started" not in process.stdout
@@ -198,10 +174,12 @@ def test_a_rerun_makes_nothing_when_everything_is_up_to_date(first_run, checkpoi
 
 
 @pytest.mark.slow
-def test_a_deleted_or_modified_file_makes_the_artifact_stale(first_run, checkpoint_dir, tmp_path):
+def test_a_deleted_or_modified_file_makes_the_artifact_stale(
+  first_run, checkpoint_dir_075_96, tmp_path
+):
   output_dir = str(_copy(first_run, tmp_path))
   artifact = regeneration_state.Artifact(VARIANT, "classification", 5)
-  prefix = str(checkpoint_dir / VARIANT.checkpoint_name)
+  prefix = str(checkpoint_dir_075_96 / VARIANT.checkpoint_name)
   source = regeneration_state.Source(prefix, regeneration_state.source_digest(prefix))
   inputs = regeneration_state.stamp_inputs(
     artifact, source, regeneration_state.tool_version(), regeneration_state.tensorflow_version()
@@ -235,7 +213,7 @@ def test_a_changed_checkpoint_is_redone_on_rerun(first_run, tmp_path):
     str(changed), VARIANT.depth_multiplier, VARIANT.image_size, seed=1
   )
   before = _manifest(output_dir)["artifacts"][KEY]
-  process = _run(changed, output_dir, *ONE_ARTIFACT)
+  process = regeneration_runs.run(changed, output_dir, *ONE_ARTIFACT)
   assert process.returncode == 0, process.stdout + process.stderr
   assert f"started {KEY} (stale: checkpoint changed)" in process.stdout
   after = _manifest(output_dir)["artifacts"][KEY]
@@ -249,9 +227,9 @@ def test_a_changed_checkpoint_is_redone_on_rerun(first_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir, tmp_path):
+def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir_075_96, tmp_path):
   output_dir = tmp_path / "hub"
-  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, wait=False)
+  process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, wait=False)
   # Interrupt as soon as the orchestrator says the worker started: its imports, the export and
   # the verification still lie ahead (seconds), so the signal cannot land after the placement.
   lines = []
@@ -281,13 +259,17 @@ def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir, tmp_path)
 # --- the lock file -----------------------------------------------------------------------
 @pytest.mark.slow
 def test_check_prints_which_artifact_and_field_differ_from_the_lock(
-  first_run, checkpoint_dir, tmp_path
+  first_run, checkpoint_dir_075_96, tmp_path
 ):
   output_dir = _copy(first_run, tmp_path)
   lock = tmp_path / "regeneration.lock.json"
-  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--update_lock={lock}")
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, f"--update_lock={lock}"
+  )
   assert process.returncode == 0, process.stdout + process.stderr
-  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--check={lock}")
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, f"--check={lock}"
+  )
   assert process.returncode == 0 and "lock check: 1 artifact matches" in process.stdout
 
   locked = json.loads(lock.read_text())
@@ -295,7 +277,9 @@ def test_check_prints_which_artifact_and_field_differ_from_the_lock(
   entry["parameters"]["without_batch_norm"] += 1
   entry["saved_model_files"]["saved_model.pb"] = "0" * 64
   lock.write_text(json.dumps(locked))
-  process = _run(checkpoint_dir, output_dir, *ONE_ARTIFACT, f"--check={lock}")
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, f"--check={lock}"
+  )
   assert process.returncode == 1
   count = architecture.parameter_count(0.75)
   assert f"{KEY}: parameters.without_batch_norm: lock {count + 1}, now {count}" in process.stdout
@@ -360,19 +344,13 @@ def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_mis
 
 
 # --- every format: LiteRT models beside the latest version, a Keras file per module ----------
-@pytest.fixture(scope="module")
-def all_formats_run(tmp_path_factory, checkpoint_dir):
-  output_dir = tmp_path_factory.mktemp("formats") / "hub"
-  flags = [f for f in ONE_ARTIFACT if not f.startswith(("--formats", "--jobs"))]
-  return output_dir, _run(checkpoint_dir, output_dir, *flags, "--jobs=2")
-
-
 @pytest.mark.slow
-def test_every_format_is_made_beside_the_module_and_recorded(all_formats_run):
-  output_dir, process = all_formats_run
+def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96):
+  output_dir, process = regenerated_075_96
   assert process.returncode == 0, process.stdout + process.stderr
   manifest = _manifest(output_dir)
-  assert sorted(manifest["artifacts"]) == sorted([KEY, KERAS_KEY])
+  assert sorted(manifest["artifacts"]) == sorted([KEY.replace("/5", "/4"), KEY, KERAS_KEY])
+  assert "litert" not in manifest["artifacts"][KEY.replace("/5", "/4")]  # the latest only
   entry = manifest["artifacts"][KEY]
   assert sorted(entry["litert"]) == ["float16", "float32", "int8", "uint8"]
   for kind, model in entry["litert"].items():
@@ -393,8 +371,8 @@ def test_every_format_is_made_beside_the_module_and_recorded(all_formats_run):
 
 
 @pytest.mark.slow
-def test_the_lock_keeps_every_format_but_no_measured_figure(all_formats_run):
-  output_dir, _ = all_formats_run
+def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
+  output_dir, _ = regenerated_075_96
   manifest = _manifest(output_dir)
   lock = regeneration_lock.lock_from_manifest(manifest)
   locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
@@ -413,11 +391,11 @@ def test_the_lock_keeps_every_format_but_no_measured_figure(all_formats_run):
 
 
 @pytest.mark.slow
-def test_a_deleted_litert_model_is_made_again(all_formats_run, checkpoint_dir, tmp_path):
-  output_dir = _copy(all_formats_run, tmp_path)
+def test_a_deleted_litert_model_is_made_again(regenerated_075_96, checkpoint_dir_075_96, tmp_path):
+  output_dir = _copy(regenerated_075_96, tmp_path)
   os.remove(output_dir / f"{KEY}.int8.tflite")
   flags = [f for f in ONE_ARTIFACT if not f.startswith("--formats")]
-  process = _run(checkpoint_dir, output_dir, *flags)
+  process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)
   assert process.returncode == 0, process.stdout + process.stderr
   assert f"started {KEY} (stale: {KEY}.int8.tflite missing)" in process.stdout
   assert "1 to make, 1 up to date" in process.stdout  # the Keras file was not touched

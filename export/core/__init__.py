@@ -2,8 +2,10 @@
 
 `checkpoint` (reading a prefix or a released .tgz, strict accounting, the EMA rule),
 `network` (MobileNet V2 in TF2, interpreting nets/architecture.py), `reusable_module` (the TF
-Hub Reusable SavedModel around it), `exporter` (the library behind the export binary),
-`tflite` (the LiteRT models), `reference` (the checkpoint in TF-Slim's own graph),
+Hub Reusable SavedModel around it), `options` (what an export is asked for, checked without
+TensorFlow), `exporter` (the library behind the export binary), `keras_model` and
+`keras_exporter` (the Keras 3 file), `litert*` (the LiteRT models: folding, calibration,
+conversion, agreement), `reference` (the checkpoint in TF-Slim's own graph),
 `synthetic_checkpoint` (writes nets/synthetic.py's values as a checkpoint), `labels`,
 `images` and `classifier` (image files through a module to labels).
 

@@ -15,7 +15,6 @@ import tempfile
 from typing import Iterator
 
 import numpy as np
-import tensorflow as tf
 
 from export.base import errors
 from nets import architecture
@@ -48,29 +47,40 @@ class RestoredValues:
     )
 
 
+def locate(checkpoint_path: str) -> None:
+  """CheckpointError unless there is a checkpoint at `checkpoint_path` (a prefix, one of its
+  files, or an archive). Reads nothing, imports no TensorFlow: binaries call it first."""
+  path = str(checkpoint_path)
+  if path.endswith(_ARCHIVE_SUFFIXES):
+    if not os.path.isfile(path):
+      raise CheckpointError(f"{path}: archive not found")
+  elif not os.path.exists(_prefix_of(path) + ".index"):
+    raise CheckpointError(
+      f"{path}: no checkpoint there (expected {_prefix_of(path)}.index and its "
+      f"data file, or a released .tgz archive)"
+    )
+
+
+def _prefix_of(path: str) -> str:
+  return re.sub(r"\.(index|meta|data-\d+-of-\d+)$", "", path)
+
+
 @contextlib.contextmanager
 def opened(checkpoint_path: str) -> Iterator[str]:
   """Yields a checkpoint prefix for a prefix, an `.index`/`.data` file, or a `.tgz` archive.
 
   An archive is unpacked into a temporary directory that is removed afterwards.
   """
+  locate(checkpoint_path)
   path = str(checkpoint_path)
   if path.endswith(_ARCHIVE_SUFFIXES):
     with tempfile.TemporaryDirectory(prefix="mobilenet_v2_ckpt_") as unpacked:
       yield _unpack_archive(path, unpacked)
     return
-  prefix = re.sub(r"\.(index|meta|data-\d+-of-\d+)$", "", path)
-  if not os.path.exists(prefix + ".index"):
-    raise CheckpointError(
-      f"{path}: no checkpoint there (expected {prefix}.index and its "
-      f"data file, or a released .tgz archive)"
-    )
-  yield prefix
+  yield _prefix_of(path)
 
 
 def _unpack_archive(archive_path: str, directory: str) -> str:
-  if not os.path.isfile(archive_path):
-    raise CheckpointError(f"{archive_path}: archive not found")
   try:
     with tarfile.open(archive_path, "r:*") as archive:
       members = [m for m in archive.getmembers() if m.isfile()]
@@ -94,6 +104,8 @@ def _unpack_archive(archive_path: str, directory: str) -> str:
 
 
 def _reader(prefix: str):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only to read: see locate)
+
   try:
     return tf.train.load_checkpoint(prefix)
   except (tf.errors.OpError, ValueError) as error:
@@ -109,6 +121,8 @@ def read_shapes(prefix: str) -> dict:
 
 def read_tensors(prefix: str, names) -> dict:
   """The named tensors as numpy arrays; a truncated or corrupt data file fails here."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only to read: see locate)
+
   reader = _reader(prefix)
   try:
     return {name: reader.get_tensor(name) for name in names}

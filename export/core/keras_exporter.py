@@ -1,7 +1,7 @@
 """Exports a TF-Slim checkpoint as a Keras 3 model file (.keras): the library behind
 `python -m export.export_keras`.
 
-`export_keras(KerasExportOptions(...))` checks the options (ValueError: a usage error), claims
+`export_keras(options.KerasExportOptions(...))` checks the options (ValueError: a usage error), claims
 the output's place (files.UnwritableError before any work), restores the checkpoint with the
 SavedModel exporter's reader (checkpoint.CheckpointError), builds the functional model
 (export/core/keras_model.py) and writes its reproducible bytes atomically.
@@ -16,22 +16,7 @@ from absl import logging
 from export.base import files
 from export.core import checkpoint
 from export.core import keras_model
-from nets import architecture
-from nets import variants
-
-_DEFAULT = variants.default()
-
-
-@dataclasses.dataclass(frozen=True)
-class KerasExportOptions:
-  checkpoint_path: str
-  output: str  # the .keras file to write
-  depth_multiplier: float = _DEFAULT.depth_multiplier
-  image_size: int = _DEFAULT.image_size
-  module_type: str = architecture.MODULE_TYPES[0]
-  overwrite: bool = False
-  use_ema: bool = True
-  batch_norm_momentum: float = keras_model.DEFAULT_BATCH_NORM_MOMENTUM
+from export.core import options as options_lib
 
 
 @dataclasses.dataclass
@@ -44,23 +29,9 @@ class KerasExportResult:
   timings: dict  # phase -> seconds: restore, build, save
 
 
-def validate(options: KerasExportOptions) -> None:
-  """ValueError (a usage error) for options that cannot work."""
-  keras_model.check_arguments(
-    options.depth_multiplier, options.image_size, options.module_type, options.batch_norm_momentum
-  )
-  output = str(options.output)
-  if not output.endswith(keras_model.KERAS_SUFFIX):
-    raise ValueError(f"{output}: a Keras model file must end in {keras_model.KERAS_SUFFIX}")
-  if os.path.isdir(output):
-    raise ValueError(f"{output}: is a directory, expected a {keras_model.KERAS_SUFFIX} file")
-  if os.path.lexists(output) and not options.overwrite:
-    raise ValueError(f"{output}: file exists (pass --overwrite to replace it)")
-
-
-def export_keras(options: KerasExportOptions) -> KerasExportResult:
+def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
   """Restores the checkpoint and writes the .keras file atomically to `options.output`."""
-  validate(options)
+  options_lib.check_keras_export(options)
   timings = {}
   with files.staged_file(options.output) as staging:
     started = time.perf_counter()

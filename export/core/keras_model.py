@@ -34,15 +34,13 @@ import zipfile
 import keras
 import numpy as np
 
-from export.base import versions
+from export.core import options
 from nets import architecture
 
-KERAS_SUFFIX = ".keras"
 INPUT_NAME = "inputs"
 # The output layers are named as the SavedModel's serving_default outputs.
 OUTPUT_NAMES = {"classification": "logits", "feature_vector": "feature_vector"}
 LAYER_NAME_SEPARATOR = "."  # stands for TF-Slim's "/", which Keras 3 names may not contain
-DEFAULT_BATCH_NORM_MOMENTUM = versions.HUB_BATCH_NORM_MOMENTUM  # 0.99, since version 3
 # TF-Slim's l2_regularizer(scale) adds scale * sum(w**2) / 2; Keras' L2(l) adds l * sum(w**2).
 KERAS_L2_FACTOR = architecture.WEIGHT_DECAY / 2
 # 1 - 0.8 is 0.19999999999999996 in binary; 0.2 is the rate meant, and the same in float32.
@@ -102,7 +100,7 @@ def build_keras_model(
   depth_multiplier: float,
   image_size: int,
   module_type: str,
-  batch_norm_momentum: float = DEFAULT_BATCH_NORM_MOMENTUM,
+  batch_norm_momentum: float = options.KERAS_BATCH_NORM_MOMENTUM,
 ) -> keras.Model:
   """The network as a functional Keras model whose weights are `values` (TF-Slim names).
 
@@ -110,7 +108,7 @@ def build_keras_model(
   `export.checkpoint.model_values(prefix, depth_multiplier).values` gives them; the feature
   vector model leaves the logits out. Raises ValueError naming a bad argument or value.
   """
-  check_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum)
+  options.check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum)
   num_classes = architecture.num_classes(module_type)
   specs = architecture.variable_specs(depth_multiplier, num_classes)
   _check_values(values, specs, depth_multiplier)
@@ -175,12 +173,6 @@ def _conv_unit(net, unit: architecture.ConvUnit, batch_norm_momentum: float):
   return net
 
 
-def check_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum) -> None:
-  architecture.validate(depth_multiplier, image_size, module_type)
-  if not 0.0 <= batch_norm_momentum <= 1.0:
-    raise ValueError(f"batch-norm momentum must lie in [0, 1], got {batch_norm_momentum}")
-
-
 def _check_values(values: Mapping[str, np.ndarray], specs, depth_multiplier) -> None:
   for spec in specs:
     if spec.name not in values:
@@ -231,7 +223,7 @@ def keras_file_bytes(model: keras.Model) -> bytes:
   """The bytes of `model` as a .keras file, reproducibly: a function of the model and the Keras
   (and h5py) version only, with fixed member order, timestamps, permissions and save date."""
   with tempfile.TemporaryDirectory(prefix="keras_model_") as scratch:
-    saved = os.path.join(scratch, "model" + KERAS_SUFFIX)
+    saved = os.path.join(scratch, "model" + options.KERAS_SUFFIX)
     keras.saving.save_model(model, saved)
     with open(saved, "rb") as stored:
       return normalized_archive(stored.read())

@@ -89,6 +89,7 @@ def _file_entry(path: str, relative: str) -> dict:
 # --- a module version ------------------------------------------------------------------------
 def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) -> tuple:
   from export.core import exporter  # pylint: disable=g-import-not-at-top
+  from export.core import options  # pylint: disable=g-import-not-at-top
   from export.publish import model_card  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
@@ -96,7 +97,7 @@ def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) 
   started = time.perf_counter()
   try:
     result = exporter.export_saved_model(
-      exporter.ExportOptions(
+      options.ExportOptions(
         checkpoint_path=prefix,
         export_dir=saved_model,
         depth_multiplier=variant.depth_multiplier,
@@ -187,6 +188,7 @@ def _fingerprint(directory: str) -> dict:
 # --- a Keras file ----------------------------------------------------------------------------
 def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
   from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+  from export.core import options  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
   relative = hub_layout.relative_keras_path(variant, artifact.module_type)
@@ -194,7 +196,7 @@ def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
   started = time.perf_counter()
   try:
     keras_exporter.export_keras(
-      keras_exporter.KerasExportOptions(
+      options.KerasExportOptions(
         checkpoint_path=prefix,
         output=path,
         depth_multiplier=variant.depth_multiplier,

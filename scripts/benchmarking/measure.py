@@ -60,10 +60,11 @@ def child(arguments: list) -> dict:
     started = time.perf_counter()
     from export.core import exporter  # pylint: disable=g-import-not-at-top
     from export.core import litert  # pylint: disable=g-import-not-at-top
+    from export.core import options  # pylint: disable=g-import-not-at-top
 
     timings = {"import": time.perf_counter() - started}
     result = exporter.export_saved_model(
-      exporter.ExportOptions(
+      options.ExportOptions(
         checkpoint_path=arguments[1],
         export_dir=arguments[2],
         depth_multiplier=MULTIPLIER,

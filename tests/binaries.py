@@ -1,0 +1,29 @@
+"""Running the project's binaries as users do, in a subprocess."""
+
+import os
+import subprocess
+import sys
+
+
+def run(module, *flags, umask=None, environment=None, blocked=()):
+  """`python -m <module> <flags>`: its CompletedProcess.
+
+  `blocked` names modules whose import fails, as if they were not installed: what the binary
+  reports before importing them (TensorFlow's start-up takes seconds).
+  """
+  if blocked:
+    launch = [
+      "-c",
+      f"import runpy, sys; sys.modules.update(dict.fromkeys({list(blocked)!r})); "
+      f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)",
+    ]
+  else:
+    launch = ["-m", module]
+  return subprocess.run(
+    [sys.executable, *launch, *flags],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env={**os.environ, **(environment or {})},
+    preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+  )
