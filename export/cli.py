@@ -70,6 +70,22 @@ def define_variant_flags() -> None:
   )
 
 
+def define_export_source_flags() -> None:
+  """--checkpoint_path and --use_ema, as the export binaries share them (and the variant and
+  module type flags)."""
+  define_variant_flags()
+  flags.DEFINE_string(
+    "checkpoint_path", None, "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz."
+  )
+  define_module_type_flag()
+  flags.DEFINE_bool(
+    "use_ema",
+    True,
+    "Restore trainable variables from their ExponentialMovingAverage shadows, as TF-Slim's "
+    "evaluation does; false takes the raw values.",
+  )
+
+
 def define_module_type_flag(
   help_text: str = "Classification (logits) or feature_vector (global pool) module.",
 ) -> None:

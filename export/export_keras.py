@@ -21,19 +21,9 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  cli.define_variant_flags()
-  flags.DEFINE_string(
-    "checkpoint_path", None, "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz."
-  )
-  cli.define_module_type_flag()
+  cli.define_export_source_flags()
   flags.DEFINE_string("output", None, "The .keras file to write (atomically).")
   flags.DEFINE_bool("overwrite", False, "Replace an existing --output file.")
-  flags.DEFINE_bool(
-    "use_ema",
-    True,
-    "Take trainable variables from their ExponentialMovingAverage shadows, as "
-    "TF-Slim's evaluation does; false takes the raw values.",
-  )
   flags.DEFINE_float(
     "batch_norm_momentum",
     versions.HUB_BATCH_NORM_MOMENTUM,

@@ -24,11 +24,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  cli.define_variant_flags()
-  flags.DEFINE_string(
-    "checkpoint_path", None, "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz."
-  )
-  cli.define_module_type_flag()
+  cli.define_export_source_flags()
   flags.DEFINE_integer(
     "version",
     versions.LATEST_VERSION,
@@ -36,12 +32,6 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (written atomically).")
   flags.DEFINE_bool("overwrite", False, "Replace a non-empty --export_dir.")
-  flags.DEFINE_bool(
-    "use_ema",
-    True,
-    "Restore trainable variables from their ExponentialMovingAverage shadows, "
-    "as TF-Slim's evaluation does; false takes the raw values.",
-  )
   flags.DEFINE_float(
     "batch_norm_momentum_default",
     None,

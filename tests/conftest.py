@@ -27,10 +27,15 @@ _SHARED_GROUPS = {
 }
 
 
+# A test that exports or regenerates, itself or through another fixture, is slow: seconds of
+# TensorFlow work. Tests that run binaries or pipelines in subprocesses are marked by hand.
+_SLOW_FIXTURES = frozenset({"exported", "export_checkpoint", "regenerated_075_96"})
+
+
 def pytest_configure(config):
   config.addinivalue_line(
     "markers",
-    "slow: an end-to-end test (a subprocess or a whole pipeline); "
+    "slow: seconds or more: an export, a subprocess or a whole pipeline; "
     "`-m 'not slow'` runs the fast set",
   )
 
@@ -39,6 +44,8 @@ def pytest_itemcollected(item):
   # Marked as each test is collected, before pytest-xdist reads the groups.
   name = item.path.name
   item.add_marker(pytest.mark.xdist_group(_SHARED_GROUPS.get(name, name)))
+  if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+    item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

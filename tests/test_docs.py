@@ -26,6 +26,8 @@ import subprocess
 import sys
 from typing import Optional
 
+import pytest
+
 from export.base import versions
 from nets import variants
 
@@ -299,6 +301,7 @@ def _doc_commands():
   return [command for path in DOC_FILES for command in page_commands(blocks(path))]
 
 
+@pytest.mark.slow
 def test_every_command_in_the_docs_exists_with_its_flags():
   all_commands = _doc_commands()
   assert len(all_commands) >= 10, "the docs lost their commands, or the parser broke"

@@ -210,6 +210,7 @@ def test_wrong_multiplier_names_variable_shapes_and_the_implied_multiplier(
   )
 
 
+@pytest.mark.slow
 def test_unexpected_checkpoint_keys_are_listed(synthetic_checkpoint_075_96, tmp_path):
   values = checkpoint.read_tensors(
     synthetic_checkpoint_075_96, checkpoint.read_shapes(synthetic_checkpoint_075_96)
@@ -222,6 +223,7 @@ def test_unexpected_checkpoint_keys_are_listed(synthetic_checkpoint_075_96, tmp_
   )
 
 
+@pytest.mark.slow
 def test_missing_variable_is_named(synthetic_checkpoint_075_96, tmp_path):
   values = checkpoint.read_tensors(
     synthetic_checkpoint_075_96, checkpoint.read_shapes(synthetic_checkpoint_075_96)
@@ -247,6 +249,7 @@ def test_existing_export_dir_is_refused_unless_overwrite(classifier, synthetic_c
   assert sorted(os.listdir(classifier.export_dir)) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_atomically(synthetic_checkpoint_075_96, tmp_path):
   export_dir = tmp_path / "module"
   export_dir.mkdir()
@@ -323,6 +326,7 @@ def read_only_dir(tmp_path):
   subprocess.run(["umount", str(mount_point)], check=False)
 
 
+@pytest.mark.slow
 def test_a_read_only_file_system_is_refused_before_the_checkpoint_is_read(read_only_dir, tmp_path):
   # The checkpoint is there but unreadable: reading it would be another error.
   prefix = tmp_path / "mobilenet_v2_0.75_96.ckpt"
@@ -335,6 +339,7 @@ def test_a_read_only_file_system_is_refused_before_the_checkpoint_is_read(read_o
   ]
 
 
+@pytest.mark.slow
 def test_exports_are_readable_by_others_under_umask_022(synthetic_checkpoint_075_96, tmp_path):
   result = _run_binary(
     f"--checkpoint_path={synthetic_checkpoint_075_96}",

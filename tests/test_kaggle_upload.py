@@ -59,6 +59,7 @@ def test_rejected_credentials_stop_the_upload_with_one_line(monkeypatch, hub, ka
   assert kaggle.models == {} and kaggle.instances == {}
 
 
+@pytest.mark.slow
 def test_credentials_come_from_kaggle_json_too(monkeypatch, tmp_path, hub, kaggle):
   for name in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
     monkeypatch.delenv(name)
@@ -88,6 +89,7 @@ def test_missing_credentials_are_one_line_before_anything_is_sent(monkeypatch, h
   assert not (hub / "kaggle").exists()
 
 
+@pytest.mark.slow
 def test_a_5xx_mid_upload_then_a_rerun_completes_without_duplicates(hub, kaggle):
   kaggle.put_failures[("saved_model.pb", 2)] = 503  # during the upload of hub version 5
   first = _upload(hub)
@@ -102,6 +104,7 @@ def test_a_5xx_mid_upload_then_a_rerun_completes_without_duplicates(hub, kaggle)
   ]
 
 
+@pytest.mark.slow
 def test_an_upload_that_reached_kaggle_before_failing_is_not_repeated(hub, kaggle):
   kaggle.fail_after_effect["CreateModelInstanceVersion"] = 500
   assert _statuses(_upload(hub)) == [(1, upload.UPLOADED), (2, upload.FAILED)]
@@ -112,6 +115,7 @@ def test_an_upload_that_reached_kaggle_before_failing_is_not_repeated(hub, kaggl
   assert len(kaggle.calls("StartBlobUpload")) == blobs
 
 
+@pytest.mark.slow
 def test_versions_on_kaggle_that_the_record_lacks_are_never_duplicated(hub, kaggle):
   _upload(hub)
   os.remove(hub / "kaggle" / "uploads.json")
@@ -121,6 +125,7 @@ def test_versions_on_kaggle_that_the_record_lacks_are_never_duplicated(hub, kagg
   assert len(kaggle.instances[HANDLE]["versions"]) == 2
 
 
+@pytest.mark.slow
 def test_a_published_version_with_other_files_is_refused(tmp_path, hub, kaggle):
   _upload(hub)
   kaggle_test_hub.write_hub(str(hub), salt=" rebuilt")
@@ -130,6 +135,7 @@ def test_a_published_version_with_other_files_is_refused(tmp_path, hub, kaggle):
   assert kaggle.version_files(HANDLE, 1) == _expected_files(KEY4)
 
 
+@pytest.mark.slow
 def test_the_endpoint_redirect_ends_with_the_upload(hub, kaggle):
   from kagglesdk import kaggle_env  # pylint: disable=g-import-not-at-top
 

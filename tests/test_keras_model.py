@@ -90,6 +90,7 @@ def test_logits_equal_the_tf_slim_graph_and_the_saved_model(outputs):
     (1.4, 224, "feature_vector", 64, 1792),
   ],
 )
+@pytest.mark.slow
 def test_other_variants_equal_the_tf_slim_graph(
   tmp_path, multiplier, size, module_type, calibration_size, width
 ):
@@ -374,6 +375,7 @@ def test_tfsm_layer_cannot_find_serving_default_in_version_4(saved_model_v4_dir,
 
 
 # --- verification of the file against the checkpoint ----------------------------------------
+@pytest.mark.slow
 def test_verify_checks_a_keras_file_against_the_checkpoint(keras_file, synthetic_checkpoint_075_96):
   report = verifier.verify(
     str(keras_file),
@@ -388,6 +390,7 @@ def test_verify_checks_a_keras_file_against_the_checkpoint(keras_file, synthetic
   assert checks["top1"].status == checks["top5"].status == "pass"
 
 
+@pytest.mark.slow
 def test_verify_names_a_changed_weight_of_a_keras_file(
   values, synthetic_checkpoint_075_96, tmp_path
 ):

@@ -76,6 +76,7 @@ def test_each_type_is_written_beside_the_saved_model(litert_export):
   assert [written.model_type for written in litert_export.litert_models] == list(litert.TYPES)
 
 
+@pytest.mark.slow
 def test_without_the_option_nothing_extra_is_written(synthetic_checkpoint_075_96, tmp_path):
   result = _export(synthetic_checkpoint_075_96, tmp_path)
   assert sorted(os.listdir(tmp_path)) == ["module"]
@@ -193,6 +194,7 @@ def test_int8_model_agrees_in_direction_on_unseen_photos(litert_export):
   assert cosines.min() >= litert_agreement.FULL_INTEGER.min_cosine
 
 
+@pytest.mark.slow
 def test_feature_vector_int8_model_is_checked_by_cosine(synthetic_checkpoint_075_96, tmp_path):
   result = _export(
     synthetic_checkpoint_075_96,
@@ -207,6 +209,7 @@ def test_feature_vector_int8_model_is_checked_by_cosine(synthetic_checkpoint_075
   assert written.agreement.min_cosine >= litert_agreement.FULL_INTEGER.min_cosine
 
 
+@pytest.mark.slow
 def test_a_model_short_of_its_threshold_is_refused_and_nothing_is_written(
   synthetic_checkpoint_075_96, tmp_path, monkeypatch
 ):

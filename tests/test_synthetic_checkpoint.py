@@ -118,6 +118,7 @@ def test_statistics_and_slots_are_plausible(reader):
   assert 0.8 < gammas.mean() < 1.2
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_bytes(synthetic_checkpoint_075_96, same_seed_archived):
   assert _data(same_seed_archived) == _data(synthetic_checkpoint_075_96)
 
@@ -131,6 +132,7 @@ KERNEL_ENVIRONMENTS = {
 }
 
 
+@pytest.mark.slow
 def test_bytes_do_not_depend_on_threads_or_kernels(synthetic_checkpoint_075_96, tmp_path):
   runs = {
     name: subprocess.Popen(
@@ -182,6 +184,7 @@ def test_archive_holds_the_released_file_layout(same_seed_archived):
   assert data == _data(same_seed_archived)
 
 
+@pytest.mark.slow
 def test_logits_are_finite_varied_and_moderate(restored_logits):
   for logits in restored_logits.values():
     assert np.isfinite(logits).all()

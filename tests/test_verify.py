@@ -211,6 +211,7 @@ def test_export_of_raw_weights_fails_on_variables_and_outputs(raw_dir, expectati
   assert _checks(report)["outputs"].status == report_lib.FAIL
 
 
+@pytest.mark.slow
 def test_export_with_unscaled_inputs_fails_on_outputs(unscaled_dir, expectation):
   report = verifier.compare(unscaled_dir, expectation)
   checks = _checks(report)

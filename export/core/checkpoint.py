@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 from typing import Iterator
 
+from absl import logging
 import numpy as np
 
 from export.base import errors
@@ -150,6 +151,15 @@ def _implied_variant_hint(prefix: str, shapes: dict) -> str:
   if named:
     hints.append(f"its file name says multiplier {named[0]}, image size {named[1]}")
   return f" (the checkpoint looks like another variant: {'; '.join(hints)})" if hints else ""
+
+
+def restore(checkpoint_path: str, depth_multiplier: float, use_ema: bool = True) -> RestoredValues:
+  """`model_values` of the checkpoint at `checkpoint_path` (a prefix, one of its files, or a
+  released archive), logged as the exporters report it."""
+  with opened(checkpoint_path) as prefix:
+    restored = model_values(prefix, depth_multiplier, use_ema)
+  logging.info("%s: %s", checkpoint_path, restored.summary())
+  return restored
 
 
 def model_values(prefix: str, depth_multiplier: float, use_ema: bool = True) -> RestoredValues:

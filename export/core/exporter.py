@@ -10,8 +10,6 @@ directory and renames it into place.
 import dataclasses
 import time
 
-from absl import logging
-
 from export.base import errors
 from export.base import files
 from export.core import checkpoint
@@ -48,9 +46,9 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
     )
   with files.staged_directory(options.export_dir) as staging:
     started = time.perf_counter()
-    with checkpoint.opened(options.checkpoint_path) as prefix:
-      restored = checkpoint.model_values(prefix, options.depth_multiplier, options.use_ema)
-    logging.info("%s: %s", options.checkpoint_path, restored.summary())
+    restored = checkpoint.restore(
+      options.checkpoint_path, options.depth_multiplier, options.use_ema
+    )
     timings["restore"] = time.perf_counter() - started
     started = time.perf_counter()
     module = reusable_module.build(

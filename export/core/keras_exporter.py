@@ -11,8 +11,6 @@ import dataclasses
 import os
 import time
 
-from absl import logging
-
 from export.base import files
 from export.core import checkpoint
 from export.core import keras_model
@@ -35,9 +33,9 @@ def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
   timings = {}
   with files.staged_file(options.output) as staging:
     started = time.perf_counter()
-    with checkpoint.opened(options.checkpoint_path) as prefix:
-      restored = checkpoint.model_values(prefix, options.depth_multiplier, options.use_ema)
-    logging.info("%s: %s", options.checkpoint_path, restored.summary())
+    restored = checkpoint.restore(
+      options.checkpoint_path, options.depth_multiplier, options.use_ema
+    )
     timings["restore"] = time.perf_counter() - started
     started = time.perf_counter()
     model = keras_model.build_keras_model(

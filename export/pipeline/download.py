@@ -159,7 +159,13 @@ def _download(
   return Result(variant, DOWNLOADED, final, found, recorded=recorded)
 
 
-def download(
+def download(variant: VariantLike, output_dir: Union[str, os.PathLike], **options) -> pathlib.Path:
+  """Downloads one released archive into `output_dir` and returns the `<name>.tgz` path;
+  `download_result` says what the options are and what it raises."""
+  return download_result(variant, output_dir, **options).path
+
+
+def download_result(
   variant: VariantLike,
   output_dir: Union[str, os.PathLike],
   *,
@@ -169,8 +175,9 @@ def download(
   backoff: Callable[[int], float] = exponential_backoff,
   progress: Optional[Progress] = None,
   timeout: float = DEFAULT_TIMEOUT_SECONDS,
-) -> pathlib.Path:
-  """Downloads one released archive into `output_dir` and returns the `<name>.tgz` path.
+) -> Result:
+  """Downloads one released archive into `output_dir`; the `Result` says where it is, and
+  whether it was downloaded or already present and its digest recorded.
 
   Args:
     variant: a `nets.variants.Variant`, or a TF-Slim or TF Hub variant name.
@@ -185,30 +192,6 @@ def download(
   Raises:
     DownloadError: with a one-line message.
   """
-  return download_result(
-    variant,
-    output_dir,
-    base_url=base_url,
-    digests_path=digests_path,
-    retries=retries,
-    backoff=backoff,
-    progress=progress,
-    timeout=timeout,
-  ).path
-
-
-def download_result(
-  variant: VariantLike,
-  output_dir: Union[str, os.PathLike],
-  *,
-  base_url: Optional[str] = None,
-  digests_path: Union[str, os.PathLike] = DEFAULT_DIGESTS_PATH,
-  retries: int = DEFAULT_RETRIES,
-  backoff: Callable[[int], float] = exponential_backoff,
-  progress: Optional[Progress] = None,
-  timeout: float = DEFAULT_TIMEOUT_SECONDS,
-) -> Result:
-  """Like `download`, but returns the `Result` (downloaded or already present, digest recorded)."""
   if retries < 0:
     raise ValueError(f"retries must be >= 0, got {retries}")
   if base_url is not None:
