@@ -8,20 +8,15 @@ directory and renames it into place.
 """
 
 import dataclasses
-import time
 
-from export.base import errors
 from export.base import files
+from export.base import timing
 from export.core import checkpoint
 from export.core import labels
 from export.core import litert
 from export.core import litert_calibration
 from export.core import options as options_lib
 from export.core import reusable_module
-
-
-class ExportError(errors.Failure):
-  """An export that cannot be made; the message is one line."""
 
 
 @dataclasses.dataclass
@@ -45,32 +40,27 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
       options.calibration_images, options.image_size
     )
   with files.staged_directory(options.export_dir) as staging:
-    started = time.perf_counter()
-    restored = checkpoint.restore(
-      options.checkpoint_path, options.depth_multiplier, options.use_ema
-    )
-    timings["restore"] = time.perf_counter() - started
-    started = time.perf_counter()
-    module = reusable_module.build(
-      restored.values,
-      options.depth_multiplier,
-      options.image_size,
-      options.module_type,
-      momentum,
-      labels_file=labels.LABELS_FILE,
-    )
-    timings["build"] = time.perf_counter() - started
-    started = time.perf_counter()
-    signatures = reusable_module.trace(module, version.serving_signature)
-    timings["trace"] = time.perf_counter() - started
-    started = time.perf_counter()
-    reusable_module.save(module, staging, signatures)
-    timings["save"] = time.perf_counter() - started
+    with timing.phase(timings, "restore"):
+      restored = checkpoint.restore(
+        options.checkpoint_path, options.depth_multiplier, options.use_ema
+      )
+    with timing.phase(timings, "build"):
+      module = reusable_module.build(
+        restored.values,
+        options.depth_multiplier,
+        options.image_size,
+        options.module_type,
+        momentum,
+        labels_file=labels.LABELS_FILE,
+      )
+    with timing.phase(timings, "trace"):
+      signatures = reusable_module.trace(module, version.serving_signature)
+    with timing.phase(timings, "save"):
+      reusable_module.save(module, staging, signatures)
   litert_models = []
   if options.tflite:
-    started = time.perf_counter()
-    litert_models = litert.write_beside(
-      module, options.export_dir, options.tflite_types, calibration_images
-    )
-    timings["tflite"] = time.perf_counter() - started
+    with timing.phase(timings, "tflite"):
+      litert_models = litert.write_beside(
+        module, options.export_dir, options.tflite_types, calibration_images
+      )
   return ExportResult(options.export_dir, restored, timings, litert_models)

@@ -9,9 +9,9 @@ SavedModel exporter's reader (checkpoint.CheckpointError), builds the functional
 
 import dataclasses
 import os
-import time
 
 from export.base import files
+from export.base import timing
 from export.core import checkpoint
 from export.core import keras_model
 from export.core import options as options_lib
@@ -32,24 +32,20 @@ def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
   options_lib.check_keras_export(options)
   timings = {}
   with files.staged_file(options.output) as staging:
-    started = time.perf_counter()
-    restored = checkpoint.restore(
-      options.checkpoint_path, options.depth_multiplier, options.use_ema
-    )
-    timings["restore"] = time.perf_counter() - started
-    started = time.perf_counter()
-    model = keras_model.build_keras_model(
-      restored.values,
-      options.depth_multiplier,
-      options.image_size,
-      options.module_type,
-      options.batch_norm_momentum,
-    )
-    timings["build"] = time.perf_counter() - started
-    started = time.perf_counter()
-    with open(staging, "wb") as staged:
+    with timing.phase(timings, "restore"):
+      restored = checkpoint.restore(
+        options.checkpoint_path, options.depth_multiplier, options.use_ema
+      )
+    with timing.phase(timings, "build"):
+      model = keras_model.build_keras_model(
+        restored.values,
+        options.depth_multiplier,
+        options.image_size,
+        options.module_type,
+        options.batch_norm_momentum,
+      )
+    with timing.phase(timings, "save"), open(staging, "wb") as staged:
       staged.write(keras_model.keras_file_bytes(model))
-    timings["save"] = time.perf_counter() - started
   return KerasExportResult(
     os.path.abspath(options.output),
     restored,

@@ -13,11 +13,12 @@ Each is verified against the checkpoint (export/verification) before anything is
 failure raises ArtifactError. TensorFlow is imported only here, in the worker process.
 """
 
+import contextlib
 import os
-import time
 
 from export.base import errors
 from export.base import files
+from export.base import timing
 from export.pipeline import state
 from export.publish import hub_layout
 from nets import architecture
@@ -86,16 +87,24 @@ def _file_entry(path: str, relative: str) -> dict:
   return {"bytes": os.path.getsize(path), "path": relative, "sha256": files.sha256(path)}
 
 
+@contextlib.contextmanager
+def _exporting(timings: dict):
+  """Times the export and reports its usage errors and failures as ArtifactError."""
+  with timing.phase(timings, "export"):
+    try:
+      yield
+    except (ValueError, errors.Failure) as error:
+      raise ArtifactError(f"export failed: {error}") from None
+
+
 # --- a module version ------------------------------------------------------------------------
 def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) -> tuple:
   from export.core import exporter  # pylint: disable=g-import-not-at-top
   from export.core import options  # pylint: disable=g-import-not-at-top
-  from export.publish import model_card  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
   saved_model = os.path.join(staging, "saved_model")
-  started = time.perf_counter()
-  try:
+  with _exporting(timings):
     result = exporter.export_saved_model(
       options.ExportOptions(
         checkpoint_path=prefix,
@@ -109,15 +118,19 @@ def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) 
         **state.EXPORT_OPTIONS,
       )
     )
-  except (ValueError, errors.Failure) as error:
-    raise ArtifactError(f"export failed: {error}") from None
-  timings.update({f"export_{phase}": seconds for phase, seconds in result.timings.items()})
-  timings["export"] = time.perf_counter() - started
-  started = time.perf_counter()
-  report, source = _verify(artifact, prefix, saved_model, logs_dir)
-  timings["verify"] = time.perf_counter() - started
+    timings.update({f"export_{phase}": seconds for phase, seconds in result.timings.items()})
+  with timing.phase(timings, "verify"):
+    report, source = _verify(artifact, prefix, saved_model, logs_dir)
+  with timing.phase(timings, "card_archive_digests"):
+    return _module_files(artifact, report, source, staging, saved_model, result)
 
-  started = time.perf_counter()
+
+def _module_files(artifact, report, source, staging, saved_model, result) -> tuple:
+  """The entry and placements of an exported, verified module version: its SavedModel, card,
+  archive and LiteRT models, with their digests."""
+  from export.publish import model_card  # pylint: disable=g-import-not-at-top
+
+  variant = artifact.variant
   placements, litert = [], {}
   for written in result.litert_models:
     suffix = os.path.basename(written.path)[len("saved_model") :]  # .tflite, .int8.tflite, ...
@@ -157,7 +170,6 @@ def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) 
     (archive, entry["archive"]["path"]),
     (saved_model, artifact.key),
   ]
-  timings["card_archive_digests"] = time.perf_counter() - started
   return entry, placements
 
 
@@ -193,8 +205,7 @@ def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
   variant = artifact.variant
   relative = hub_layout.relative_keras_path(variant, artifact.module_type)
   path = os.path.join(staging, os.path.basename(relative))
-  started = time.perf_counter()
-  try:
+  with _exporting(timings):
     keras_exporter.export_keras(
       options.KerasExportOptions(
         checkpoint_path=prefix,
@@ -205,12 +216,8 @@ def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
         use_ema=state.EXPORT_OPTIONS["use_ema"],
       )
     )
-  except (ValueError, errors.Failure) as error:
-    raise ArtifactError(f"export failed: {error}") from None
-  timings["export"] = time.perf_counter() - started
-  started = time.perf_counter()
-  report, source = _verify(artifact, prefix, path, logs_dir)
-  timings["verify"] = time.perf_counter() - started
+  with timing.phase(timings, "verify"):
+    report, source = _verify(artifact, prefix, path, logs_dir)
   entry = _common_entry(artifact, report, source)
   entry.update({"format": "keras", "keras": _file_entry(path, relative)})
   return entry, [(path, relative)]
