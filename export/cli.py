@@ -86,6 +86,20 @@ def define_export_source_flags() -> None:
   )
 
 
+def export_source_from_flags() -> dict:
+  """The options those flags give, as the export binaries' option fields (ValueError on a
+  variant that contradicts itself or the checkpoint's file name)."""
+  flag_values = flags.FLAGS
+  depth_multiplier, image_size = variant_from_flags(flag_values.checkpoint_path)
+  return dict(
+    checkpoint_path=flag_values.checkpoint_path,
+    depth_multiplier=depth_multiplier,
+    image_size=image_size,
+    module_type=flag_values.module_type,
+    use_ema=flag_values.use_ema,
+  )
+
+
 def define_module_type_flag(
   help_text: str = "Classification (logits) or feature_vector (global pool) module.",
 ) -> None:

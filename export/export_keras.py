@@ -36,15 +36,10 @@ def options_from_flags(argv):
   """Typed, checked KerasExportOptions from the parsed flags; ValueError on a usage error."""
   cli.reject_positional_arguments(argv)
   cli.require("checkpoint_path", "output")
-  depth_multiplier, image_size = cli.variant_from_flags(FLAGS.checkpoint_path)
   options = options_lib.KerasExportOptions(
-    checkpoint_path=FLAGS.checkpoint_path,
+    **cli.export_source_from_flags(),
     output=FLAGS.output,
-    depth_multiplier=depth_multiplier,
-    image_size=image_size,
-    module_type=FLAGS.module_type,
     overwrite=FLAGS.overwrite,
-    use_ema=FLAGS.use_ema,
     batch_norm_momentum=FLAGS.batch_norm_momentum,
   )
   options_lib.check_keras_export(options)

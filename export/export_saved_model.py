@@ -62,16 +62,11 @@ def options_from_flags(argv):
   """Typed, checked ExportOptions from the parsed flags; ValueError on a usage error."""
   cli.reject_positional_arguments(argv)
   cli.require("checkpoint_path", "export_dir")
-  depth_multiplier, image_size = cli.variant_from_flags(FLAGS.checkpoint_path)
   options = options_lib.ExportOptions(
-    checkpoint_path=FLAGS.checkpoint_path,
+    **cli.export_source_from_flags(),
     export_dir=FLAGS.export_dir,
-    depth_multiplier=depth_multiplier,
-    image_size=image_size,
-    module_type=FLAGS.module_type,
     version=FLAGS.version,
     overwrite=FLAGS.overwrite,
-    use_ema=FLAGS.use_ema,
     batch_norm_momentum_default=FLAGS.batch_norm_momentum_default,
     tflite=FLAGS.tflite,
     tflite_types=litert.parse_types(FLAGS.tflite_types),
