@@ -55,9 +55,8 @@ def check_export(options: ExportOptions) -> versions.Version:
   """The version to produce; ValueError (a usage error) for options that cannot work."""
   version = versions.producible(options.version)
   architecture.validate(options.depth_multiplier, options.image_size, options.module_type)
-  momentum = options.batch_norm_momentum_default
-  if momentum is not None and not 0.0 <= momentum <= 1.0:
-    raise ValueError(f"batch-norm momentum default must lie in [0, 1], got {momentum}")
+  if options.batch_norm_momentum_default is not None:
+    _check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
   check_output_dir(options.export_dir, options.overwrite)
   _check_litert(options)
   return version
@@ -88,8 +87,12 @@ def check_output_dir(path: str, overwrite: bool) -> None:
 def check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum) -> None:
   """ValueError for a network the Keras model cannot be built as."""
   architecture.validate(depth_multiplier, image_size, module_type)
-  if not 0.0 <= batch_norm_momentum <= 1.0:
-    raise ValueError(f"batch-norm momentum must lie in [0, 1], got {batch_norm_momentum}")
+  _check_momentum(batch_norm_momentum, "batch-norm momentum")
+
+
+def _check_momentum(momentum: float, what: str) -> None:
+  if not 0.0 <= momentum <= 1.0:
+    raise ValueError(f"{what} must lie in [0, 1], got {momentum}")
 
 
 def check_keras_export(options: KerasExportOptions) -> None:
