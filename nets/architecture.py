@@ -2,7 +2,7 @@
 
 `V2_STAGES` is the paper's table (expansion, channels, repeats, first stride); `resolve()`
 turns it into one `Layer` per op with concrete channel counts, which every execution path
-(the TF-Slim graph in `nets.mobilenet_v2`, the TF2 module in `export.module`) interprets,
+(the TF-Slim graph in `nets.mobilenet_v2`, the TF2 network in `export.core.network`) interprets,
 and from which the variable layout, parameter and MAC counts are derived.
 """
 

@@ -1,8 +1,8 @@
 """Small hand-made regeneration outputs, in the manifest schema the publisher reads.
 
 SavedModel artifacts carry today's entries (with a few bytes standing in for each file and
-the real model card); LiteRT and Keras entries follow the tentative schema of the branches
-that add them (docs/publishing.md). Every file's bytes name the artifact they belong to, so
+the real model card), LiteRT and Keras entries as the regeneration writes them
+(export/pipeline/makers.py). Every file's bytes name the artifact they belong to, so
 a test can tell which one was uploaded where.
 """
 

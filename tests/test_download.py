@@ -1,4 +1,4 @@
-"""Tests of export/download.py and scripts/download_checkpoints.py against a local HTTP server."""
+"""Tests of export/pipeline/download.py and scripts/download_checkpoints.py against a local HTTP server."""
 
 import hashlib
 import http.server

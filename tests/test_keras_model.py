@@ -1,6 +1,6 @@
 """The Keras 3 model: TF-Slim's outputs and weights, the hub modules' fine-tuning, a portable file.
 
-Parity is measured against the TF-Slim graph (export.reference) and the SavedModel, within
+Parity is measured against the TF-Slim graph (export.core.reference) and the SavedModel, within
 1e-5 * (1 + max |reference|), on the TensorFlow backend here and on JAX in a subprocess.
 """
 

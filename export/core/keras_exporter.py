@@ -1,10 +1,10 @@
 """Exports a TF-Slim checkpoint as a Keras 3 model file (.keras): the library behind
 `python -m export.export_keras`.
 
-`export_keras(options.KerasExportOptions(...))` checks the options (ValueError: a usage error), claims
-the output's place (files.UnwritableError before any work), restores the checkpoint with the
-SavedModel exporter's reader (checkpoint.CheckpointError), builds the functional model
-(export/core/keras_model.py) and writes its reproducible bytes atomically.
+`export_keras(options.KerasExportOptions(...))` checks the options (ValueError: a usage
+error), claims the output's place (files.UnwritableError before any work), restores the
+checkpoint with the SavedModel exporter's reader (checkpoint.CheckpointError), builds the
+functional model (export/core/keras_model.py) and writes its reproducible bytes atomically.
 """
 
 import dataclasses

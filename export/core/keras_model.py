@@ -105,7 +105,7 @@ def build_keras_model(
   """The network as a functional Keras model whose weights are `values` (TF-Slim names).
 
   `values` holds every variable of the classifier layout, as
-  `export.checkpoint.model_values(prefix, depth_multiplier).values` gives them; the feature
+  `export.core.checkpoint.model_values(prefix, depth_multiplier).values` gives them; the feature
   vector model leaves the logits out. Raises ValueError naming a bad argument or value.
   """
   options.check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum)

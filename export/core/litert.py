@@ -83,7 +83,7 @@ def path_beside(export_dir: str, model_type: str = "float32") -> str:
 
 # --- conversion --------------------------------------------------------------------------
 def network_of(root) -> litert_network.FoldedNetwork:
-  """The folded inference network of a module built by `export.reusable_module.build`."""
+  """The folded inference network of a module built by `export.core.reusable_module.build`."""
   network = root.network
   values = {
     spec.name: variable.numpy() for spec, variable in zip(network.specs, network.model_variables)

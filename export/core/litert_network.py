@@ -1,6 +1,6 @@
 """The inference network as LiteRT models are converted from it: batch norm folded exactly.
 
-The SavedModel's inference function (`export/reusable_module.py`) leaves batch norm to be
+The SavedModel's inference function (`export/core/reusable_module.py`) leaves batch norm to be
 folded into the kernels when a converter freezes it, and TensorFlow folds it with its own
 `Rsqrt` kernel. That kernel is a fast approximation (the CPU's reciprocal-square-root estimate
 refined by a Newton step): on this machine 35 % of its results differ from `1 / sqrt(x)` and
@@ -73,7 +73,7 @@ class FoldedNetwork:
 def fold(
   values: Mapping[str, np.ndarray], depth_multiplier: float, module_type: str
 ) -> FoldedNetwork:
-  """The folded network of TF-Slim variable values (`export.checkpoint.model_values`)."""
+  """The folded network of TF-Slim variable values (`export.core.checkpoint.model_values`)."""
   layers = []
   for layer in architecture.resolve(depth_multiplier):
     units = tuple(_fold_unit(values, unit) for unit in architecture.conv_units(layer))

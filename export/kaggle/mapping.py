@@ -194,7 +194,7 @@ def skip_reason(format_name: str) -> str:
 def version_notes(
   variant: variants_lib.Variant, module_type: str, hub_version: Optional[int], format_name: str
 ) -> str:
-  """The Kaggle version notes: the hub version's changelog entry (export/versions.py)."""
+  """The Kaggle version notes: the hub version's changelog entry (export/base/versions.py)."""
   format_rule = rule(format_name)
   source = (
     f"TF Hub module {variant.hub_handle(module_type)}/{hub_version}"

@@ -6,12 +6,12 @@ file, or whose files differ from the manifest's digests; otherwise it returns th
 its `Publishable` items. `publishable_files` is the one function that knows the manifest's
 schema, so that a change of schema is adapted there:
 
-  - a SavedModel artifact `<handle>/<version>`: today's entry (export/regeneration_worker.py),
-    whose `saved_model.files` are the instance's files, `card` its model card;
+  - a SavedModel artifact `<handle>/<version>` (written by export/pipeline/makers.py), whose
+    `saved_model.files` are the instance's files, `card` its model card;
   - LiteRT files: an optional `litert` dict in a SavedModel artifact's entry, type -> `{path,
-    sha256, bytes, ...}` (tentative: another branch adds them);
-  - Keras files: an entry with `"format": "keras"` and `path, sha256, bytes, variant,
-    module_type` (tentative: another branch adds them).
+    sha256, bytes, agreement}`;
+  - Keras files: an entry `<handle>/keras` with `"format": "keras"`, `variant`, `module_type`
+    and `keras: {path, sha256, bytes}`.
 
 Entries of any other kind are not published. Nothing here imports TensorFlow.
 """
@@ -142,13 +142,9 @@ def _keras_item(key: str, entry: dict) -> Publishable:
   )
 
 
-def publishable_files(hub_dir: str, manifest: dict) -> list:
-  """Every Publishable the manifest describes, in the manifest's key order.
-
-  `hub_dir` is where the manifest's relative paths start (for the schema adapter's sake; the
-  files are read by `check_files`).
-  """
-  del hub_dir  # the paths stay relative; kept so a future schema may need the directory
+def publishable_files(manifest: dict) -> list:
+  """Every Publishable the manifest describes, in the manifest's key order (paths relative to
+  the hub directory; `check_files` reads the files)."""
   items = []
   for key, entry in sorted(_field(manifest, "artifacts", "top level").items()):
     if isinstance(entry, dict) and entry.get("format") == mapping.KERAS:
@@ -248,8 +244,6 @@ def load(hub_dir: str, lock_path: Optional[str] = None, selected=None) -> tuple:
   check_run(hub_dir)
   if lock_path:
     check_lock(manifest, lock_path)
-  items = [
-    item for item in publishable_files(hub_dir, manifest) if selected is None or selected(item)
-  ]
+  items = [item for item in publishable_files(manifest) if selected is None or selected(item)]
   check_files(hub_dir, items)
   return manifest, items
