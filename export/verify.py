@@ -17,6 +17,7 @@ TensorFlow is imported once the flags are parsed (export/cli.py quiets its start
 
 import dataclasses
 import os
+import tempfile
 from typing import Optional
 
 from absl import flags
@@ -87,20 +88,54 @@ def options_from_flags(argv) -> Options:
   )
 
 
+def _check_report_path(path: str) -> None:
+  """UnwritableError unless a report can be written at `path` (its directory must exist).
+
+  Checked before any work, so that an unwritable path does not cost a whole verification.
+  """
+  flag = f"--report={path}"
+  directory = os.path.dirname(os.path.abspath(path))
+  if os.path.isdir(path):
+    raise files.UnwritableError(f"{flag}: is a directory, expected a file name")
+  if not os.path.isdir(directory):
+    what = "is not a directory" if os.path.exists(directory) else "does not exist"
+    raise files.UnwritableError(f"{flag}: {directory} {what}; the report's directory must exist")
+  try:
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".verify-report.", suffix=".probe"):
+      pass
+  except OSError as error:
+    raise files.UnwritableError(f"{flag}: cannot write in {directory} ({error.strerror})") from None
+
+
 def _check_inputs(options: Options) -> None:
   """What can be checked before the seconds a reference takes (errors.Failure)."""
   from export.verification import verifier  # pylint: disable=g-import-not-at-top
 
   if options.export_dir:
     verifier.check_export_dir(options.export_dir)
-  for path in filter(None, (options.report, options.write_golden)):
-    if os.path.isdir(path):
-      raise files.UnwritableError(f"{path}: is a directory")
-    files.make_directories(os.path.dirname(os.path.abspath(path)))
+  if options.write_golden:
+    if os.path.isdir(options.write_golden):
+      raise files.UnwritableError(f"{options.write_golden}: is a directory")
+    files.make_directories(os.path.dirname(os.path.abspath(options.write_golden)))
+
+
+def _write_report(report, path: str) -> None:
+  """Writes the JSON report; if that fails, the results are printed before the error."""
+  try:
+    report.write(path)
+  except (OSError, files.UnwritableError) as error:
+    print(report.text())
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    raise files.UnwritableError(
+      f"--report={path}: the report was not written ({reason}); the results are above"
+    ) from None
+  print(f"wrote report {path}")
 
 
 def verify_from_options(options: Options) -> int:
   """What the binary does once its flags are parsed; returns the exit code."""
+  if options.report:
+    _check_report_path(options.report)  # before TensorFlow is even imported
   # pylint: disable=g-import-not-at-top
   from export.verification import golden
   from export.verification import verifier
@@ -126,8 +161,7 @@ def verify_from_options(options: Options) -> int:
     options.export_dir, verifier.expectation(options.checkpoint_path, options.golden, **variant)
   )
   if options.report:
-    report.write(options.report)
-    print(f"wrote report {options.report}")
+    _write_report(report, options.report)
   print(report.text())  # the verdict comes last
   return 0 if report.passed else cli.FAILED
 

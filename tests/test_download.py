@@ -272,6 +272,14 @@ def test_persistent_500_gives_up_after_retries(server, archive, tmp_path):
   assert len(server.requests) == 3
 
 
+def test_without_retries_it_gives_up_after_1_attempt(server, archive, tmp_path):
+  server.fail_500 = 10
+
+  with pytest.raises(download.DownloadError, match=r"giving up after 1 attempt: .*HTTP 500"):
+    _download(server, tmp_path, retries=0)
+  assert len(server.requests) == 1
+
+
 def test_404_is_not_retried(server, tmp_path):
   with pytest.raises(download.DownloadError, match="HTTP 404"):
     _download(server, tmp_path)

@@ -261,5 +261,6 @@ def fetch(
       return
     except _TransientError as e:
       if attempt == retries:
-        raise _TransientError(f"giving up after {retries + 1} attempts: {e}") from e
+        attempts = f"{retries + 1} attempt" + ("s" if retries else "")
+        raise _TransientError(f"giving up after {attempts}: {e}") from e
       time.sleep(backoff(attempt + 1))

@@ -25,6 +25,7 @@ GOLDEN_VERSION = 1
 GOLDEN_TOOL = "export.verify (slim-mobilenet-hub)"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so a golden's bytes depend on its contents only
 VerifyInputError = expectation_lib.VerifyInputError
+_MEMBERS = ("inputs", "outputs", "metadata")
 
 
 def write_golden(
@@ -113,8 +114,18 @@ def read_golden(golden_path: str):
   """(metadata dict, inputs uint8 [N, S, S, 3], outputs float32 [N, K]) of a golden file."""
   if not os.path.isfile(golden_path):
     raise VerifyInputError(f"{golden_path}: golden file not found")
+  # A golden is a zip (.npz); np.load would take anything else for a pickle and say so.
+  if not zipfile.is_zipfile(golden_path):
+    raise VerifyInputError(
+      f"{golden_path}: not a golden file (expected a .npz that --write_golden writes)"
+    )
   try:
     with np.load(golden_path, allow_pickle=False) as golden:
+      missing = [f"{name}.npy" for name in _MEMBERS if name not in golden.files]
+      if missing:
+        raise VerifyInputError(
+          f"{golden_path}: not a golden file (a .npz without {', '.join(missing)})"
+        )
       metadata = json.loads(str(golden["metadata"][()]))
       inputs, outputs = golden["inputs"], golden["outputs"]
   except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
