@@ -101,6 +101,9 @@ def main(argv) -> int:
     result = cli.work_or_exit(publish_lib.publish, options, out)
   except staging.PlanError as error:  # the selection maps to nothing publishable
     cli.fail(str(error), cli.USAGE_ERROR)
+  warning = publish_lib.synthetic_warning(result.plan)
+  if warning:
+    print(warning, file=sys.stderr)
   _report(result)
   return 0 if result.ok else cli.FAILED
 

@@ -44,8 +44,14 @@ def write_hub(
   litert_types=("float32", "float16", "int8", "uint8"),
   keras=False,
   salt: str = "",
+  checkpoint_sha256: str = "0" * 64,
 ) -> dict:
-  """Writes files, manifest.json and a successful run_report.json under `root`."""
+  """Writes files, manifest.json and a successful run_report.json under `root`; every
+  artifact records `checkpoint_sha256` as its checkpoint's digest."""
+  checkpoint = {
+    "files": ["x.ckpt.index", "x.ckpt.data-00000-of-00001"],
+    "sha256": checkpoint_sha256,
+  }
   artifacts, report = {}, {}
   for module_type in module_types:
     for version in versions:
@@ -57,6 +63,7 @@ def write_hub(
       card = _write(root, f"{key}.md", model_card.render(VARIANT, module_type, version).encode())
       entry = {
         "card": dict(card, path=f"{key}.md"),
+        "checkpoint": checkpoint,
         "handle": VARIANT.hub_handle(module_type),
         "module_type": module_type,
         "saved_model": {"files": files, "path": key},
@@ -76,6 +83,7 @@ def write_hub(
       key = f"{VARIANT.hub_handle(module_type)}/keras"
       path = f"{key}/{VARIANT.hub_name}_{module_type}.keras"
       artifacts[key] = {
+        "checkpoint": checkpoint,
         "format": "keras",
         "keras": dict(_write(root, path, file_bytes(key, "keras", salt)), path=path),
         "module_type": module_type,

@@ -1,5 +1,6 @@
 """Verification: faithful exports pass, and each kind of unfaithful export fails by name."""
 
+import errno
 import json
 import os
 import pathlib
@@ -7,10 +8,13 @@ import shutil
 import subprocess
 import sys
 
+import binaries
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from export import verify
+from export.base import files
 from export.base import probe_images
 from export.core import checkpoint
 from export.core import labels
@@ -372,7 +376,19 @@ def test_committed_goldens_verify_fresh_exports(classification_dir, feature_vect
       "a golden that is not a golden",
       dict(golden="garbage.npz"),
       verifier.VerifyInputError,
-      "not a readable golden",
+      r"garbage\.npz: not a golden file \(expected a \.npz that --write_golden writes\)$",
+    ),
+    (
+      "a picture given as a golden",
+      dict(golden="text.jpg"),
+      verifier.VerifyInputError,
+      r"text\.jpg: not a golden file \(expected a \.npz that --write_golden writes\)$",
+    ),
+    (
+      "a .npz of other arrays",
+      dict(golden="other.npz"),
+      verifier.VerifyInputError,
+      r"other\.npz: not a golden file \(a \.npz without outputs\.npy, metadata\.npy\)$",
     ),
     (
       "both a checkpoint and a golden",
@@ -387,6 +403,8 @@ def test_inputs_that_prevent_verification_are_named(
 ):
   del what  # the test's name in the report
   (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+  (tmp_path / "text.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64))
+  np.savez(tmp_path / "other.npz", inputs=np.zeros((1, 96, 96, 3), np.uint8))
   paths = {"classification": str(GOLDENS["classification"]), "session": prefix}
   golden_path = arguments.get("golden")
   checkpoint_path = arguments.get("checkpoint")
@@ -418,3 +436,65 @@ def test_cli_exit_codes_on_failure_and_on_input_errors(cli_runs):
   assert "Traceback" not in runs["corrupt"].stderr
   last = runs["corrupt"].stderr.strip().splitlines()[-1]
   assert last.startswith(f"error: {corrupt}") and "cannot read" in last
+
+
+@pytest.mark.parametrize("where", ["a missing directory", "a file", "a directory"])
+def test_an_unusable_report_path_is_one_line_before_any_work(tmp_path, where):
+  (tmp_path / "file").write_text("")
+  report, message = {
+    "a missing directory": (
+      tmp_path / "missing" / "r.json",
+      f"{tmp_path / 'missing'} does not exist; the report's directory must exist",
+    ),
+    "a file": (
+      tmp_path / "file" / "r.json",
+      f"{tmp_path / 'file'} is not a directory; the report's directory must exist",
+    ),
+    "a directory": (tmp_path, "is a directory, expected a file name"),
+  }[where]
+  # TensorFlow cannot even be imported: the path is checked before the verification starts.
+  run = binaries.run(
+    "export.verify",
+    f"--export_dir={tmp_path / 'export'}",
+    f"--golden={GOLDENS['classification']}",
+    f"--report={report}",
+    blocked=("tensorflow",),
+  )
+  assert run.returncode == 1, run.stderr
+  assert run.stderr.splitlines() == [f"error: --report={report}: {message}"]
+  assert not (tmp_path / "missing").exists()
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_the_results_are_printed_when_the_report_cannot_be_written(
+  classification_dir, tmp_path, monkeypatch, capsys
+):
+  def disk_full(unused_report, unused_path):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(report_lib.Report, "write", disk_full)
+  report = tmp_path / "r.json"
+  options = verify.Options(
+    export_dir=classification_dir,
+    checkpoint_path=None,
+    golden=str(GOLDENS["classification"]),
+    write_golden=None,
+    report=str(report),
+    module_type="classification",
+    **VARIANT,
+  )
+  with pytest.raises(files.UnwritableError) as error:
+    verify.verify_from_options(options)
+  assert str(error.value) == (
+    f"--report={report}: the report was not written (No space left on device); "
+    "the results are above"
+  )
+  printed = capsys.readouterr().out.splitlines()
+  assert [line.split()[:2] for line in printed[:-1]] == [
+    ["PASS", "module_type:"],
+    ["SKIPPED", "variables:"],
+    ["PASS", "outputs:"],
+    ["PASS", "top1:"],
+    ["PASS", "top5:"],
+  ]
+  assert printed[-1].startswith(f"PASS: {classification_dir} matches the golden")

@@ -10,6 +10,7 @@ rather than publish somewhere unintended. docs/publishing.md lists what kagglehu
 """
 
 import contextlib
+import importlib
 import logging
 import os
 from typing import Optional
@@ -20,6 +21,11 @@ from export.kaggle import metadata
 
 ENDPOINT_VARIABLE = "KAGGLE_API_ENDPOINT"
 _ENVIRONMENT_VARIABLE = "KAGGLE_API_ENVIRONMENT"  # kagglesdk's choice among its endpoints
+# kagglesdk's endpoint when KAGGLE_API_ENVIRONMENT is unset (tests/test_kaggle_upload.py
+# checks it against kagglesdk's table): the dry run names it without kagglesdk installed.
+PRODUCTION_ENDPOINT = "https://api.kaggle.com"
+CLIENT_MODULES = ("kagglehub", "kagglesdk")
+INSTALL_HINT = "pip install -e '.[kaggle]'"
 
 
 class UploadError(errors.Failure):
@@ -28,6 +34,41 @@ class UploadError(errors.Failure):
 
 class MissingCredentials(UploadError):
   """kagglehub finds no credentials (or an unreadable kaggle.json); one line."""
+
+
+class MissingClient(UploadError):
+  """kagglehub or kagglesdk is not installed (the `kaggle` extra); one line."""
+
+
+def require_client() -> None:
+  """MissingClient unless the upload client imports. Only uploads need it: everything else
+  here imports kagglehub and kagglesdk inside the functions that send requests."""
+  for name in CLIENT_MODULES:
+    try:
+      importlib.import_module(name)
+    except ImportError as error:
+      missing = (getattr(error, "name", None) or name).split(".")[0]  # kagglehub needs kagglesdk
+      raise MissingClient(
+        f"--upload needs {' and '.join(CLIENT_MODULES)}, but {missing} is not installed: "
+        f"install the kaggle extra ({INSTALL_HINT}); the dry run (without --upload) needs "
+        f"neither"
+      ) from None
+
+
+def endpoint_name() -> str:
+  """The API endpoint an upload would send to, as uploads.json records it; kagglesdk's choice
+  when it is installed, else what it would choose (the dry run works without it)."""
+  url = os.environ.get(ENDPOINT_VARIABLE)
+  if url:
+    return url.rstrip("/")
+  try:
+    from kagglesdk import kaggle_env  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    environment = os.environ.get(_ENVIRONMENT_VARIABLE, "PROD")
+    return (
+      PRODUCTION_ENDPOINT if environment == "PROD" else f"{_ENVIRONMENT_VARIABLE}={environment}"
+    )
+  return kaggle_env.get_endpoint(kaggle_env.get_env())
 
 
 def credentials_source() -> str:

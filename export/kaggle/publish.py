@@ -23,6 +23,17 @@ from nets import variants as variants_lib
 DEFAULT_OUTPUT_SUBDIR = "kaggle"
 
 
+def synthetic_warning(plan: staging.Plan) -> str:
+  """One line, if the plan holds outputs of a synthetic checkpoint (never to be published)."""
+  if not plan.synthetic_sources:
+    return ""
+  first, others = plan.synthetic_sources[0], len(plan.synthetic_sources) - 1
+  return (
+    f"warning: made from a SYNTHETIC checkpoint (random weights, not the released ones): "
+    f"{first}{f' and {others} more' if others else ''}; never publish them (docs/publishing.md)"
+  )
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
   hub_dir: str
@@ -62,21 +73,18 @@ def prepare(options: Options) -> staging.Plan:
     options.hub_dir, options.lock, selected=lambda i: i.variant in variants and i.format in formats
   )
   output_dir = output_dir_of(options)
-  ledger = ledger_lib.Ledger(output_dir, _endpoint_name())
+  ledger = ledger_lib.Ledger(output_dir, kaggle_api.endpoint_name())
   plan = staging.make_plan(
     items, options.owner, options.model, options.private, published=ledger.published_handles()
   )
   found = {item.format for item in items}
   plan = dataclasses.replace(
-    plan, absent_formats=tuple(name for name in options.formats if name not in found)
+    plan,
+    absent_formats=tuple(name for name in options.formats if name not in found),
+    synthetic_sources=tuple(sources.made_from_synthetic(items)),
   )
   staging.stage(plan, options.hub_dir, output_dir)
   return plan
-
-
-def _endpoint_name() -> str:
-  with kaggle_api.api_endpoint(os.environ.get(kaggle_api.ENDPOINT_VARIABLE)) as endpoint:
-    return endpoint
 
 
 def publish(options: Options, out: TextIO = sys.stdout) -> Result:
@@ -85,8 +93,9 @@ def publish(options: Options, out: TextIO = sys.stdout) -> Result:
   Raises those of `prepare` before anything is staged or sent, kaggle_api.UploadError when
   the upload cannot go on; failures of single versions are in the result's outcomes.
   """
-  if options.upload:
-    kaggle_api.credentials_source()  # before the staging work, not after
+  if options.upload:  # before the staging work, not after
+    kaggle_api.require_client()
+    kaggle_api.credentials_source()
   plan = prepare(options)
   output_dir = output_dir_of(options)
   if not options.upload:

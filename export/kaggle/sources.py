@@ -17,7 +17,9 @@ Entries of any other kind are not published. Nothing here imports TensorFlow.
 """
 
 import dataclasses
+import json
 import os
+import pathlib
 import posixpath
 from typing import Optional
 
@@ -28,6 +30,11 @@ from export.pipeline import lock as regeneration_lock
 from export.pipeline import report as regeneration_report
 from export.pipeline import state
 from nets import variants as variants_lib
+
+# The checkpoint digest (sha256 over .index and data files, as the manifest records it) of each
+# variant's seed-0 synthetic checkpoint: random weights that must never be published.
+# Written by scripts/make_synthetic_digests.py.
+SYNTHETIC_DIGESTS_PATH = pathlib.Path(__file__).with_name("synthetic_checkpoint_digests.json")
 
 
 class SourceError(errors.Failure):
@@ -54,6 +61,7 @@ class Publishable:
   files: tuple  # of SourceFile, sorted by name
   card: Optional[str] = None  # the model card's path relative to the hub directory
   directory: Optional[str] = None  # a SavedModel's directory: it must hold only `files`
+  checkpoint_sha256: Optional[str] = None  # the digest of the checkpoint it was made from
 
   @property
   def size(self) -> int:
@@ -107,8 +115,19 @@ def _saved_model_items(key: str, entry: dict) -> list:
     for name, info in sorted(_field(saved_model, "files", key).items())
   )
   card = _relative(_field(_field(entry, "card", key), "path", f"{key}: card"), key)
+  checkpoint_sha256 = _checkpoint_sha256(entry)
   items = [
-    Publishable(key, variant, module_type, version, mapping.SAVED_MODEL, files, card, directory)
+    Publishable(
+      key,
+      variant,
+      module_type,
+      version,
+      mapping.SAVED_MODEL,
+      files,
+      card,
+      directory,
+      checkpoint_sha256,
+    )
   ]
   for kind, info in sorted((entry.get("litert") or {}).items()):
     if kind not in mapping.LITERT_TYPES:
@@ -127,6 +146,7 @@ def _saved_model_items(key: str, entry: dict) -> list:
         format_name,
         (_single_file(info, f"{key}: litert.{kind}", name),),
         card,
+        checkpoint_sha256=checkpoint_sha256,
       )
     )
   return items
@@ -138,8 +158,19 @@ def _keras_item(key: str, entry: dict) -> Publishable:
   name = mapping.file_name(variant, module_type, mapping.KERAS, ".keras")
   keras_file = _field(entry, "keras", key)
   return Publishable(
-    key, variant, module_type, None, mapping.KERAS, (_single_file(keras_file, key, name),)
+    key,
+    variant,
+    module_type,
+    None,
+    mapping.KERAS,
+    (_single_file(keras_file, key, name),),
+    checkpoint_sha256=_checkpoint_sha256(entry),
   )
+
+
+def _checkpoint_sha256(entry: dict) -> Optional[str]:
+  checkpoint = entry.get("checkpoint")
+  return checkpoint.get("sha256") if isinstance(checkpoint, dict) else None
 
 
 def publishable_files(manifest: dict) -> list:
@@ -247,3 +278,27 @@ def load(hub_dir: str, lock_path: Optional[str] = None, selected=None) -> tuple:
   items = [item for item in publishable_files(manifest) if selected is None or selected(item)]
   check_files(hub_dir, items)
   return manifest, items
+
+
+# --- synthetic checkpoints ----------------------------------------------------------------
+def synthetic_digests() -> dict:
+  """Variant name -> checkpoint digest of its seed-0 synthetic checkpoint."""
+  with open(SYNTHETIC_DIGESTS_PATH, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def write_synthetic_digests(digests: dict) -> None:
+  files.write_json(SYNTHETIC_DIGESTS_PATH, digests)
+
+
+def made_from_synthetic(items: list) -> list:
+  """The sorted manifest keys of `items` made from a seed-0 synthetic checkpoint (random
+  weights), recognized by the checkpoint digest the manifest records."""
+  known = synthetic_digests()
+  return sorted(
+    {
+      item.key
+      for item in items
+      if item.checkpoint_sha256 and item.checkpoint_sha256 == known.get(item.variant.name)
+    }
+  )

@@ -64,6 +64,7 @@ class Plan:
   versions: tuple  # of PlannedVersion: by instance handle, then Kaggle version
   skipped: tuple  # of (source key, format, reason)
   absent_formats: tuple = ()  # selected formats the manifest has no file of
+  synthetic_sources: tuple = ()  # manifest keys made from a synthetic checkpoint (random weights)
 
   @property
   def model_metadata_path(self) -> str:
@@ -85,6 +86,7 @@ class Plan:
       "owner": self.owner,
       "private": self.private,
       "skipped": [{"format": f, "reason": r, "source": k} for k, f, r in self.skipped],
+      "synthetic_sources": list(self.synthetic_sources),
       "versions": [planned.to_json() for planned in self.versions],
     }
 

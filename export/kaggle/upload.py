@@ -243,6 +243,7 @@ def upload(plan: staging.Plan, output_dir: str, out: TextIO = sys.stdout) -> lis
   Raises UploadError when nothing more can be done (no or rejected credentials, unreachable
   endpoint, unreadable record); failures of single versions are in the outcomes.
   """
+  kaggle_api.require_client()
   credentials = kaggle_api.credentials_source()
   with kaggle_api.api_endpoint(os.environ.get(kaggle_api.ENDPOINT_VARIABLE)) as endpoint:
     try:
@@ -255,12 +256,10 @@ def upload(plan: staging.Plan, output_dir: str, out: TextIO = sys.stdout) -> lis
 
 def recorded_status(output_dir: str):
   """`status(planned) -> str` for the plan table: what the record says, without the network."""
-  endpoint = os.environ.get(kaggle_api.ENDPOINT_VARIABLE)
-  with kaggle_api.api_endpoint(endpoint) as used:
-    try:
-      ledger = ledger_lib.Ledger(output_dir, used)
-    except ledger_lib.LedgerError as error:
-      raise UploadError(str(error)) from None
+  try:
+    ledger = ledger_lib.Ledger(output_dir, kaggle_api.endpoint_name())
+  except ledger_lib.LedgerError as error:
+    raise UploadError(str(error)) from None
 
   def status(planned) -> str:
     record = ledger.version(planned.instance.versioned_handle)
