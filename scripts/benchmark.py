@@ -1,7 +1,8 @@
 r"""Benchmarks the exporter and its SavedModel against Keras' MobileNetV2 with the same weights.
 
-  .venv/bin/python -m pip install -e .[benchmark]   # matplotlib, for the chart
-  .venv/bin/python scripts/benchmark.py [--checkpoint_path=...] [--output_dir=docs]
+  .venv/bin/python -m pip install -e .[benchmark,jax]   # matplotlib for the chart, jax
+  .venv/bin/python scripts/benchmark.py --output_dir=/tmp/benchmark [--checkpoint_path=...]
+  .venv/bin/python scripts/benchmark.py --output_dir=docs   # updates the committed report
 
 Measures side by side, in one run on this machine, for depth multiplier 0.75 at 96x96:
   export   one export in a fresh process: import, restore, build, trace and save;
@@ -15,8 +16,10 @@ Measures side by side, in one run on this machine, for depth multiplier 0.75 at 
            keras.applications.MobileNetV2 with the same weights and the SavedModel;
   size     the SavedModel and its archive against the float32 weights;
   load     tf.saved_model.load in fresh processes.
-It writes a Markdown report (docs/benchmark.md) and a chart (docs/benchmark.png) that state
-each target and whether it is met. Without --checkpoint_path it exports a seed-0 synthetic
+It writes a Markdown report (benchmark.md) and a chart (benchmark.png) into --output_dir
+that state each target and whether it is met; `--output_dir=docs` replaces the committed ones.
+The modules it needs beyond the core install (matplotlib, jax) and the output directory are
+checked before the minutes of work: exit 1 with one line naming the extra to install. Without --checkpoint_path it exports a seed-0 synthetic
 checkpoint (random weights; speed and size do not depend on the values). The fresh processes
 are this script again, with `--child`.
 
@@ -25,6 +28,7 @@ and timings taken while other processes compete for the cores say little.
 """
 
 import datetime
+import importlib.util
 import json
 import os
 import pathlib
@@ -39,10 +43,11 @@ from benchmarking import litert
 from benchmarking import measure
 from benchmarking import report
 from export import cli
-
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from export.base import files
 
 FLAGS = flags.FLAGS
+# Modules beyond the core install -> the setup.cfg extra that installs them.
+OPTIONAL_MODULES = {"matplotlib": "benchmark", "jax": "jax"}
 
 
 def define_flags() -> None:
@@ -52,7 +57,9 @@ def define_flags() -> None:
     "A mobilenet_v2_0.75_96 checkpoint prefix or .tgz; default: a synthetic one.",
   )
   flags.DEFINE_string(
-    "output_dir", str(PROJECT_ROOT / "docs"), "Where benchmark.md and benchmark.png go."
+    "output_dir",
+    None,
+    "Where benchmark.md and benchmark.png go (created); docs to update the committed report.",
   )
   flags.DEFINE_string("work_dir", None, "Keeps the exports here (default: a temporary directory).")
   flags.DEFINE_integer("rounds", 9, "Timed rounds per serving and TFLite figure.")
@@ -86,6 +93,23 @@ def _checkpoint(work_dir: pathlib.Path) -> tuple:
     str(work_dir / "checkpoint"), measure.MULTIPLIER, measure.IMAGE_SIZE
   )
   return prefix, "a seed-0 synthetic checkpoint (random weights)"
+
+
+def _check_flags(argv) -> None:
+  cli.reject_positional_arguments(argv)
+  cli.require("output_dir")  # never the checkout's docs/ unless asked
+
+
+def check_optional_modules() -> None:
+  """Exit 1 with one line unless every optional module is installed (before any work)."""
+  missing = [name for name in OPTIONAL_MODULES if importlib.util.find_spec(name) is None]
+  if missing:
+    extras = ",".join(dict.fromkeys(OPTIONAL_MODULES[name] for name in missing))
+    cli.fail(
+      f"scripts/benchmark.py needs {' and '.join(missing)}, not installed: install the "
+      f"{extras} extra{'s' if ',' in extras else ''} (pip install -e '.[{extras}]')",
+      cli.FAILED,
+    )
 
 
 def benchmark(work_dir: pathlib.Path) -> dict:
@@ -153,7 +177,10 @@ def main(argv) -> int:
     result = cli.parse_or_exit(measure.child, argv[1:])
     print(measure.RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
-  cli.parse_or_exit(cli.reject_positional_arguments, argv)
+  cli.parse_or_exit(_check_flags, argv)
+  check_optional_modules()
+  output_dir = pathlib.Path(FLAGS.output_dir)
+  cli.work_or_exit(files.make_directories, output_dir, f"--output_dir={output_dir}")
   if FLAGS.work_dir:
     work_dir = pathlib.Path(FLAGS.work_dir).absolute()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -163,8 +190,6 @@ def main(argv) -> int:
   else:
     with tempfile.TemporaryDirectory(prefix="mobilenet_v2_benchmark_") as scratch:
       results = benchmark(pathlib.Path(scratch))
-  output_dir = pathlib.Path(FLAGS.output_dir)
-  output_dir.mkdir(parents=True, exist_ok=True)
   (output_dir / "benchmark.md").write_text(report.markdown(results))
   report.chart(results, str(output_dir / "benchmark.png"))
   for target, measured, met in report.targets(results):

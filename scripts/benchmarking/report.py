@@ -278,8 +278,8 @@ def markdown(results: dict) -> str:
     "",
     "```sh",
     "source .venv/bin/activate",
-    "pip install -e .[benchmark]",
-    "python scripts/benchmark.py",
+    "pip install -e '.[benchmark,jax]'",
+    "python scripts/benchmark.py --output_dir=docs  # rewrites docs/benchmark.md and .png",
     "```",
     "",
   ]
