@@ -89,7 +89,7 @@ def test_the_outputs_of_a_synthetic_checkpoint_are_flagged(tmp_path):
   keras_key = KEY4.replace("/4", "/keras")
   assert run.stderr.splitlines() == [
     "warning: made from a SYNTHETIC checkpoint (random weights, not the released ones): "
-    f"{keras_key} and 2 more; never publish them (docs/publishing.md)"
+    f"{KEY4} and 2 more; never publish them (docs/publishing.md)"
   ]
   plan = json.loads((output / "plan.json").read_text())
   assert plan["synthetic_sources"] == [KEY4, KEY5, keras_key]

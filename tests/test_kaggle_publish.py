@@ -75,6 +75,11 @@ def test_dry_run_stages_the_manifests_files_and_sends_nothing(hub_dir, tmp_path,
   # Two SavedModel versions, four LiteRT models and a Keras file: 7 versions of 6 instances.
   assert lines[-2].startswith("7 versions of 6 instances of team/mobilenet-v2 (private)")
   assert kaggle.requests == []
+  # The session's regeneration is of the seed-0 synthetic checkpoint: recognized by its digest.
+  assert (
+    "warning: made from a SYNTHETIC checkpoint (random weights, not the released ones): "
+    f"{HUB_KEY.format('classification', 4)} and 2 more; never publish them (docs/publishing.md)"
+  ) in run.stderr.splitlines()
   for hub_version, kaggle_version in ((4, 1), (5, 2)):
     staged = output / INSTANCE.format("classification") / str(kaggle_version)
     found = {
