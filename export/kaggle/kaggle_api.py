@@ -21,7 +21,7 @@ from export.kaggle import metadata
 
 ENDPOINT_VARIABLE = "KAGGLE_API_ENDPOINT"
 _ENVIRONMENT_VARIABLE = "KAGGLE_API_ENVIRONMENT"  # kagglesdk's choice among its endpoints
-# kagglesdk's endpoint when KAGGLE_API_ENVIRONMENT is unset (tests/test_kaggle_upload.py
+# kagglesdk's endpoint when KAGGLE_API_ENVIRONMENT is unset (tests/test_kaggle_dry_run.py
 # checks it against kagglesdk's table): the dry run names it without kagglesdk installed.
 PRODUCTION_ENDPOINT = "https://api.kaggle.com"
 CLIENT_MODULES = ("kagglehub", "kagglesdk")

@@ -13,7 +13,9 @@ schema, so that a change of schema is adapted there:
   - Keras files: an entry `<handle>/keras` with `"format": "keras"`, `variant`, `module_type`
     and `keras: {path, sha256, bytes}`.
 
-Entries of any other kind are not published. Nothing here imports TensorFlow.
+Entries of any other kind are not published. `made_from_synthetic` tells which items were made
+from a seed-0 synthetic checkpoint (random weights), by the checkpoint digest their entries
+record. Nothing here imports TensorFlow.
 """
 
 import dataclasses
