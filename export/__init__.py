@@ -6,6 +6,7 @@ Subpackages, each importing only those listed before it (and `nets`):
   verification  does an export reproduce its checkpoint
   publish       TF Hub's layout and the model cards
   pipeline      downloads and the regeneration of every artifact
+  kaggle        publishing the regenerated modules as Kaggle Models
 The modules at this level are the binaries (`python -m export.<name>`) and `cli`, which they
 share; they may import anything below. docs/architecture.md draws the layers.
 """

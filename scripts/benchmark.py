@@ -29,7 +29,6 @@ and timings taken while other processes compete for the cores say little.
 
 import datetime
 import importlib.util
-import json
 import os
 import pathlib
 import platform
@@ -41,6 +40,7 @@ from benchmarking import keras3  # beside this script
 from benchmarking import keras_twin
 from benchmarking import litert
 from benchmarking import measure
+from benchmarking import processes
 from benchmarking import report
 from export import cli
 from export.base import files
@@ -90,7 +90,7 @@ def _checkpoint(work_dir: pathlib.Path) -> tuple:
   from export.core import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
 
   prefix = synthetic_checkpoint.write_checkpoint(
-    str(work_dir / "checkpoint"), measure.MULTIPLIER, measure.IMAGE_SIZE
+    str(work_dir / "checkpoint"), processes.MULTIPLIER, processes.IMAGE_SIZE
   )
   return prefix, "a seed-0 synthetic checkpoint (random weights)"
 
@@ -127,12 +127,12 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   # pylint: enable=g-import-not-at-top
   results["machine"]["tensorflow"] = tf.__version__
   with checkpoint.opened(checkpoint_path) as prefix:
-    values = checkpoint.model_values(prefix, measure.MULTIPLIER, use_ema=True).values
+    values = checkpoint.model_values(prefix, processes.MULTIPLIER, use_ema=True).values
   keras_model = keras_twin.keras_twin(values)
   ours = tf.saved_model.load(export["export_dir"])
   images = (
     np.random.default_rng(0)
-    .uniform(size=(4, measure.IMAGE_SIZE, measure.IMAGE_SIZE, 3))
+    .uniform(size=(4, processes.IMAGE_SIZE, processes.IMAGE_SIZE, 3))
     .astype(np.float32)
   )
   results["parity"] = keras_twin.check_same_outputs(ours, keras_model, images)
@@ -158,8 +158,8 @@ def benchmark(work_dir: pathlib.Path) -> dict:
     options.KerasExportOptions(
       checkpoint_path=checkpoint_path,
       output=keras_file,
-      depth_multiplier=measure.MULTIPLIER,
-      image_size=measure.IMAGE_SIZE,
+      depth_multiplier=processes.MULTIPLIER,
+      image_size=processes.IMAGE_SIZE,
     )
   )
   results["keras3"] = keras3.measure(keras_file, export["export_dir"], FLAGS.rounds)
@@ -175,7 +175,7 @@ def benchmark(work_dir: pathlib.Path) -> dict:
 def main(argv) -> int:
   if FLAGS.child:
     result = cli.parse_or_exit(measure.child, argv[1:])
-    print(measure.RESULT_PREFIX + json.dumps(result), flush=True)
+    processes.print_result(result)
     return 0
   cli.parse_or_exit(_check_flags, argv)
   check_optional_modules()

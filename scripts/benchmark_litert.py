@@ -23,8 +23,8 @@ import time
 
 from absl import flags
 
-from benchmarking.measure import IMAGE_SIZE  # beside this script
-from benchmarking.measure import MULTIPLIER
+from benchmarking.processes import IMAGE_SIZE  # beside this script
+from benchmarking.processes import MULTIPLIER
 from export import cli
 
 FLAGS = flags.FLAGS

@@ -1,4 +1,7 @@
-"""The metadata Kaggle's tooling reads, written from the model cards (export/model_card.py).
+"""The metadata Kaggle's tooling reads, written from the model cards.
+
+The cards are those export/publish/model_card.py renders: staging.py reads each from the hub
+directory, or renders one for a Keras file, which has no card there.
 
 `model-metadata.json` describes the model (`kaggle models create -p DIR` reads it) and
 `model-instance-metadata.json` one instance (`kaggle models instances create -p DIR`); the

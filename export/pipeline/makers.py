@@ -1,8 +1,9 @@
 """What the regeneration's worker makes, per kind of artifact, inside a staging directory.
 
-`make(artifact, prefix, staging, job, timings)` returns the artifact's manifest entry and its
-placements, (staged path, final path relative to the output root) pairs that the worker moves
-into place:
+`make(artifact, prefix, staging, output_dir, timings)` returns the artifact's manifest entry
+and its placements, (staged path, final path relative to the output root) pairs that the
+worker moves into place (under `output_dir`, the output root, only a failed verification's
+report is written, in `.regenerate/logs/`):
 
   a module version  the SavedModel, its card and reproducible archive, and with `litert` the
                     LiteRT models of its inference function (float32, float16, int8, uint8),

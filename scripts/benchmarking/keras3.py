@@ -11,9 +11,9 @@ import json
 import statistics
 import time
 
-from benchmarking.measure import IMAGE_SIZE
-from benchmarking.measure import MULTIPLIER
-from benchmarking.measure import run_child
+from benchmarking.processes import IMAGE_SIZE
+from benchmarking.processes import MULTIPLIER
+from benchmarking.processes import run_child
 
 BATCH_SIZES = (1, 64)
 BACKENDS = ("tensorflow", "jax")

@@ -1,8 +1,8 @@
 """Keras' own MobileNetV2 (tf_keras) carrying the checkpoint's weights: the yardstick the
 benchmark measures our SavedModel and TFLite model against."""
 
-from benchmarking.measure import IMAGE_SIZE
-from benchmarking.measure import MULTIPLIER
+from benchmarking.processes import IMAGE_SIZE
+from benchmarking.processes import MULTIPLIER
 from nets import architecture
 
 

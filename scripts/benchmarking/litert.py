@@ -8,8 +8,8 @@ import pathlib
 import statistics
 import time
 
-from benchmarking.measure import IMAGE_SIZE
-from benchmarking.measure import MULTIPLIER
+from benchmarking.processes import IMAGE_SIZE
+from benchmarking.processes import MULTIPLIER
 
 THREADS = 2
 MEASURE_SECONDS = 0.2  # one timed measurement; the median over rounds is reported

@@ -6,47 +6,19 @@ import json
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
-from typing import Optional
 
+from benchmarking.processes import IMAGE_SIZE
+from benchmarking.processes import MULTIPLIER
+from benchmarking.processes import run_child
 from nets import architecture
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
-BENCHMARK_SCRIPT = PROJECT_ROOT / "scripts" / "benchmark.py"
-
-MULTIPLIER = 0.75
-IMAGE_SIZE = 96
 BATCH_SIZES = (1, 8, 64)
 MEASURE_SECONDS = 0.3  # length of one timed measurement; a median is taken over rounds
 
 
 # --- child processes ---------------------------------------------------------------------
-RESULT_PREFIX = "BENCHMARK_RESULT "
-
-
-def run_child(*arguments: str, environment: Optional[dict] = None) -> dict:
-  """`scripts/benchmark.py --child ARGS` in a fresh process: its result, plus the process's
-  wall-clock seconds."""
-  command = [sys.executable, str(BENCHMARK_SCRIPT), "--child", *arguments]
-  started = time.perf_counter()
-  run = subprocess.run(
-    command,
-    capture_output=True,
-    text=True,
-    cwd=PROJECT_ROOT,
-    env=dict(os.environ, **(environment or {})),
-  )
-  wall = time.perf_counter() - started
-  results = [
-    line[len(RESULT_PREFIX) :] for line in run.stdout.splitlines() if line.startswith(RESULT_PREFIX)
-  ]
-  if run.returncode or not results:
-    raise RuntimeError(f"{' '.join(arguments)} failed ({run.returncode}): {run.stderr[-2000:]}")
-  return dict(json.loads(results[-1]), process=wall)
-
-
 def child(arguments: list) -> dict:
   """What a fresh process measures: `export CHECKPOINT EXPORT_DIR [tflite]` (the exporter's
   import and phase times; with `tflite`, the four LiteRT types too), `keras3 ARGS` (one Keras
@@ -89,7 +61,8 @@ def child(arguments: list) -> dict:
     tf.saved_model.load(arguments[1])
     return {"load": time.perf_counter() - started}
   raise ValueError(
-    f"--child: expected 'export CHECKPOINT DIR [tflite]' or 'load DIR', got {' '.join(arguments)}"
+    f"--child: expected 'export CHECKPOINT DIR [tflite]', 'keras3 JSON' or 'load DIR', "
+    f"got {' '.join(arguments)}"
   )
 
 
