@@ -201,7 +201,9 @@ def _open(url: str, offset: int, timeout: float):
 
 def _read_chunk(response, url: str, done: int) -> bytes:
   try:
-    return response.read(_CHUNK_BYTES)
+    # What has arrived, up to a chunk: `read` would wait for a whole chunk, and a connection
+    # that stalls meanwhile would take the bytes already received down with it.
+    return response.read1(_CHUNK_BYTES)
   except (http.client.HTTPException, OSError) as e:
     # The bytes received so far stay in the part file for the next attempt to resume from.
     raise _TransientError(f"{url}: connection lost after {done} bytes ({e!r})") from e
