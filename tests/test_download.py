@@ -10,8 +10,8 @@ import re
 import subprocess
 import sys
 import tarfile
-import threading
 
+import loopback
 import pytest
 
 from export.pipeline import download
@@ -87,22 +87,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
   """A ThreadingHTTPServer on 127.0.0.1; `server.base_url` is its root."""
-  httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-  httpd.daemon_threads = True
-  httpd.archives = {}
-  httpd.requests = []
-  httpd.truncate_after = None
-  httpd.ignore_range = False
-  httpd.fail_500 = 0
-  httpd.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-  thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-  thread.start()
-  try:
+  with loopback.serve(_Handler) as httpd:
+    httpd.archives = {}
+    httpd.requests = []
+    httpd.truncate_after = None
+    httpd.ignore_range = False
+    httpd.fail_500 = 0
     yield httpd
-  finally:
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import re
 import socket
 import threading
 
+import loopback
 import pytest
 
 from export.pipeline import transfer
@@ -62,19 +63,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-  httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-  httpd.daemon_threads = True
-  httpd.script, httpd.requests, httpd.release = [], [], threading.Event()
-  httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/archive.tgz"
-  thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-  thread.start()
-  try:
-    yield httpd
-  finally:
-    httpd.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+  with loopback.serve(_Handler) as httpd:
+    httpd.script, httpd.requests, httpd.release = [], [], threading.Event()
+    httpd.url = httpd.base_url + "/archive.tgz"
+    try:
+      yield httpd
+    finally:
+      httpd.release.set()  # a stalled answer ends
 
 
 class _Recorder:
@@ -202,19 +197,11 @@ def test_progress_is_finished_when_an_attempt_fails(server, tmp_path):
   assert [call[0] for call in progress.calls] == ["start", "update", "finish"]
 
 
-class _Clock:
-  def __init__(self):
-    self.now = 0.0
-
-  def __call__(self):
-    return self.now
-
-
 def test_progress_rate_counts_only_this_transfers_bytes():
-  stream, clock = io.StringIO(), _Clock()
-  progress = transfer.Progress(stream, is_tty=False, clock=clock)
+  stream, now = io.StringIO(), [0.0]
+  progress = transfer.Progress(stream, is_tty=False, clock=lambda: now[0])
   progress.start("v", 1_000_000, 2_000_000)
-  clock.now = 10.0
+  now[0] = 10.0
   progress.update(2_000_000)
   progress.finish()
 
@@ -222,10 +209,10 @@ def test_progress_rate_counts_only_this_transfers_bytes():
 
 
 def test_progress_without_a_total_shows_bytes_and_rate_only():
-  stream, clock = io.StringIO(), _Clock()
-  progress = transfer.Progress(stream, is_tty=False, clock=clock)
+  stream, now = io.StringIO(), [0.0]
+  progress = transfer.Progress(stream, is_tty=False, clock=lambda: now[0])
   progress.start("v", 0, None)
-  clock.now = 2.0
+  now[0] = 2.0
   progress.update(3_000)
   progress.finish()
 
