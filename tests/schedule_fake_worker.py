@@ -5,8 +5,8 @@ behaviour the scheduler must handle, chosen per artifact.
 
 $FAKE_WORKER_DIR/script.json maps an artifact's key to what to do: "made", "checkpoint" (its
 checkpoint is unusable), "crash" (exits 3 without a result), "pair" (made once another
-worker runs beside it), "wait" (until SIGTERM) or "stubborn" (ignores SIGTERM). Each worker
-writes what it saw to $FAKE_WORKER_DIR/<key with - for />.json.
+worker runs beside it), "wait" (until SIGTERM) or "stubborn" (notes SIGTERM and goes on).
+Each worker writes what it saw, and its state, to $FAKE_WORKER_DIR/<key with - for />.json.
 """
 
 import json
@@ -54,10 +54,8 @@ def main(argv) -> int:
     _write(pathlib.Path(job["result_path"]), result)
     return 1
   if what in ("wait", "stubborn"):
-    signal.signal(
-      signal.SIGTERM,
-      signal.SIG_IGN if what == "stubborn" else lambda *_: _stop(record, seen),
-    )
+    stop = _ignore if what == "stubborn" else _stop
+    signal.signal(signal.SIGTERM, lambda *_: stop(record, seen))
     _write(record, dict(seen, state="ready"))
     time.sleep(PATIENCE_SECONDS)
     _write(record, dict(seen, state="never stopped"))
@@ -76,6 +74,10 @@ def main(argv) -> int:
 def _stop(record, seen) -> None:
   _write(record, dict(seen, state="stopped by SIGTERM"))
   sys.exit(130)
+
+
+def _ignore(record, seen) -> None:
+  _write(record, dict(seen, state="ignored SIGTERM"))
 
 
 if __name__ == "__main__":

@@ -202,17 +202,21 @@ def test_a_worker_deaf_to_sigterm_is_killed(run, monkeypatch, how):
   monkeypatch.setattr(schedule, "WORKER_GRACE_SECONDS", 0.5 if how == "grace period" else 600)
   job = _job(SMALL, 5)
 
+  def interrupt_again_once_it_ignored_sigterm():
+    run.wait_until(job, "ignored SIGTERM")
+    os.kill(os.getpid(), signal.SIGINT)
+
   def interrupt(outcome):
     run.wait_until(job, "ready")
     os.kill(os.getpid(), signal.SIGINT)
     if how == "second interrupt":
-      threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+      threading.Thread(target=interrupt_again_once_it_ignored_sigterm).start()
 
   run.on_started = interrupt
   interrupted = run([(job, "stubborn")], 1)
 
   assert interrupted == ["SIGINT"] * (2 if how == "second interrupt" else 1)
-  assert run.seen(job)["state"] == "ready"  # killed before its own end
+  assert run.seen(job)["state"] == "ignored SIGTERM"  # and was killed before its own end
   assert (job.outcome.status, job.outcome.reason) == (state.NOT_RUN, "interrupted")
 
 
