@@ -3,15 +3,22 @@
 A lock (tests/regeneration.lock.json) keeps, per artifact, what must be reproducible: digests,
 fingerprints and parameter counts, taken from a manifest; never a figure computed with float
 kernels. docs/regeneration.md describes it.
+
+A run that selects part of what is locked is checked on that part only (`selected_part`), and
+updates that part only (`merged_lock`): what it did not make is neither checked nor dropped.
 """
 
 import json
+import os
+from typing import Optional
 
 from export.base import errors
 from export.base import files
+from export.pipeline import report
 from export.pipeline import state
 
 LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
+LITERT_FIELD = "litert_sha256"
 
 
 class LockError(errors.Failure):
@@ -48,7 +55,7 @@ def _locked(entry: dict) -> dict:
     }
   )
   if "litert" in entry:
-    locked["litert_sha256"] = {kind: model["sha256"] for kind, model in entry["litert"].items()}
+    locked[LITERT_FIELD] = {kind: model["sha256"] for kind, model in entry["litert"].items()}
   return locked
 
 
@@ -56,16 +63,84 @@ def write_lock(path: str, manifest: dict) -> None:
   files.write_json(path, lock_from_manifest(manifest))
 
 
-def read_lock(path: str) -> dict:
+def read_lock(path: str, any_format_version: bool = False) -> dict:
+  """The lock in `path`; LockError if it is missing, not a lock, or of another format version
+  (unless `any_format_version`: a lock about to be replaced whole)."""
+  if not os.path.exists(path):
+    raise LockError(f"{path}: lock file not found")
   lock = files.read_json(path)
   if lock is None or lock.get("format") != LOCK_FORMAT:
     raise LockError(f"{path}: not a readable regeneration lock file")
-  if lock.get("format_version") != state.FORMAT_VERSION:
+  if lock.get("format_version") != state.FORMAT_VERSION and not any_format_version:
     raise LockError(
       f"{path}: lock format version {lock.get('format_version')}, this tool "
       f"reads {state.FORMAT_VERSION}"
     )
   return lock
+
+
+def selection(artifacts: list) -> dict:
+  """What a run selected, as the lock sees it: each planned artifact's key -> whether its
+  LiteRT models were selected with it (`state.Artifact`s)."""
+  return {artifact.key: bool(artifact.litert_types) for artifact in artifacts}
+
+
+def selected_part(lock: dict, selected: dict) -> tuple:
+  """(the lock cut to a run's `selection`, a line saying what was cut, or "").
+
+  Locked artifacts the run did not select are cut, and so are the LiteRT digests of a module
+  version whose LiteRT models it did not select (`--formats` without litert, or a version
+  that was not the latest selected)."""
+  part = dict(lock, artifacts={})
+  outside = without_litert = 0
+  for key, entry in lock.get("artifacts", {}).items():
+    if key not in selected:
+      outside += 1
+      continue
+    if not selected[key] and LITERT_FIELD in entry:
+      entry = {field: value for field, value in entry.items() if field != LITERT_FIELD}
+      without_litert += 1
+    part["artifacts"][key] = entry
+  cut = []
+  if outside:
+    were = "was" if outside == 1 else "were"
+    cut.append(
+      f"{report.plural(outside, 'locked artifact')} outside this selection {were} not checked"
+    )
+  if without_litert:
+    were = "was" if without_litert == 1 else "were"
+    cut.append(
+      f"the LiteRT models of {report.plural(without_litert, 'locked module version')} {were} "
+      f"not selected, not checked"
+    )
+  return part, "; ".join(cut)
+
+
+def merged_lock(lock: Optional[dict], manifest: dict, selected: dict) -> tuple:
+  """(`lock` with this run's artifacts put in, how many locked artifacts it kept as they were).
+
+  Nothing the run did not select is dropped: other artifacts, and LiteRT digests of a module
+  version made without its LiteRT models, are kept. Refuses (LockError) to keep entries made
+  with another TensorFlow, since the lock names one."""
+  produced = lock_from_manifest(manifest)
+  if lock is None:
+    return produced, 0
+  merged = dict(lock["artifacts"])
+  kept_litert = 0
+  for key, entry in produced["artifacts"].items():
+    old = merged.get(key, {})
+    if not selected.get(key) and LITERT_FIELD in old and LITERT_FIELD not in entry:
+      entry = dict(entry, **{LITERT_FIELD: old[LITERT_FIELD]})
+      kept_litert += 1
+    merged[key] = entry
+  kept = len(set(merged) - set(produced["artifacts"]))
+  if (kept or kept_litert) and lock.get("tensorflow_version") != produced["tensorflow_version"]:
+    raise LockError(
+      f"the lock is for TensorFlow {lock.get('tensorflow_version')}, this run used "
+      f"{produced['tensorflow_version']}: regenerate everything it locks, or pass "
+      f"--prune_lock to keep only this run's artifacts"
+    )
+  return dict(produced, artifacts=merged), kept
 
 
 def lock_differences(lock: dict, manifest: dict) -> list:
