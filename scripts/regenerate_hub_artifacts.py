@@ -108,10 +108,12 @@ def options_from_flags(argv) -> regenerate.Options:
 
 def _check(lock_path: str, result: regenerate.RunResult) -> int:
   selected = lock_lib.selection([o.artifact for o in result.outcomes])
-  part, not_checked = lock_lib.selected_part(lock_lib.read_lock(lock_path), selected)
-  differences = lock_lib.lock_differences(part, result.manifest)
+  part, made, not_checked = lock_lib.selected_part(
+    lock_lib.read_lock(lock_path), result.manifest, selected
+  )
+  differences = lock_lib.differences(part, made)
   if not differences:
-    count = len(result.manifest["artifacts"])
+    count = len(made["artifacts"])
     print(
       f"lock check: {report.plural(count, 'artifact')} match{'es' if count == 1 else ''} "
       f"{lock_path}"
@@ -146,11 +148,13 @@ def _update(lock_path: str, prune: bool, result: regenerate.RunResult) -> int:
   else:
     selected = lock_lib.selection([o.artifact for o in result.outcomes])
     try:
-      new, kept = lock_lib.merged_lock(old, result.manifest, selected)
+      new, kept, kept_in_part = lock_lib.merged_lock(old, result.manifest, selected)
     except lock_lib.LockError as error:
       print(f"lock not updated: {error}")
       return cli.FAILED
     what = f"{made} of this run, {kept} others kept"
+    if kept_in_part:
+      what += f"; the lock's card and LiteRT digests kept for {kept_in_part} of this run's"
   if old == new:
     print(f"lock {lock_path} unchanged ({what})")
   else:
