@@ -7,7 +7,8 @@ r"""Regenerates the TF Hub MobileNet V2 modules from a directory of TF-Slim chec
 Each artifact (one module version) is exported, verified, documented and archived in its own
 fresh process; `hub/manifest.json` describes the result. A rerun redoes only what is missing
 or stale. A lock is checked and updated on the run's selection only: --update_lock merges,
-and only --prune_lock removes what the run did not make. The library is export/pipeline/regenerate.py; docs/regeneration.md describes it all.
+and only --prune_lock removes what the run did not make. The library is
+export/pipeline/regenerate.py; docs/regeneration.md describes it all.
 
 Exit status: 0 everything made (and the lock matches); 1 an artifact failed, the lock
 differs, or a directory or lock file cannot be used; 2 bad flags; 130 interrupted (nothing
@@ -119,7 +120,7 @@ def _check(lock_path: str, result: regenerate.RunResult) -> int:
       f"{lock_path}"
     )
   else:
-    print(f"lock check: {len(differences)} differences from {lock_path}:")
+    print(f"lock check: {report.plural(len(differences), 'difference')} from {lock_path}:")
     for line in differences:
       print(f"  {line}")
   if not_checked:
@@ -144,7 +145,7 @@ def _update(lock_path: str, prune: bool, result: regenerate.RunResult) -> int:
   if prune:
     new = lock_lib.lock_from_manifest(result.manifest)
     removed = len(set(old["artifacts"]) - set(new["artifacts"])) if old else 0
-    what = f"{made} of this run; {removed} others removed (--prune_lock)"
+    what = f"{made} of this run; {removed} others removed by --prune_lock"
   else:
     selected = lock_lib.selection([o.artifact for o in result.outcomes])
     try:

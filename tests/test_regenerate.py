@@ -320,7 +320,7 @@ def test_the_documented_subset_check_checks_its_selection_and_the_update_it_hint
   lock.write_text(json.dumps(edited))
   process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags, f"--check={lock}")
   assert process.returncode == 1
-  assert f"lock check: 1 differences from {lock}:" in process.stdout
+  assert f"lock check: 1 difference from {lock}:" in process.stdout
   assert f"rerun with --update_lock={lock} instead of --check" in process.stdout
   process = regeneration_runs.run(
     checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}"
@@ -333,7 +333,7 @@ def test_the_documented_subset_check_checks_its_selection_and_the_update_it_hint
     checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}", "--prune_lock"
   )
   assert process.returncode == 0, process.stdout + process.stderr
-  assert f"wrote lock {lock} (2 artifacts of this run; 10 others removed (--prune_lock))" in (
+  assert f"wrote lock {lock} (2 artifacts of this run; 10 others removed by --prune_lock)" in (
     process.stdout
   )
   pruned = json.loads(lock.read_text())["artifacts"]
