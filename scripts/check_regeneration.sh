@@ -6,14 +6,16 @@
 #
 #   bash scripts/check_regeneration.sh            # exit 1 and a diff if anything changed
 #   bash scripts/check_regeneration.sh --update   # rewrite the lock after an intended change
+# The lock is exactly what this script regenerates, so --update also removes entries for
+# artifacts it no longer makes (--prune_lock).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_venv.sh"
 cd "$PROJECT_ROOT"
 
 LOCK=tests/regeneration.lock.json
 case "${1:-}" in
-  "") MODE="--check=$LOCK" ;;
-  --update) MODE="--update_lock=$LOCK" ;;
+  "") MODE=("--check=$LOCK") ;;
+  --update) MODE=("--update_lock=$LOCK" --prune_lock) ;;
   *) echo "usage: bash scripts/check_regeneration.sh [--update]" >&2; exit 2 ;;
 esac
 
@@ -26,4 +28,4 @@ for spec in "0.75 96" "0.35 128"; do
 done
 python scripts/regenerate_hub_artifacts.py --checkpoint_dir="$WORK/checkpoints" \
     --output_dir="$WORK/hub" --variants=mobilenet_v2_0.75_96,mobilenet_v2_0.35_128 \
-    --module_types=classification,feature_vector --versions=4,5 "$MODE"
+    --module_types=classification,feature_vector --versions=4,5 "${MODE[@]}"

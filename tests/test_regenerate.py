@@ -285,9 +285,95 @@ def test_check_prints_which_artifact_and_field_differ_from_the_lock(
   assert f"{KEY}: parameters.without_batch_norm: lock {count + 1}, now {count}" in process.stdout
   assert f"{KEY}: saved_model_files[saved_model.pb]: lock 000000000000…, now " in process.stdout
   assert "lock check: 2 differences" in process.stdout
+  assert f"rerun with --update_lock={lock} instead of --check" in process.stdout
 
 
-def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
+COMMITTED_LOCK = regeneration_runs.ROOT / "tests" / "regeneration.lock.json"  # 12 artifacts
+
+
+@pytest.mark.slow
+def test_the_documented_subset_check_checks_its_selection_and_the_update_it_hints_keeps_the_rest(
+  regenerated_075_96, checkpoint_dir_075_96, tmp_path
+):
+  # docs/regeneration.md's subset example, with one variant of its two (the one the session
+  # made, from the seed-0 checkpoint of the CI check): the classifier's version 5 and Keras file.
+  output_dir = _copy(regenerated_075_96, tmp_path)
+  lock = tmp_path / "regeneration.lock.json"
+  shutil.copy(COMMITTED_LOCK, lock)
+  flags = ["--variants=mobilenet_v2_0.75_96", "--module_types=classification", "--versions=5"]
+  process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags, f"--check={lock}")
+  assert process.returncode == 0, process.stdout + process.stderr
+  lines = process.stdout.splitlines()
+  assert f"lock check: 2 artifacts match {lock}" in lines
+  assert "lock check: 10 locked artifacts outside this selection were not checked" in lines
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}"
+  )
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert f"lock {lock} unchanged (2 artifacts of this run, 10 others kept)" in process.stdout
+  assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
+
+  # An intended change to a selected artifact: the check names it, the update fixes it alone.
+  committed = json.loads(COMMITTED_LOCK.read_text())
+  edited = json.loads(COMMITTED_LOCK.read_text())
+  edited["artifacts"][KEY]["parameters"]["without_batch_norm"] += 1
+  lock.write_text(json.dumps(edited))
+  process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags, f"--check={lock}")
+  assert process.returncode == 1
+  assert f"lock check: 1 difference from {lock}:" in process.stdout
+  assert f"rerun with --update_lock={lock} instead of --check" in process.stdout
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}"
+  )
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert f"wrote lock {lock} (2 artifacts of this run, 10 others kept)" in process.stdout
+  assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
+
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}", "--prune_lock"
+  )
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert f"wrote lock {lock} (2 artifacts of this run; 10 others removed by --prune_lock)" in (
+    process.stdout
+  )
+  pruned = json.loads(lock.read_text())["artifacts"]
+  assert pruned == {key: committed["artifacts"][key] for key in (KEY, KERAS_KEY)}
+
+
+@pytest.mark.slow
+def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_the_rest(
+  first_run, checkpoint_dir_075_96, tmp_path
+):
+  # --formats=saved_model: version 5 without its LiteRT models (and their section of the card).
+  output_dir = _copy(first_run, tmp_path)
+  lock = tmp_path / "regeneration.lock.json"
+  shutil.copy(COMMITTED_LOCK, lock)
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, f"--check={lock}"
+  )
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert f"lock check: 1 artifact matches {lock}" in process.stdout
+  assert (
+    "lock check: 11 locked artifacts outside this selection were not checked; the card and "
+    "LiteRT digests of 1 locked module version were not checked"
+  ) in process.stdout
+
+  edited = json.loads(COMMITTED_LOCK.read_text())
+  edited["artifacts"][KEY]["parameters"]["without_batch_norm"] += 1
+  lock.write_text(json.dumps(edited))
+  process = regeneration_runs.run(
+    checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, f"--update_lock={lock}"
+  )
+  assert process.returncode == 0, process.stdout + process.stderr
+  assert (
+    f"wrote lock {lock} (1 artifact of this run, 11 others kept; the lock's card and LiteRT "
+    f"digests kept for 1 of this run's)"
+  ) in process.stdout
+  assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
+
+
+def _entry(litert: bool = False) -> dict:
+  """A manifest entry with the fields the lock keeps."""
   entry = {
     "archive": {"tar_sha256": "t"},
     "card": {"sha256": "c", "static_sha256": "s"},
@@ -298,6 +384,89 @@ def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields(
       "fingerprint": {"checkpoint_hash": 1},
     },
   }
+  if litert:
+    entry["litert"] = {"float32": {"sha256": "l"}}
+  return entry
+
+
+def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
+  manifest = {"artifacts": {"a/5": _entry(True), "b/5": _entry(True)}, "tensorflow_version": "2"}
+  lock = regeneration_lock.lock_from_manifest(manifest)
+  assert regeneration_lock.selected_part(lock, manifest, {"a/5": True, "b/5": True}) == (
+    lock,
+    lock,
+    "",
+  )
+  one = {"artifacts": {"a/5": _entry(True)}, "tensorflow_version": "2"}
+  part, made, cut = regeneration_lock.selected_part(lock, one, {"a/5": True})
+  assert part["artifacts"] == made["artifacts"] == {"a/5": lock["artifacts"]["a/5"]}
+  assert cut == "1 locked artifact outside this selection was not checked"
+  # Made without LiteRT models: everything but the card and LiteRT digests is compared.
+  plain = {"artifacts": {"a/5": _entry(), "b/5": _entry()}, "tensorflow_version": "2"}
+  plain["artifacts"]["a/5"]["card"]["static_sha256"] = "a card without LiteRT models"
+  plain["artifacts"]["b/5"]["parameters"]["with_batch_norm"] = 3
+  part, made, cut = regeneration_lock.selected_part(lock, plain, {"a/5": False, "b/5": False})
+  assert regeneration_lock.differences(part, made) == [
+    "b/5: parameters.with_batch_norm: lock 2, now 3"
+  ]
+  assert cut.startswith("the card and LiteRT digests of 2 locked module versions were not checked")
+
+
+def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow_versions():
+  lock = regeneration_lock.lock_from_manifest(
+    {"artifacts": {"a/5": _entry(True), "b/5": _entry(True)}, "tensorflow_version": "2"}
+  )
+  changed = _entry()
+  changed["parameters"]["with_batch_norm"] = 3
+  changed["card"]["static_sha256"] = "a card without LiteRT models"
+  run = {"artifacts": {"a/5": changed, "c/5": _entry()}, "tensorflow_version": "2"}
+  merged, kept, kept_in_part = regeneration_lock.merged_lock(
+    lock, run, {"a/5": False, "c/5": False}
+  )
+  assert (kept, kept_in_part) == (1, 1) and sorted(merged["artifacts"]) == ["a/5", "b/5", "c/5"]
+  # The run's parameters; the lock's card and LiteRT digests, which the run did not make.
+  assert merged["artifacts"]["a/5"] == dict(
+    lock["artifacts"]["a/5"], parameters={"with_batch_norm": 3}
+  )
+  assert merged["artifacts"]["b/5"] == lock["artifacts"]["b/5"]
+  assert merged["artifacts"]["c/5"] == regeneration_lock.lock_from_manifest(run)["artifacts"]["c/5"]
+  assert regeneration_lock.merged_lock(None, run, {}) == (
+    regeneration_lock.lock_from_manifest(run),
+    0,
+    0,
+  )
+  newer = dict(run, tensorflow_version="3")
+  with pytest.raises(regeneration_lock.LockError, match="lock is for TensorFlow 2, this run"):
+    regeneration_lock.merged_lock(lock, newer, {"a/5": False, "c/5": False})
+  everything = dict(newer, artifacts={"a/5": _entry(True), "b/5": _entry(True)})
+  merged, kept, _ = regeneration_lock.merged_lock(lock, everything, {"a/5": True, "b/5": True})
+  assert kept == 0 and merged["tensorflow_version"] == "3"  # all replaced: nothing mixed
+
+
+@pytest.mark.parametrize(
+  "flags, status, line",
+  [
+    (
+      ["--formats=onnx"],
+      2,
+      "--formats: unknown format onnx; expected some of saved_model,litert,keras",
+    ),
+    (["--prune_lock"], 2, "--prune_lock needs --update_lock=LOCK"),
+    (["--check={tmp}/missing.json"], 1, "{tmp}/missing.json: lock file not found"),
+    (["--update_lock={tmp}/bad.json"], 1, "{tmp}/bad.json: not a readable regeneration lock file"),
+  ],
+)
+def test_bad_formats_and_lock_flags_are_one_line_before_any_work(tmp_path, flags, status, line):
+  (tmp_path / "bad.json").write_text("{}")
+  flags = [flag.format(tmp=tmp_path) for flag in flags]
+  process = regeneration_runs.run(tmp_path, tmp_path / "hub", *flags)
+  assert process.returncode == status
+  assert process.stderr.strip().splitlines() == [f"error: {line.format(tmp=tmp_path)}"]
+  assert not (tmp_path / "hub").exists()
+
+
+def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
+  entry = _entry()
   manifest = {"artifacts": {"a/4": entry, "b/4": entry}, "tensorflow_version": "2.21.0"}
   lock = regeneration_lock.lock_from_manifest(manifest)
   assert regeneration_lock.lock_differences(lock, manifest) == []

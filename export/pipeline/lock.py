@@ -3,15 +3,24 @@
 A lock (tests/regeneration.lock.json) keeps, per artifact, what must be reproducible: digests,
 fingerprints and parameter counts, taken from a manifest; never a figure computed with float
 kernels. docs/regeneration.md describes it.
+
+A run that selects part of what is locked is checked on that part only (`selected_part`), and
+updates that part only (`merged_lock`): what it did not make is neither checked nor dropped.
 """
 
 import json
+import os
+from typing import Optional
 
 from export.base import errors
 from export.base import files
+from export.pipeline import report
 from export.pipeline import state
 
 LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
+LITERT_FIELD = "litert_sha256"
+# A module version's card lists its LiteRT models: both depend on whether they were selected.
+LITERT_DEPENDENT = ("card_sha256", LITERT_FIELD)
 
 
 class LockError(errors.Failure):
@@ -48,7 +57,7 @@ def _locked(entry: dict) -> dict:
     }
   )
   if "litert" in entry:
-    locked["litert_sha256"] = {kind: model["sha256"] for kind, model in entry["litert"].items()}
+    locked[LITERT_FIELD] = {kind: model["sha256"] for kind, model in entry["litert"].items()}
   return locked
 
 
@@ -56,11 +65,15 @@ def write_lock(path: str, manifest: dict) -> None:
   files.write_json(path, lock_from_manifest(manifest))
 
 
-def read_lock(path: str) -> dict:
+def read_lock(path: str, any_format_version: bool = False) -> dict:
+  """The lock in `path`; LockError if it is missing, not a lock, or of another format version
+  (unless `any_format_version`: a lock about to be replaced whole)."""
+  if not os.path.exists(path):
+    raise LockError(f"{path}: lock file not found")
   lock = files.read_json(path)
   if lock is None or lock.get("format") != LOCK_FORMAT:
     raise LockError(f"{path}: not a readable regeneration lock file")
-  if lock.get("format_version") != state.FORMAT_VERSION:
+  if lock.get("format_version") != state.FORMAT_VERSION and not any_format_version:
     raise LockError(
       f"{path}: lock format version {lock.get('format_version')}, this tool "
       f"reads {state.FORMAT_VERSION}"
@@ -68,9 +81,94 @@ def read_lock(path: str) -> dict:
   return lock
 
 
+def selection(artifacts: list) -> dict:
+  """What a run selected, as the lock sees it: each planned artifact's key -> whether its
+  LiteRT models were selected with it (`state.Artifact`s)."""
+  return {artifact.key: bool(artifact.litert_types) for artifact in artifacts}
+
+
+def _same_form(entry: dict, litert_selected: bool) -> bool:
+  """Whether a locked module version was made, as this run makes it, with (or without) LiteRT
+  models: they go with the latest version selected, if `--formats` has litert."""
+  return (LITERT_FIELD in entry) == litert_selected
+
+
+def _without_litert_form(entry: dict) -> dict:
+  return {field: value for field, value in entry.items() if field not in LITERT_DEPENDENT}
+
+
+def selected_part(lock: dict, manifest: dict, selected: dict) -> tuple:
+  """(the lock, the run's lock: both cut to what the run can be checked on; a line saying
+  what was cut, or "").
+
+  Locked artifacts the run did not select are cut. So are the card and LiteRT digests of a
+  module version the run makes in another form than the lock's (with LiteRT models where the
+  lock has none, or the reverse): they differ because of the selection, not the code."""
+  produced = lock_from_manifest(manifest)
+  part, made = dict(lock, artifacts={}), dict(produced, artifacts=dict(produced["artifacts"]))
+  outside = other_form = 0
+  for key, entry in lock.get("artifacts", {}).items():
+    if key not in selected:
+      outside += 1
+      continue
+    if not _same_form(entry, selected[key]):
+      other_form += 1
+      entry = _without_litert_form(entry)
+      if key in made["artifacts"]:
+        made["artifacts"][key] = _without_litert_form(made["artifacts"][key])
+    part["artifacts"][key] = entry
+  cut = []
+  if outside:
+    were = "was" if outside == 1 else "were"
+    cut.append(
+      f"{report.plural(outside, 'locked artifact')} outside this selection {were} not checked"
+    )
+  if other_form:
+    cut.append(
+      f"the card and LiteRT digests of {report.plural(other_form, 'locked module version')} "
+      f"were not checked (this selection makes LiteRT models for other versions than the "
+      f"lock's: --formats, the latest of --versions)"
+    )
+  return part, made, "; ".join(cut)
+
+
+def merged_lock(lock: Optional[dict], manifest: dict, selected: dict) -> tuple:
+  """(`lock` with this run's artifacts put in, how many locked artifacts it kept as they were,
+  of how many of the run's it kept the card and LiteRT digests).
+
+  Nothing the run did not select is dropped: other artifacts are kept, and so are the card
+  and LiteRT digests of a module version the run made in another form than the lock's (see
+  `selected_part`). Refuses (LockError) to keep entries made with another TensorFlow, since
+  the lock names one."""
+  produced = lock_from_manifest(manifest)
+  if lock is None:
+    return produced, 0, 0
+  merged = dict(lock["artifacts"])
+  kept_in_part = 0
+  for key, entry in produced["artifacts"].items():
+    old = merged.get(key)
+    if old is not None and not _same_form(old, selected.get(key, False)):
+      entry = dict(_without_litert_form(entry))
+      entry.update({field: old[field] for field in LITERT_DEPENDENT if field in old})
+      kept_in_part += 1
+    merged[key] = entry
+  kept = len(set(merged) - set(produced["artifacts"]))
+  if (kept or kept_in_part) and lock.get("tensorflow_version") != produced["tensorflow_version"]:
+    raise LockError(
+      f"the lock is for TensorFlow {lock.get('tensorflow_version')}, this run used "
+      f"{produced['tensorflow_version']}: regenerate everything it locks, or pass "
+      f"--prune_lock to keep only this run's artifacts"
+    )
+  return dict(produced, artifacts=merged), kept, kept_in_part
+
+
 def lock_differences(lock: dict, manifest: dict) -> list:
   """Readable lines, one per difference between a lock and a produced manifest."""
-  produced = lock_from_manifest(manifest)
+  return differences(lock, lock_from_manifest(manifest))
+
+
+def differences(lock: dict, produced: dict) -> list:
+  """Readable lines, one per difference between a lock and a run's lock."""
   lines = []
   for field in sorted((set(lock) | set(produced)) - {"artifacts"}):
     if lock.get(field) != produced.get(field):

@@ -73,9 +73,10 @@ def parse_formats(text: str) -> list:
   chosen = {name.strip() for name in text.split(",") if name.strip()}
   unknown = sorted(chosen - set(FORMATS))
   if unknown or not chosen:
-    raise ValueError(f"formats must be among {', '.join(FORMATS)}, got {text!r}")
+    found = f"unknown format {', '.join(unknown)}" if unknown else "no format selected"
+    raise ValueError(f"--formats: {found}; expected some of {','.join(FORMATS)}")
   if "litert" in chosen and "saved_model" not in chosen:
-    raise ValueError("the litert format is made from the saved_model format's module: select both")
+    raise ValueError("--formats: litert is made from the saved_model format's module: select both")
   return [name for name in FORMATS if name in chosen]
 
 
