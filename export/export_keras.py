@@ -13,6 +13,7 @@ exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage err
 from absl import flags
 
 from export import cli
+from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import options as options_lib
@@ -49,7 +50,9 @@ def options_from_flags(argv):
 def main(argv) -> None:
   options = cli.parse_or_exit(options_from_flags, argv)
   cli.work_or_exit(checkpoint.locate, options.checkpoint_path)
-  # TensorFlow and Keras from here on: usage errors and a missing checkpoint come back first.
+  cli.work_or_exit(files.check_writable, options.output)
+  # TensorFlow and Keras from here on: usage errors, a missing checkpoint and an unwritable
+  # output come back first.
   from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
 
   result = cli.work_or_exit(keras_exporter.export_keras, options)
