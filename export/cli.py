@@ -31,6 +31,7 @@ from nets import variants
 FAILED = 1
 USAGE_ERROR = 2
 INTERRUPTED = 130
+_AT_EXIT = []  # what an interrupted binary must still do before it exits: drain stderr
 # TensorFlow's own chatter that a user cannot act on. Real warnings still get through.
 _NOISE = (
   "contains input name(s)",  # signature inputs renamed: a 5 kB line per serving signature
@@ -167,19 +168,28 @@ def require(*names: str) -> None:
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
-  if errors.interrupted():  # the failure is what the interrupt became: report the interrupt
-    _exit_interrupted()
+  if errors.interrupted():  # the failure is what the interrupt became: `run` reports that
+    raise KeyboardInterrupt
   print(f"error: {message}", file=sys.stderr)
   sys.exit(exit_code)
 
 
 def _exit_interrupted() -> NoReturn:
-  for signum in (signal.SIGINT, signal.SIGTERM):  # the clean-up is done: exit without more
+  """One line and exit 130, once the work's clean-up has run (the `finally` blocks).
+
+  Exits at once, without the interpreter's shutdown: TensorFlow stopped halfway through its
+  import can crash while being torn down, and there is nothing left to do.
+  """
+  for signum in (signal.SIGINT, signal.SIGTERM):
     signal.signal(signum, signal.SIG_IGN)
   print(
     f"interrupted ({errors.interrupted() or 'SIGINT'}); nothing partial is left", file=sys.stderr
   )
-  sys.exit(INTERRUPTED)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  for finish in _AT_EXIT:
+    finish()
+  os._exit(INTERRUPTED)
 
 
 def parse_or_exit(parse: Callable, argv):
@@ -244,6 +254,7 @@ def _filter_native_stderr() -> None:
     thread.join(timeout=5)
 
   atexit.register(restore)
+  _AT_EXIT.append(restore)
 
 
 def run(main: Callable, define_flags: Callable[[], None]) -> None:
@@ -263,11 +274,8 @@ def run(main: Callable, define_flags: Callable[[], None]) -> None:
 
   try:
     app.run(main, flags_parser=parse_flags)
-  except SystemExit as done:
-    if done.code != INTERRUPTED and errors.interrupted():  # an interrupt TensorFlow swallowed
-      _exit_interrupted()
-    raise
   except BaseException as error:  # TensorFlow may have turned the interrupt into another error
-    if isinstance(error, KeyboardInterrupt) or errors.interrupted():
+    interrupted = isinstance(error, KeyboardInterrupt) or errors.interrupted()
+    if interrupted and not (isinstance(error, SystemExit) and error.code == INTERRUPTED):
       _exit_interrupted()
     raise

@@ -225,7 +225,8 @@ def test_a_model_short_of_its_threshold_is_refused_and_nothing_is_written(
   ) as raised:
     _export(synthetic_checkpoint_075_96, tmp_path, tflite=True, tflite_types=("float32", "int8"))
   assert "\n" not in str(raised.value)
-  assert sorted(os.listdir(tmp_path)) == ["module"]  # the float32 model passed, yet is not placed
+  # All or nothing: neither the SavedModel nor the float32 model that passed is placed.
+  assert os.listdir(tmp_path) == []
 
 
 def test_agreement_figures_and_shortfalls_are_exact():
