@@ -181,11 +181,18 @@ _BINARY = textwrap.dedent(
   def failed():
     raise errors.Failure("cannot read checkpoint (KeyboardInterrupt)")
 
+  class Collected:  # TensorFlow's garbage collectors: an exception in __del__ is dropped
+    def __del__(self):
+      interrupted_inside(lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+
   def main(argv):
     how = argv[1]
     if how == "failure":
       cli.work_or_exit(interrupted_inside, failed)
-    interrupted_inside({"converted": converted}.get(how, lambda: None))
+    if how == "collected":
+      Collected()
+    else:
+      interrupted_inside({"converted": converted}.get(how, lambda: None))
     if how == "placed":
       files.write_file(argv[2], "written after the interrupt")
     print("finished")
@@ -196,7 +203,7 @@ _BINARY = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("how", ["converted", "swallowed", "failure", "placed"])
+@pytest.mark.parametrize("how", ["converted", "swallowed", "collected", "failure", "placed"])
 def test_an_interrupt_turned_into_an_error_or_lost_still_exits_130(how, tmp_path):
   target = tmp_path / "out" / "file.txt"
   process = subprocess.run(
@@ -208,7 +215,7 @@ def test_an_interrupt_turned_into_an_error_or_lost_still_exits_130(how, tmp_path
   )
   assert (process.returncode, process.stderr.splitlines()) == (130, INTERRUPTED)
   assert _leftovers(tmp_path) == []
-  assert process.stdout == ("finished\n" if how == "swallowed" else "")
+  assert process.stdout == ("finished\n" if how in ("swallowed", "collected") else "")
 
 
 # --- the pieces -----------------------------------------------------------------------------

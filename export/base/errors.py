@@ -15,6 +15,7 @@ remembered interrupt is reported as the interrupt, and nothing is placed after o
 
 import contextlib
 import signal
+import sys
 from typing import Iterator
 
 
@@ -51,6 +52,15 @@ def watch_interrupts() -> None:
   for signum in _INTERRUPTS:
     if signal.getsignal(signum) is not signal.SIG_IGN:
       signal.signal(signum, _on_interrupt)
+  report_unraisable = sys.unraisablehook
+
+  def drop_remembered_interrupts(unraisable):
+    # An interrupt raised inside a __del__ (TensorFlow's garbage collectors have them) is
+    # lost with a traceback; it is remembered, and the binary reports it in one line.
+    if not (unraisable.exc_type is KeyboardInterrupt and _received):
+      report_unraisable(unraisable)
+
+  sys.unraisablehook = drop_remembered_interrupts
 
 
 def interrupted() -> str:
