@@ -432,6 +432,20 @@ _LITERT_NOTICES = (
 )
 
 
+def test_the_quiet_filter_drops_exactly_litert_notices():
+  from export import cli  # pylint: disable=g-import-not-at-top
+
+  uint8 = _LITERT_NOTICES[1].replace("FLOAT32", "UINT8")
+  for line in (*_LITERT_NOTICES, uint8):
+    assert cli._NATIVE_NOISE.match(line.encode() + b"\n"), line
+  for line in (
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU. And something else",
+    "ERROR: fully_quantize: 0, inference_type: 6",
+    "fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, failed",
+  ):
+    assert not cli._NATIVE_NOISE.match(line.encode() + b"\n"), line
+
+
 @pytest.mark.slow
 def test_the_binaries_keep_litert_notices_for_verbose_runs(synthetic_checkpoint_075_96, tmp_path):
   export_dir = tmp_path / "module"
