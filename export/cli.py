@@ -5,7 +5,7 @@ Exit codes, the same in every binary (the README's table): 0 done; 1 the work fa
 check); 2 a usage error (a `ValueError` while the flags become options: a bad or
 contradictory flag, an output that exists without --overwrite); 130 interrupted (SIGINT or
 SIGTERM, `errors.watch_interrupts`): one line, whatever the interrupt turned into on its way
-through TensorFlow, and the outputs' staging removed, nothing placed.
+through TensorFlow; the outputs' staging is removed and nothing is placed after it.
 """
 
 import atexit

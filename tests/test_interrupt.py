@@ -232,6 +232,7 @@ def test_nothing_is_placed_after_an_interrupt_that_was_lost(tmp_path, monkeypatc
 
 def test_an_interrupt_is_held_back_until_the_renames_are_done(monkeypatch):
   monkeypatch.setattr(errors, "_received", [])
+  monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # watch_interrupts wraps it
   previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
   errors.watch_interrupts()
   steps = []
