@@ -7,7 +7,8 @@ The file is a functional model of built-in Keras layers (export/core/keras_model
 with `keras.saving.load_model(path)` on the TensorFlow or JAX backend, without this project
 (docs/keras3.md). The network comes from --variant, or --depth_multiplier and --image_size, or
 else the checkpoint's file name. A thin binary over `export.core.keras_exporter.export_keras`;
-exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error.
+exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error, 130
+interrupted (nothing placed).
 """
 
 from absl import flags
