@@ -18,6 +18,7 @@ import pytest
 
 from export.base import errors
 from export.base import files
+from export.base import timing
 
 INTERRUPTED = ["interrupted (SIGINT); nothing partial is left"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -221,6 +222,9 @@ def test_an_interrupt_turned_into_an_error_or_lost_still_exits_130(how, tmp_path
 # --- the pieces -----------------------------------------------------------------------------
 def test_nothing_is_placed_after_an_interrupt_that_was_lost(tmp_path, monkeypatch):
   monkeypatch.setattr(errors, "_received", ["SIGINT"])
+  with pytest.raises(KeyboardInterrupt):  # nor is the next phase of the work begun
+    with timing.phase({}, "restore"):
+      pass
   with pytest.raises(KeyboardInterrupt):
     files.write_file(tmp_path / "new" / "file.txt", "x")
   staged = tmp_path / "staged"

@@ -39,6 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
+from export.base import errors
 from export.base import probe_images
 from export.core import litert_agreement
 from export.core import litert_calibration
@@ -245,6 +246,7 @@ def convert_beside(
   reference = reference_outputs(saved_model_dir, probes)
   checked = []
   for model_type in model_types:
+    errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection
     model = convert(network, root.image_size, model_type, ranges)
     threshold = (thresholds or {}).get(model_type) or litert_agreement.THRESHOLDS[model_type]
     agreement = litert_agreement.measure(
