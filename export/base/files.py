@@ -3,10 +3,10 @@
 Everything the project publishes is written under a staging name beside its target and
 renamed into place, so a reader sees the old version or the new one, whole, and an
 interrupted write leaves nothing under the final name. Interrupts are held back while a
-staged output is placed or removed, and nothing is placed after one (`errors.signals_held`). Staged files and directories get the
-permissions `open` and `mkdir` would give them under the process's umask (0644 and 0755
-under umask 022): the temporary-file functions create 0600 and 0700, which would lock out a
-serving container running as another user.
+staged output is placed or removed, and nothing is placed after one (`errors.signals_held`).
+Staged files and directories get the permissions `open` and `mkdir` would give them under the
+process's umask (0644 and 0755 under umask 022): the temporary-file functions create 0600 and
+0700, which would lock out a serving container running as another user.
 """
 
 import contextlib
@@ -86,9 +86,7 @@ def staged_file(path: Union[str, os.PathLike]) -> Iterator[str]:
     os.close(handle)
     try:
       yield staging
-      with errors.signals_held():
-        errors.raise_if_interrupted()
-        place_file(staging, path)
+      place_together([(staging, path)])
     finally:
       with errors.signals_held():
         if os.path.exists(staging):
