@@ -7,8 +7,8 @@ Each image is decoded, resized whole to the module's size and scaled to [0, 1]
 (export/core/images.py; docs/classify.md). Prints the top 5 (`--top_k`) per image, or one
 JSON document with `--json`. An image that cannot be used is reported on its own line on
 stderr while the others are still classified. Exit codes: 0 every image classified; 1 an
-image or the export could not be used; 2 bad flags. TensorFlow is imported once the flags
-are parsed (export/cli.py quiets its start-up first).
+image or the export could not be used; 2 bad flags; 130 interrupted. TensorFlow is imported
+once the flags are parsed (export/cli.py quiets its start-up first).
 """
 
 import dataclasses

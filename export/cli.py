@@ -3,13 +3,16 @@
 Exit codes, the same in every binary (the README's table): 0 done; 1 the work failed
 (`errors.Failure`: an unusable checkpoint, image or export, an unwritable output, a failed
 check); 2 a usage error (a `ValueError` while the flags become options: a bad or
-contradictory flag, an output that exists without --overwrite).
+contradictory flag, an output that exists without --overwrite); 130 interrupted (SIGINT or
+SIGTERM, `errors.watch_interrupts`): one line, whatever the interrupt turned into on its way
+through TensorFlow; the outputs' staging is removed and nothing is placed after it.
 """
 
 import atexit
 import logging as std_logging
 import os
 import re
+import signal
 import sys
 import threading
 from typing import Callable
@@ -27,6 +30,8 @@ from nets import variants
 
 FAILED = 1
 USAGE_ERROR = 2
+INTERRUPTED = 130
+_AT_EXIT = []  # what an interrupted binary must still do before it exits: drain stderr
 # TensorFlow's own chatter that a user cannot act on. Real warnings still get through.
 _NOISE = (
   "contains input name(s)",  # signature inputs renamed: a 5 kB line per serving signature
@@ -38,13 +43,18 @@ _NOISE = (
 
 # What TensorFlow's C++ start-up writes to stderr whatever TF_CPP_MIN_LOG_LEVEL says (TF 2.21
 # logs through absl before absl is initialized): notices about oneDNN, CUDA on a machine without
-# GPU, and CPU instructions. Other native lines, errors included, pass through.
+# GPU, and CPU instructions; and what LiteRT's native code prints on every use: the quantizer's
+# settings (`fully_quantize: 0, inference_type: 6, ...`) and the XNNPACK notice of each
+# interpreter. Whole lines only; other native lines, errors included, pass through.
 _NATIVE_NOISE = re.compile(
   rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
   rb"|[IW]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|mlir_graph_optimization_pass)"
   rb"\.cc:\d+\]"
   rb"|E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
-  rb"|To enable the following instructions: )"
+  rb"|To enable the following instructions: "
+  rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\r?$"
+  rb"|fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, "
+  rb"output_inference_type: \w+\r?$)"
 )
 
 
@@ -158,8 +168,28 @@ def require(*names: str) -> None:
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
+  if errors.interrupted():  # the failure is what the interrupt became: `run` reports that
+    raise KeyboardInterrupt
   print(f"error: {message}", file=sys.stderr)
   sys.exit(exit_code)
+
+
+def _exit_interrupted() -> NoReturn:
+  """One line and exit 130, once the work's clean-up has run (the `finally` blocks).
+
+  Exits at once, without the interpreter's shutdown: TensorFlow stopped halfway through its
+  import can crash while being torn down, and there is nothing left to do.
+  """
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, signal.SIG_IGN)
+  print(
+    f"interrupted ({errors.interrupted() or 'SIGINT'}); nothing partial is left", file=sys.stderr
+  )
+  sys.stdout.flush()
+  sys.stderr.flush()
+  for finish in _AT_EXIT:
+    finish()
+  os._exit(INTERRUPTED)
 
 
 def parse_or_exit(parse: Callable, argv):
@@ -224,10 +254,13 @@ def _filter_native_stderr() -> None:
     thread.join(timeout=5)
 
   atexit.register(restore)
+  _AT_EXIT.append(restore)
 
 
 def run(main: Callable, define_flags: Callable[[], None]) -> None:
-  """Defines the binary's flags and runs it: a malformed flag is a usage error (exit 2)."""
+  """Defines the binary's flags and runs it: a malformed flag is a usage error (exit 2), an
+  interrupt one line and exit 130."""
+  errors.watch_interrupts()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
   define_flags()
 
@@ -239,4 +272,10 @@ def run(main: Callable, define_flags: Callable[[], None]) -> None:
     _quiet()
     return argv
 
-  app.run(main, flags_parser=parse_flags)
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except BaseException as error:  # TensorFlow may have turned the interrupt into another error
+    interrupted = isinstance(error, KeyboardInterrupt) or errors.interrupted()
+    if interrupted and not (isinstance(error, SystemExit) and error.code == INTERRUPTED):
+      _exit_interrupted()
+    raise

@@ -7,12 +7,14 @@ The file is a functional model of built-in Keras layers (export/core/keras_model
 with `keras.saving.load_model(path)` on the TensorFlow or JAX backend, without this project
 (docs/keras3.md). The network comes from --variant, or --depth_multiplier and --image_size, or
 else the checkpoint's file name. A thin binary over `export.core.keras_exporter.export_keras`;
-exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error.
+exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error, 130
+interrupted (nothing placed).
 """
 
 from absl import flags
 
 from export import cli
+from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import options as options_lib
@@ -49,7 +51,9 @@ def options_from_flags(argv):
 def main(argv) -> None:
   options = cli.parse_or_exit(options_from_flags, argv)
   cli.work_or_exit(checkpoint.locate, options.checkpoint_path)
-  # TensorFlow and Keras from here on: usage errors and a missing checkpoint come back first.
+  cli.work_or_exit(files.check_writable, options.output)
+  # TensorFlow and Keras from here on: usage errors, a missing checkpoint and an unwritable
+  # output come back first.
   from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
 
   result = cli.work_or_exit(keras_exporter.export_keras, options)

@@ -7,7 +7,8 @@ r"""Exports a TF-Slim MobileNet V2 checkpoint as a TF2 Reusable SavedModel for T
 The network comes from --variant, or --depth_multiplier and --image_size, or else the
 checkpoint's file name (mobilenet_v2_<multiplier>_<size>). A thin binary over
 `export.core.exporter.export_saved_model`, which tests call directly. TensorFlow is imported
-once the options are checked and the checkpoint found (export/cli.py quiets its start-up first).
+once the options are checked, the checkpoint found and the export directory found writable
+(export/cli.py quiets its start-up first).
 """
 
 import os
@@ -15,6 +16,7 @@ import os
 from absl import flags
 
 from export import cli
+from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import litert
@@ -79,7 +81,9 @@ def options_from_flags(argv):
 def main(argv) -> None:
   options = cli.parse_or_exit(options_from_flags, argv)
   cli.work_or_exit(checkpoint.locate, options.checkpoint_path)
-  # TensorFlow from here on: usage errors and a missing checkpoint come back first.
+  cli.work_or_exit(files.check_writable, options.export_dir)
+  # TensorFlow from here on: usage errors, a missing checkpoint and an unwritable output come
+  # back first.
   from export.core import exporter  # pylint: disable=g-import-not-at-top
 
   result = cli.work_or_exit(exporter.export_saved_model, options)

@@ -5,6 +5,17 @@ import subprocess
 import sys
 
 
+def start(module, *flags, environment=None):
+  """`python -m <module> <flags>` started, its output piped: a Popen, for tests that signal it."""
+  return subprocess.Popen(
+    [sys.executable, "-m", module, *flags],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    env={**os.environ, **(environment or {})},
+  )
+
+
 def run(module, *flags, umask=None, environment=None, blocked=()):
   """`python -m <module> <flags>`: its CompletedProcess.
 

@@ -310,6 +310,73 @@ def test_an_export_dir_under_a_file_is_refused_before_the_checkpoint_is_read(tmp
   assert os.listdir(tmp_path) == ["a_file"]
 
 
+def test_an_unwritable_export_dir_is_reported_before_tensorflow_is_imported(tmp_path):
+  prefix = tmp_path / "mobilenet_v2_0.75_96.ckpt"
+  pathlib.Path(f"{prefix}.index").write_bytes(b"not read: the export directory comes first")
+  export_dir = tmp_path / f"{prefix}.index" / "module"
+  result = _run_binary(
+    f"--checkpoint_path={prefix}", f"--export_dir={export_dir}", blocked=["tensorflow"]
+  )
+  assert (result.returncode, result.stderr.splitlines()) == (
+    1,
+    [f"error: {export_dir}: cannot create it, {prefix}.index is not a directory"],
+  )
+
+
+def test_a_directory_in_a_write_protected_place_is_reported_by_check_writable(tmp_path):
+  protected = tmp_path / "protected"
+  protected.mkdir()
+  protected.chmod(0o555)
+  try:
+    if os.access(protected, os.W_OK):
+      pytest.skip("running as root: permissions do not stop writing")
+    with pytest.raises(
+      files.UnwritableError,
+      match=f"{protected}/new/module: cannot create {protected}/new \\(Permission denied\\)",
+    ):
+      files.check_writable(protected / "new" / "module")
+    with pytest.raises(files.UnwritableError, match=f"cannot write in {protected} \\(Permission"):
+      files.check_writable(protected / "module")
+  finally:
+    protected.chmod(0o755)
+  files.check_writable(tmp_path / "several" / "new" / "levels")
+  assert os.listdir(tmp_path) == ["protected"]  # nothing created
+
+
+def _checkpoint_folder(root, names):
+  root.mkdir()
+  for name in names:
+    (root / f"{name}.index").write_bytes(b"")
+  return root
+
+
+@pytest.mark.parametrize(
+  "names,message",
+  [
+    (
+      ["mobilenet_v2_0.75_96.ckpt"],
+      "{folder}: a directory, not a checkpoint prefix; did you mean "
+      "{folder}/mobilenet_v2_0.75_96.ckpt?",
+    ),
+    (
+      ["mobilenet_v2_1.0_224.ckpt", "mobilenet_v2_0.75_96.ckpt"],
+      "{folder}: a directory, not a checkpoint prefix; it holds 2 checkpoints, pass one of: "
+      "{folder}/mobilenet_v2_0.75_96.ckpt, {folder}/mobilenet_v2_1.0_224.ckpt",
+    ),
+    ([], "{folder}: a directory with no checkpoint (no *.index file)"),
+  ],
+)
+def test_a_checkpoint_folder_names_the_checkpoints_inside(tmp_path, names, message):
+  folder = _checkpoint_folder(tmp_path / "checkpoints", names)
+  result = _run_binary(
+    f"--checkpoint_path={folder}", f"--export_dir={tmp_path / 'out'}", blocked=["tensorflow"]
+  )
+  assert (result.returncode, result.stderr.splitlines()) == (
+    1,
+    ["error: " + message.format(folder=folder)],
+  )
+
+
 @pytest.fixture
 def read_only_dir(tmp_path):
   """A directory on a read-only file system (a tmpfs mounted ro; needs root)."""
@@ -326,13 +393,15 @@ def read_only_dir(tmp_path):
   subprocess.run(["umount", str(mount_point)], check=False)
 
 
-@pytest.mark.slow
 def test_a_read_only_file_system_is_refused_before_the_checkpoint_is_read(read_only_dir, tmp_path):
   # The checkpoint is there but unreadable: reading it would be another error.
   prefix = tmp_path / "mobilenet_v2_0.75_96.ckpt"
   pathlib.Path(f"{prefix}.index").write_bytes(b"not a checkpoint index")
   export_dir = read_only_dir / "out" / "module"
-  result = _run_binary(f"--checkpoint_path={prefix}", f"--export_dir={export_dir}")
+  # At once, as the README says: before TensorFlow is imported (seconds of start-up).
+  result = _run_binary(
+    f"--checkpoint_path={prefix}", f"--export_dir={export_dir}", blocked=["tensorflow"]
+  )
   assert result.returncode == 1
   assert result.stderr.splitlines() == [
     f"error: {export_dir}: cannot create {read_only_dir / 'out'} (Read-only file system)"

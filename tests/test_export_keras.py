@@ -172,6 +172,12 @@ def _run_binary(*flags, **options):
     (("--output={tmp}/model.h5",), 2, "model.h5: a Keras model file must end in .keras"),
     (("--output={tmp}/existing.keras",), 2, "existing.keras: file exists (pass --overwrite"),
     (("--checkpoint_path={tmp}/missing.ckpt",), 1, "missing.ckpt: no checkpoint there"),
+    (
+      ("--output={tmp}/existing.keras/model.keras",),
+      1,
+      "error: {tmp}/existing.keras/model.keras: cannot create it, {tmp}/existing.keras is not a "
+      "directory",
+    ),
   ],
 )
 def test_binary_fails_with_one_line_and_an_exit_code(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from ai_edge_litert import interpreter as litert_interpreter
+import binaries
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -225,7 +226,8 @@ def test_a_model_short_of_its_threshold_is_refused_and_nothing_is_written(
   ) as raised:
     _export(synthetic_checkpoint_075_96, tmp_path, tflite=True, tflite_types=("float32", "int8"))
   assert "\n" not in str(raised.value)
-  assert sorted(os.listdir(tmp_path)) == ["module"]  # the float32 model passed, yet is not placed
+  # All or nothing: neither the SavedModel nor the float32 model that passed is placed.
+  assert os.listdir(tmp_path) == []
 
 
 def test_agreement_figures_and_shortfalls_are_exact():
@@ -419,3 +421,52 @@ def test_classify_runs_every_type_like_the_saved_model(litert_export, tmp_path):
       assert got == want, model_type
     else:  # a different function (256 levels per activation): the same classes, near the top
       assert len(set(got) & set(want)) >= 3, model_type
+
+
+# --- the binaries -------------------------------------------------------------------------
+# What LiteRT's native code prints on every conversion and interpreter: shown with -v only.
+_LITERT_NOTICES = (
+  "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+  "fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, "
+  "output_inference_type: FLOAT32",
+)
+
+
+def test_the_quiet_filter_drops_exactly_litert_notices():
+  from export import cli  # pylint: disable=g-import-not-at-top
+
+  uint8 = _LITERT_NOTICES[1].replace("FLOAT32", "UINT8")
+  for line in (*_LITERT_NOTICES, uint8):
+    assert cli._NATIVE_NOISE.match(line.encode() + b"\n"), line
+  for line in (
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU. And something else",
+    "ERROR: fully_quantize: 0, inference_type: 6",
+    "fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, failed",
+  ):
+    assert not cli._NATIVE_NOISE.match(line.encode() + b"\n"), line
+
+
+@pytest.mark.slow
+def test_the_binaries_keep_litert_notices_for_verbose_runs(synthetic_checkpoint_075_96, tmp_path):
+  export_dir = tmp_path / "module"
+  export = binaries.run(
+    "export.export_saved_model",
+    f"--checkpoint_path={synthetic_checkpoint_075_96}",
+    f"--export_dir={export_dir}",
+    "--tflite",
+    "--tflite_types=float32,int8",
+  )
+  assert export.returncode == 0, export.stderr
+  assert export.stderr == ""
+  assert sorted(os.listdir(tmp_path)) == ["module", "module.int8.tflite", "module.tflite"]
+  photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
+  runs = {
+    verbosity: binaries.start(
+      "export.classify", f"--export_dir={export_dir}.int8.tflite", *verbosity, photo
+    )
+    for verbosity in ((), ("-v", "1"))
+  }
+  (quiet_out, quiet_err), (loud_out, loud_err) = (p.communicate(timeout=300) for p in runs.values())
+  assert [p.returncode for p in runs.values()] == [0, 0]
+  assert quiet_err == "" and quiet_out == loud_out
+  assert _LITERT_NOTICES[0] in loud_err.splitlines()

@@ -2,13 +2,15 @@
 
 Everything the project publishes is written under a staging name beside its target and
 renamed into place, so a reader sees the old version or the new one, whole, and an
-interrupted write leaves nothing under the final name. Staged files and directories get the
-permissions `open` and `mkdir` would give them under the process's umask (0644 and 0755
-under umask 022): the temporary-file functions create 0600 and 0700, which would lock out a
-serving container running as another user.
+interrupted write leaves nothing under the final name. Interrupts are held back while a
+staged output is placed or removed, and nothing is placed after one (`errors.signals_held`).
+Staged files and directories get the permissions `open` and `mkdir` would give them under the
+process's umask (0644 and 0755 under umask 022): the temporary-file functions create 0600 and
+0700, which would lock out a serving container running as another user.
 """
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import json
@@ -84,10 +86,11 @@ def staged_file(path: Union[str, os.PathLike]) -> Iterator[str]:
     os.close(handle)
     try:
       yield staging
-      place_file(staging, path)
+      place_together([(staging, path)])
     finally:
-      if os.path.exists(staging):
-        os.remove(staging)
+      with errors.signals_held():
+        if os.path.exists(staging):
+          os.remove(staging)
   except BaseException:
     remove_empty_directories(created)
     raise
@@ -154,6 +157,28 @@ def make_directories(path: Union[str, os.PathLike], needed_for: Optional[str] = 
   return created
 
 
+def check_writable(target: Union[str, os.PathLike]) -> None:
+  """UnwritableError (worded as `make_directories` and `scratch_directory` word it) unless
+  `target` could be created: its nearest existing ancestor is a directory this process may
+  write in, on a writable file system. Creates nothing, so binaries can ask at once, before
+  importing TensorFlow; the export still claims the place itself."""
+  target = os.path.abspath(os.fspath(target))
+  parent = os.path.dirname(target)
+  missing, existing = None, parent
+  while not os.path.exists(existing):
+    missing, existing = existing, os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UnwritableError(f"{target}: cannot create it, {existing} is not a directory")
+  if os.statvfs(existing).f_flag & os.ST_RDONLY:
+    reason = errno.EROFS
+  elif not os.access(existing, os.W_OK | os.X_OK):
+    reason = errno.EACCES
+  else:
+    return
+  where = f"create {missing}" if missing else f"write in {parent}"
+  raise UnwritableError(f"{target}: cannot {where} ({os.strerror(reason)})")
+
+
 def remove_empty_directories(paths: Iterable[str]) -> None:
   """Removes each directory that is still empty (for undoing `make_directories`)."""
   for path in paths:
@@ -185,7 +210,8 @@ def scratch_directory(
     try:
       yield scratch
     finally:
-      shutil.rmtree(scratch, ignore_errors=True)
+      with errors.signals_held():  # a second Ctrl-C must not leave half of it
+        shutil.rmtree(scratch, ignore_errors=True)
   except BaseException:
     remove_empty_directories(created)
     raise
@@ -204,7 +230,19 @@ def staged_directory(target: Union[str, os.PathLike]) -> Iterator[str]:
     staging = os.path.join(scratch, name)
     os.mkdir(staging)
     yield staging
-    place_directory(staging, target)
+    place_together([(staging, target)])
+
+
+def place_together(placements: Iterable[tuple]) -> None:
+  """Moves finished files and directories, (staged, target) pairs, into place as one step.
+
+  Interrupts are held back meanwhile (only SIGKILL can split the step), and after an
+  interrupt nothing is placed: KeyboardInterrupt instead.
+  """
+  with errors.signals_held():
+    errors.raise_if_interrupted()
+    for staged, target in placements:
+      (place_directory if os.path.isdir(staged) else place_file)(staged, target)
 
 
 def place_directory(staged: str, target: str) -> None:

@@ -52,6 +52,8 @@ def locate(checkpoint_path: str) -> None:
   """CheckpointError unless there is a checkpoint at `checkpoint_path` (a prefix, one of its
   files, or an archive). Reads nothing, imports no TensorFlow: binaries call it first."""
   path = str(checkpoint_path)
+  if os.path.isdir(path):
+    raise CheckpointError(_directory_hint(path))
   if path.endswith(_ARCHIVE_SUFFIXES):
     if not os.path.isfile(path):
       raise CheckpointError(f"{path}: archive not found")
@@ -60,6 +62,26 @@ def locate(checkpoint_path: str) -> None:
       f"{path}: no checkpoint there (expected {_prefix_of(path)}.index and its "
       f"data file, or a released .tgz archive)"
     )
+
+
+def _directory_hint(directory: str) -> str:
+  """What a directory given as the checkpoint holds, as an error: a prefix names one
+  checkpoint of several, and the file name tells the variant, so the prefix is asked for."""
+  prefixes = sorted(
+    os.path.join(directory, name[: -len(".index")])
+    for name in os.listdir(directory)
+    if name.endswith(".index")
+  )
+  archives = sorted(name for name in os.listdir(directory) if name.endswith(_ARCHIVE_SUFFIXES))
+  if len(prefixes) == 1:
+    return f"{directory}: a directory, not a checkpoint prefix; did you mean {prefixes[0]}?"
+  if prefixes:
+    return (
+      f"{directory}: a directory, not a checkpoint prefix; it holds {len(prefixes)} "
+      f"checkpoints, pass one of: {', '.join(prefixes)}"
+    )
+  found = f" (it holds archives: {', '.join(archives)})" if archives else ""
+  return f"{directory}: a directory with no checkpoint (no *.index file){found}"
 
 
 def _prefix_of(path: str) -> str:

@@ -4,10 +4,13 @@
 `export_saved_model(options.ExportOptions(...))` checks the options (ValueError: a usage error),
 claims the export directory's place (files.UnwritableError before any work), restores the
 checkpoint (checkpoint.CheckpointError), builds, traces and saves the module into a staging
-directory and renames it into place.
+directory, converts and checks the LiteRT models asked for beside it, and only then renames
+them all into place: an error or an interrupt at any point leaves no SavedModel, no .tflite
+file and no staging directory.
 """
 
 import dataclasses
+import os
 
 from export.base import files
 from export.base import timing
@@ -39,7 +42,11 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
     calibration_images = litert_calibration.images_from_directory(
       options.calibration_images, options.image_size
     )
-  with files.staged_directory(options.export_dir) as staging:
+  export_dir = os.path.abspath(options.export_dir)
+  parent, name = os.path.split(export_dir)
+  with files.scratch_directory(parent, name, needed_for=export_dir) as scratch:
+    staging = os.path.join(scratch, name)
+    os.mkdir(staging)
     with timing.phase(timings, "restore"):
       restored = checkpoint.restore(
         options.checkpoint_path, options.depth_multiplier, options.use_ema
@@ -57,10 +64,17 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
       signatures = reusable_module.trace(module, version.serving_signature)
     with timing.phase(timings, "save"):
       reusable_module.save(module, staging, signatures)
-  litert_models = []
-  if options.tflite:
-    with timing.phase(timings, "tflite"):
-      litert_models = litert.write_beside(
-        module, options.export_dir, options.tflite_types, calibration_images
-      )
+    placements, litert_models = [(staging, export_dir)], []
+    if options.tflite:
+      with timing.phase(timings, "tflite"):
+        converted = litert.convert_beside(
+          module, staging, export_dir, options.tflite_types, calibration_images
+        )
+      for written, model in converted:
+        staged_model = os.path.join(scratch, os.path.basename(written.path))
+        with open(staged_model, "wb") as staged:
+          staged.write(model)
+        placements.append((staged_model, written.path))
+        litert_models.append(written)
+    files.place_together(placements)
   return ExportResult(options.export_dir, restored, timings, litert_models)

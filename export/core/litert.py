@@ -15,8 +15,8 @@ exactly (`export/core/litert_network.py`):
 The files are siblings of the SavedModel directory, so the SavedModel (and its archive and
 fingerprint) is the same with or without them. Each model is checked against the SavedModel
 on the 16 probe images (`export/core/litert_agreement.py`) before anything is written; one that
-falls short is refused (AgreementError) and no file of any type is written. Each file is
-written to a staging file beside the target and renamed into place.
+falls short is refused (AgreementError) and no file of any type is written. The exporter stages
+the files with the SavedModel and places them all together, or none (export/core/exporter.py).
 
 Full-integer models are calibrated in exact arithmetic: the range of every activation over the
 calibration images comes from the float64 network (`litert_network.activation_ranges`), is
@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from export.base import files
+from export.base import errors
 from export.base import probe_images
 from export.core import litert_agreement
 from export.core import litert_calibration
@@ -219,20 +219,22 @@ def _from_output(output: np.ndarray, details: dict) -> np.ndarray:
 
 
 # --- the export's LiteRT models ----------------------------------------------------------
-def write_beside(
+def convert_beside(
   root,
+  saved_model_dir: str,
   export_dir: str,
   model_types: Sequence[str] = DEFAULT_TYPES,
   calibration_images: Optional[np.ndarray] = None,
   thresholds: Optional[dict] = None,
 ) -> list:
-  """Converts `root` to each type, checks every model, then writes them; a WrittenModel each.
+  """Converts `root` to each type and checks every model: (WrittenModel, bytes) each.
 
-  The SavedModel must already be complete in `export_dir` (it is the reference). Full-integer
+  The SavedModel in `saved_model_dir` (the staged one: the exporter places it together with
+  these files) is the reference; the models are named beside `export_dir`. Full-integer
   types are calibrated on `calibration_images` (float32 [N, S, S, 3] in [0, 1], e.g. from
   `litert_calibration.images_from_directory`) or else on the generated default set. Raises
-  AgreementError (nothing written) when a model falls short of its threshold
-  (`litert_agreement.THRESHOLDS`, or `thresholds` {type: Threshold}).
+  AgreementError when a model falls short of its threshold (`litert_agreement.THRESHOLDS`,
+  or `thresholds` {type: Threshold}). Writes nothing.
   """
   network = network_of(root)
   ranges = None
@@ -241,24 +243,22 @@ def write_beside(
       calibration_images = litert_calibration.default_images(root.image_size)
     ranges = litert_network.activation_ranges(network, calibration_images)
   _, probes = probe_images.probe_batch(root.image_size)
-  reference = reference_outputs(export_dir, probes)
+  reference = reference_outputs(saved_model_dir, probes)
   checked = []
   for model_type in model_types:
+    errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection
     model = convert(network, root.image_size, model_type, ranges)
     threshold = (thresholds or {}).get(model_type) or litert_agreement.THRESHOLDS[model_type]
     agreement = litert_agreement.measure(
       model_type, run(model, probes), reference, root.module_type, threshold
     )
-    litert_agreement.check(agreement, path_beside(export_dir, model_type))
-    checked.append((model_type, model, agreement))
-  written = []
-  for model_type, model, agreement in checked:
     path = path_beside(export_dir, model_type)
-    files.write_file(path, model)
-    written.append(
-      WrittenModel(model_type, path, len(model), hashlib.sha256(model).hexdigest(), agreement)
+    litert_agreement.check(agreement, path)
+    written = WrittenModel(
+      model_type, path, len(model), hashlib.sha256(model).hexdigest(), agreement
     )
-  return written
+    checked.append((written, model))
+  return checked
 
 
 def reference_outputs(export_dir: str, images: np.ndarray) -> np.ndarray:
