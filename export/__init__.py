@@ -2,7 +2,11 @@
 
 Subpackages, each importing only those listed before it (and `nets`):
   base          errors, files, versions, probe images (no TensorFlow)
-  core          checkpoint -> TF2 network -> Reusable SavedModel and TFLite; running them
+  testing       synthetic checkpoints for tests, goldens and benchmarks (beside base: no
+                library module imports it)
+  core          checkpoint -> TF2 network -> Reusable SavedModel; options, labels, images
+  formats       the registry and one package per format: SavedModel, Keras 3, LiteRT
+  runtime       loading an export of any format; classifying pictures with it
   verification  does an export reproduce its checkpoint
   publish       TF Hub's layout and the model cards
   pipeline      downloads and the regeneration of every artifact

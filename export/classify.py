@@ -42,8 +42,8 @@ def format_text(results: Sequence) -> str:
 def to_dict(model_path: str, results: Sequence) -> dict:
   """The JSON document of `--json`: results, and the images that could not be used."""
   # pylint: disable=g-import-not-at-top
-  from export.core import classifier as classifier_lib
   from export.core import images
+  from export.runtime import classifier as classifier_lib
 
   # pylint: enable=g-import-not-at-top
   return {
@@ -68,7 +68,7 @@ class Options:
 
 def execute(options: Options) -> int:
   """Classifies and prints; returns the exit code (1 when any image could not be used)."""
-  from export.core import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+  from export.runtime import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
 
   results = cli.work_or_exit(
     classifier_lib.classify, options.export_dir, options.image_paths, options.top_k

@@ -3,10 +3,10 @@ r"""Exports a TF-Slim MobileNet V2 checkpoint as a Keras 3 model file (.keras).
   python -m export.export_keras --checkpoint_path=mobilenet_v2_0.75_96.ckpt \
       --module_type=classification --output=/tmp/mobilenet_v2_075_96_classification.keras
 
-The file is a functional model of built-in Keras layers (export/core/keras_model.py): it loads
+The file is a functional model of built-in Keras layers (export/formats/keras/model.py): it loads
 with `keras.saving.load_model(path)` on the TensorFlow or JAX backend, without this project
 (docs/keras3.md). The network comes from --variant, or --depth_multiplier and --image_size, or
-else the checkpoint's file name. A thin binary over `export.core.keras_exporter.export_keras`;
+else the checkpoint's file name. A thin binary over `export.formats.keras.exporter.export_keras`;
 exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error, 130
 interrupted (nothing placed).
 """
@@ -18,6 +18,7 @@ from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import options as options_lib
+from export.formats import keras
 
 FLAGS = flags.FLAGS
 
@@ -44,7 +45,7 @@ def options_from_flags(argv):
     overwrite=FLAGS.overwrite,
     batch_norm_momentum=FLAGS.batch_norm_momentum,
   )
-  options_lib.check_keras_export(options)
+  keras.check_request(options)
   return options
 
 
@@ -54,7 +55,7 @@ def main(argv) -> None:
   cli.work_or_exit(files.check_writable, options.output)
   # TensorFlow and Keras from here on: usage errors, a missing checkpoint and an unwritable
   # output come back first.
-  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+  from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
 
   result = cli.work_or_exit(keras_exporter.export_keras, options)
   print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")

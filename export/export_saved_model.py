@@ -6,7 +6,7 @@ r"""Exports a TF-Slim MobileNet V2 checkpoint as a TF2 Reusable SavedModel for T
 
 The network comes from --variant, or --depth_multiplier and --image_size, or else the
 checkpoint's file name (mobilenet_v2_<multiplier>_<size>). A thin binary over
-`export.core.exporter.export_saved_model`, which tests call directly. TensorFlow is imported
+`export.formats.saved_model.exporter.export_saved_model`, which tests call directly. TensorFlow is imported
 once the options are checked, the checkpoint found and the export directory found writable
 (export/cli.py quiets its start-up first).
 """
@@ -19,8 +19,9 @@ from export import cli
 from export.base import files
 from export.base import versions
 from export.core import checkpoint
-from export.core import litert
 from export.core import options as options_lib
+from export.formats import saved_model
+from export.formats.litert import converter as litert
 
 FLAGS = flags.FLAGS
 
@@ -74,7 +75,7 @@ def options_from_flags(argv):
     tflite_types=litert.parse_types(FLAGS.tflite_types),
     calibration_images=FLAGS.calibration_images,
   )
-  options_lib.check_export(options)
+  saved_model.check_request(options)
   return options
 
 
@@ -84,7 +85,7 @@ def main(argv) -> None:
   cli.work_or_exit(files.check_writable, options.export_dir)
   # TensorFlow from here on: usage errors, a missing checkpoint and an unwritable output come
   # back first.
-  from export.core import exporter  # pylint: disable=g-import-not-at-top
+  from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
   result = cli.work_or_exit(exporter.export_saved_model, options)
   print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")

@@ -3,7 +3,7 @@
 `checkpoint_values(depth_multiplier, image_size, seed)` gives every entry a released
 `mobilenet_v2_<m>_<s>.ckpt` holds (every model variable, an ExponentialMovingAverage shadow
 and two RMSProp slots per trainable variable, `global_step`), so that the export and
-verification paths can run without the real archives; export/core/synthetic_checkpoint.py
+verification paths can run without the real archives; export/testing/synthetic_checkpoint.py
 writes them as a checkpoint. The weights are random; only their scale is realistic. The
 shadows hold the "evaluation" weights, the raw variables differ from them slightly, and the
 batch-norm statistics are calibrated on synthetic images so activations neither vanish nor

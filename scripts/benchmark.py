@@ -87,7 +87,7 @@ def _machine() -> dict:
 def _checkpoint(work_dir: pathlib.Path) -> tuple:
   if FLAGS.checkpoint_path:
     return FLAGS.checkpoint_path, f"the checkpoint {FLAGS.checkpoint_path}"
-  from export.core import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
+  from export.testing import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
 
   prefix = synthetic_checkpoint.write_checkpoint(
     str(work_dir / "checkpoint"), processes.MULTIPLIER, processes.IMAGE_SIZE
@@ -150,8 +150,8 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   results["litert"] = litert.measure(export["litert"], FLAGS.rounds)
 
   print("Keras 3 ...", flush=True)
-  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
   from export.core import options  # pylint: disable=g-import-not-at-top
+  from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
 
   keras_file = str(work_dir / "classifier.keras")
   keras_exporter.export_keras(

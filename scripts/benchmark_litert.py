@@ -1,5 +1,5 @@
 r"""How well the int8 LiteRT models agree, and what the calibration images change: the studies
-behind the thresholds of export/core/litert_agreement.py (docs/litert.md).
+behind the thresholds of export/formats/litert/agreement.py (docs/litert.md).
 
   python scripts/benchmark_litert.py [--checkpoint_path=PREFIX] [--seeds=1,2] [--all_variants]
       [--json=out.json]
@@ -39,7 +39,7 @@ def calibration_choices(image_size: int, scratch: pathlib.Path) -> dict:
 
   from export.base import probe_images
   from export.core import images as images_lib
-  from export.core import litert_calibration
+  from export.formats.litert import calibration as litert_calibration
 
   photos = scratch / "photos"
   for seed in litert_calibration.CALIBRATION_SEEDS:
@@ -62,8 +62,8 @@ def agreement_of(
   network, ranges, model_type, reference, module_type, image_size: int = IMAGE_SIZE
 ) -> dict:
   from export.base import probe_images
-  from export.core import litert
-  from export.core import litert_agreement
+  from export.formats.litert import agreement as litert_agreement
+  from export.formats.litert import converter as litert
 
   _, probes = probe_images.probe_batch(image_size)
   model = litert.convert(network, image_size, model_type, ranges)
@@ -90,11 +90,11 @@ def seed_agreements(
   from export.base import probe_images
   from export.core import checkpoint
   from export.core import labels
-  from export.core import litert
-  from export.core import litert_calibration
-  from export.core import litert_network
   from export.core import reusable_module
-  from export.core import synthetic_checkpoint
+  from export.formats.litert import calibration as litert_calibration
+  from export.formats.litert import converter as litert
+  from export.formats.litert import network as litert_network
+  from export.testing import synthetic_checkpoint
 
   _, probes = probe_images.probe_batch(image_size)
   rows = []
@@ -130,11 +130,11 @@ def seed_agreements(
 
 def benchmark(scratch: pathlib.Path) -> dict:
   from export.base import probe_images
-  from export.core import exporter as export_lib
-  from export.core import litert
-  from export.core import litert_network
   from export.core import options
-  from export.core import synthetic_checkpoint
+  from export.formats.litert import converter as litert
+  from export.formats.litert import network as litert_network
+  from export.formats.saved_model import exporter as export_lib
+  from export.testing import synthetic_checkpoint
 
   checkpoint_path = FLAGS.checkpoint_path or synthetic_checkpoint.write_checkpoint(
     str(scratch / "checkpoint"), MULTIPLIER, IMAGE_SIZE, seed=0

@@ -16,7 +16,7 @@ import tempfile
 from absl import flags
 
 from export import cli
-from export.core import synthetic_checkpoint
+from export.testing import synthetic_checkpoint
 from export.verification import golden
 from nets import variants
 

@@ -12,7 +12,7 @@ are not the ImageNet ones. The same arguments give the same bytes on every machi
 from absl import flags
 
 from export import cli
-from export.core import synthetic_checkpoint
+from export.testing import synthetic_checkpoint
 from nets import synthetic
 
 FLAGS = flags.FLAGS

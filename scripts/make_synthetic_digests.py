@@ -14,8 +14,8 @@ import os
 import sys
 import tempfile
 
-from export.core import synthetic_checkpoint
 from export.kaggle import sources
+from export.testing import synthetic_checkpoint
 from export.verification import expectation
 from nets import variants
 

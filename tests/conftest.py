@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # pylint: disable=g-import-not-at-top
 import regeneration_runs  # pylint: disable=g-import-not-at-top
 
-from export.core import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
+from export.testing import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
 
 # Test files that share a session fixture too slow to make twice; pytest-xdist's loadgroup
 # keeps each group (else each file) on one worker.
@@ -62,8 +62,8 @@ def synthetic_checkpoint_075_96(tmp_path_factory) -> str:
 def export_checkpoint(tmp_path_factory):
   """`export_checkpoint(prefix, **ExportOptions fields)` exports into a fresh directory and
   returns the ExportResult (`.export_dir`, `.restored`)."""
-  from export.core import exporter  # pylint: disable=g-import-not-at-top
   from export.core import options as options_lib  # pylint: disable=g-import-not-at-top
+  from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
   def export(checkpoint_path, **options):
     export_dir = tmp_path_factory.mktemp("export") / "module"

@@ -15,9 +15,9 @@ import tensorflow as tf
 
 from export import classify
 from export.base import probe_images
-from export.core import classifier
 from export.core import images
 from export.core import options as options_lib
+from export.runtime import classifier
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 96
@@ -271,7 +271,7 @@ def test_binary(classification_dir, feature_vector_dir, image_files, results):
 def test_a_keras_file_classifies_like_the_saved_model(
   synthetic_checkpoint_075_96, image_files, results, tmp_path
 ):
-  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
+  from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
 
   path = tmp_path / "classifier.keras"
   keras_exporter.export_keras(

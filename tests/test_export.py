@@ -13,10 +13,10 @@ import tensorflow as tf
 
 from export.base import files
 from export.core import checkpoint
-from export.core import exporter as export_lib
 from export.core import options as options_lib
-from export.core import reference
-from export.core import synthetic_checkpoint
+from export.formats.saved_model import exporter as export_lib
+from export.testing import synthetic_checkpoint
+from export.verification import reference
 from export.verification import report
 
 BATCH = 3

@@ -12,8 +12,8 @@ import pytest
 
 from export.base import files
 from export.core import checkpoint
-from export.core import keras_exporter as export_lib
 from export.core import options as options_lib
+from export.formats.keras import exporter as export_lib
 
 
 @pytest.fixture(scope="module")

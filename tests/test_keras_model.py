@@ -1,6 +1,6 @@
 """The Keras 3 model: TF-Slim's outputs and weights, the hub modules' fine-tuning, a portable file.
 
-Parity is measured against the TF-Slim graph (export.core.reference) and the SavedModel, within
+Parity is measured against the TF-Slim graph (export.verification.reference) and the SavedModel, within
 1e-5 * (1 + max |reference|), on the TensorFlow backend here and on JAX in a subprocess.
 """
 
@@ -17,9 +17,9 @@ import pytest
 import tensorflow as tf
 
 from export.core import checkpoint
-from export.core import keras_model
-from export.core import reference
-from export.core import synthetic_checkpoint
+from export.formats.keras import model as keras_model
+from export.testing import synthetic_checkpoint
+from export.verification import reference
 from export.verification import verifier
 from nets import architecture
 

@@ -26,17 +26,36 @@ ALLOWED = {
   "nets": (),
   "export.base": ("nets",),
   "export.core": ("nets", "export.base"),
-  "export.verification": ("nets", "export.base", "export.core"),
-  "export.publish": ("nets", "export.base", "export.core"),
+  "export.testing": ("nets", "export.base"),
+  "export.formats": ("nets", "export.base", "export.core"),
+  "export.runtime": ("nets", "export.base", "export.core", "export.formats"),
+  "export.verification": (
+    "nets",
+    "export.base",
+    "export.core",
+    "export.formats",
+    "export.runtime",
+  ),
+  "export.publish": ("nets", "export.base", "export.core", "export.formats"),
   "export.pipeline": (
     "nets",
     "export.base",
     "export.core",
+    "export.formats",
+    "export.runtime",
     "export.verification",
     "export.publish",
   ),
-  "export.kaggle": ("nets", "export.base", "export.publish", "export.pipeline"),
+  "export.kaggle": ("nets", "export.base", "export.formats", "export.publish", "export.pipeline"),
 }
+# A format's package has the rule of `export.formats`.
+ALLOWED.update(
+  {
+    f"export.formats.{path.name}": ALLOWED["export.formats"]
+    for path in (ROOT / "export" / "formats").iterdir()
+    if (path / "__init__.py").is_file()
+  }
+)
 # The libraries under `export`, not its binaries.
 ALLOWED["benchmarking"] = (
   "nets",
@@ -111,7 +130,7 @@ def test_imports_go_downward_only():
 @pytest.mark.parametrize(
   "module,statement,problem",
   [
-    ("export.base.probe", "from export.core import exporter", "export.core.exporter"),
+    ("export.core.probe", "from export.formats import registry", "export.formats.registry"),
     (
       "export.kaggle.probe",
       "from export.verification import verifier",

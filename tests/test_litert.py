@@ -17,15 +17,15 @@ import pytest
 import tensorflow as tf
 
 from export.base import probe_images
-from export.core import classifier
-from export.core import exporter as export_lib
 from export.core import images as images_lib
 from export.core import labels as labels_lib
-from export.core import litert
-from export.core import litert_agreement
-from export.core import litert_calibration
-from export.core import litert_network
 from export.core import options as options_lib
+from export.formats.litert import agreement as litert_agreement
+from export.formats.litert import calibration as litert_calibration
+from export.formats.litert import converter as litert
+from export.formats.litert import network as litert_network
+from export.formats.saved_model import exporter as export_lib
+from export.runtime import classifier
 
 ALL_FILES = [
   "module",
@@ -341,7 +341,9 @@ def test_inconsistent_options_are_refused_before_any_work(tmp_path, options, mes
 # --- determinism -------------------------------------------------------------------------
 _FRESH_PROCESS = """
 import hashlib, sys
-from export.core import exporter as export_lib, litert, options as options_lib
+from export.core import options as options_lib
+from export.formats import litert
+from export.formats.saved_model import exporter as export_lib
 result = export_lib.export_saved_model(options_lib.ExportOptions(
     checkpoint_path=sys.argv[1], export_dir=sys.argv[2], tflite=True, tflite_types=litert.TYPES))
 for written in result.litert_models:

@@ -20,12 +20,12 @@ import pytest
 import regeneration_runs
 
 from export.base import files
-from export.core import synthetic_checkpoint
 from export.pipeline import lock as regeneration_lock
 from export.pipeline import plan
 from export.pipeline import state as regeneration_state
 from export.publish import hub_layout
 from export.publish import model_card
+from export.testing import synthetic_checkpoint
 from nets import architecture
 from nets import variants
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.core import synthetic_checkpoint
 from export.pipeline import state as regeneration_state
+from export.testing import synthetic_checkpoint
 from nets import architecture
 from nets import mobilenet_v2
 from nets import synthetic

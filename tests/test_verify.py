@@ -19,7 +19,7 @@ from export.base import probe_images
 from export.core import checkpoint
 from export.core import labels
 from export.core import reusable_module
-from export.core import synthetic_checkpoint
+from export.testing import synthetic_checkpoint
 from export.verification import checks
 from export.verification import expectation as expectation_lib
 from export.verification import golden as golden_lib

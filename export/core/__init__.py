@@ -1,14 +1,11 @@
-"""From a TF-Slim checkpoint to the published formats, and back to running them.
+"""The network and checkpoint core: from a TF-Slim checkpoint to a TF2 module, and pictures.
 
 `checkpoint` (reading a prefix or a released .tgz, strict accounting, the EMA rule),
 `network` (MobileNet V2 in TF2, interpreting nets/architecture.py), `reusable_module` (the TF
 Hub Reusable SavedModel around it), `options` (what an export is asked for, checked without
-TensorFlow), `exporter` (the library behind the export binary), `keras_model` and
-`keras_exporter` (the Keras 3 file), `litert*` (the LiteRT models: folding, calibration,
-conversion, agreement), `reference` (the checkpoint in TF-Slim's own graph),
-`synthetic_checkpoint` (writes nets/synthetic.py's values as a checkpoint), `labels`,
-`images` and `classifier` (image files through a module to labels).
+TensorFlow), `labels` (the 1001 ImageNet labels), `images` (picture files decoded and resized
+as the network takes them). The formats written from a module are in `export.formats`.
 
-May import: `export.base`, `nets`, TensorFlow. Never `export.verification`, `export.publish`,
-`export.pipeline` or the binaries.
+May import: `export.base`, `nets`, TensorFlow (never in `options`). Never `export.formats` or
+anything above it, nor the binaries.
 """

@@ -1,6 +1,7 @@
-"""What an export is asked for, and the checks made before any work.
+"""What an export is asked for, and the checks made before any work that every format shares.
 
-No TensorFlow here: the binaries check their options (and that the checkpoint is there)
+Each format checks what is its own (`export/formats/<format>/__init__.py` `check_request`: the
+LiteRT types, the Keras file name). No TensorFlow here, nor anything that imports it: the binaries check their options (and that the checkpoint is there)
 before TensorFlow is imported, so a usage error comes back at once instead of after seconds
 of start-up. The exporters check the same options again for library callers.
 """
@@ -10,18 +11,16 @@ import os
 from typing import Optional
 
 from export.base import versions
-from export.core import litert
 from nets import architecture
 from nets import variants
 
 _DEFAULT = variants.default()
-KERAS_SUFFIX = ".keras"
 KERAS_BATCH_NORM_MOMENTUM = versions.HUB_BATCH_NORM_MOMENTUM  # 0.99, since version 3
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportOptions:
-  """A SavedModel export (export/core/exporter.py)."""
+  """A SavedModel export (export/formats/saved_model/exporter.py)."""
 
   checkpoint_path: str
   export_dir: str
@@ -33,13 +32,13 @@ class ExportOptions:
   use_ema: bool = True
   batch_norm_momentum_default: Optional[float] = None  # None: the version's default
   tflite: bool = False  # also write LiteRT models beside the SavedModel, checked against it
-  tflite_types: tuple = litert.DEFAULT_TYPES  # of litert.TYPES; int8/uint8 are calibrated
+  tflite_types: tuple = ("float32",)  # LiteRT types (export/formats/litert); int8/uint8 calibrated
   calibration_images: Optional[str] = None  # JPEG/PNG directory; None: generated images
 
 
 @dataclasses.dataclass(frozen=True)
 class KerasExportOptions:
-  """A Keras 3 file export (export/core/keras_exporter.py)."""
+  """A Keras 3 file export (export/formats/keras/exporter.py)."""
 
   checkpoint_path: str
   output: str  # the .keras file to write
@@ -58,22 +57,7 @@ def check_export(options: ExportOptions) -> versions.Version:
   if options.batch_norm_momentum_default is not None:
     _check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
   check_output_dir(options.export_dir, options.overwrite)
-  _check_litert(options)
   return version
-
-
-def _check_litert(options: ExportOptions) -> None:
-  if not options.tflite_types or any(name not in litert.TYPES for name in options.tflite_types):
-    raise ValueError(
-      f"tflite types must be a non-empty subset of {', '.join(litert.TYPES)}, "
-      f"got {', '.join(options.tflite_types) or 'none'}"
-    )
-  if not options.tflite and tuple(options.tflite_types) != litert.DEFAULT_TYPES:
-    raise ValueError("--tflite_types needs --tflite")
-  if options.calibration_images is not None and not (
-    options.tflite and set(litert.FULL_INTEGER_TYPES) & set(options.tflite_types)
-  ):
-    raise ValueError("--calibration_images needs --tflite with int8 or uint8 in --tflite_types")
 
 
 def check_output_dir(path: str, overwrite: bool) -> None:
@@ -93,17 +77,3 @@ def check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_
 def _check_momentum(momentum: float, what: str) -> None:
   if not 0.0 <= momentum <= 1.0:
     raise ValueError(f"{what} must lie in [0, 1], got {momentum}")
-
-
-def check_keras_export(options: KerasExportOptions) -> None:
-  """ValueError (a usage error) for options that cannot work."""
-  check_keras_arguments(
-    options.depth_multiplier, options.image_size, options.module_type, options.batch_norm_momentum
-  )
-  output = str(options.output)
-  if not output.endswith(KERAS_SUFFIX):
-    raise ValueError(f"{output}: a Keras model file must end in {KERAS_SUFFIX}")
-  if os.path.isdir(output):
-    raise ValueError(f"{output}: is a directory, expected a {KERAS_SUFFIX} file")
-  if os.path.lexists(output) and not options.overwrite:
-    raise ValueError(f"{output}: file exists (pass --overwrite to replace it)")

@@ -100,8 +100,8 @@ def _exporting(timings: dict):
 
 # --- a module version ------------------------------------------------------------------------
 def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) -> tuple:
-  from export.core import exporter  # pylint: disable=g-import-not-at-top
   from export.core import options  # pylint: disable=g-import-not-at-top
+  from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
   saved_model = os.path.join(staging, "saved_model")
@@ -200,8 +200,8 @@ def _fingerprint(directory: str) -> dict:
 
 # --- a Keras file ----------------------------------------------------------------------------
 def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
-  from export.core import keras_exporter  # pylint: disable=g-import-not-at-top
   from export.core import options  # pylint: disable=g-import-not-at-top
+  from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
   relative = hub_layout.relative_keras_path(variant, artifact.module_type)

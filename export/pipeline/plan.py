@@ -9,7 +9,7 @@ from typing import Optional
 
 from export.base import files
 from export.base import versions as versions_lib
-from export.core import litert
+from export.formats.litert import converter as litert
 from export.pipeline import state
 from nets import architecture
 from nets import variants as variants_lib

@@ -22,7 +22,7 @@ import tensorflow as tf
 from export.base import errors
 from export.base import probe_images
 from export.core import checkpoint
-from export.core import reference
+from export.verification import reference
 from nets import architecture
 from nets import numpy_mobilenet_v2
 

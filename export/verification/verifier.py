@@ -1,14 +1,12 @@
 """Verification: an export loaded on its own, run on the probe images, checked against an
 expectation (from the checkpoint or from a golden). docs/verification.md has the policy.
 
-An export is a SavedModel directory or a Keras 3 `.keras` file; both are checked the same
-way, the Keras weights under the TF-Slim names they stand for.
+An export is one of the registry's verifiable formats (a SavedModel directory, a Keras 3
+`.keras` file), loaded through `export.runtime.loading`; all are checked the same way, the
+weights under the TF-Slim names they stand for.
 """
 
-import dataclasses
-import os
 import time
-from typing import Callable
 from typing import Optional
 
 import numpy as np
@@ -16,7 +14,8 @@ import tensorflow as tf
 
 from export.base import errors
 from export.base import probe_images
-from export.core import reusable_module
+from export.formats import registry
+from export.runtime import loading
 from export.verification import checks as checks_lib
 from export.verification import expectation as expectation_lib
 from export.verification import golden
@@ -25,68 +24,21 @@ from export.verification import report as report_lib
 VerifyInputError = expectation_lib.VerifyInputError
 
 
-@dataclasses.dataclass(frozen=True)
-class LoadedExport:
-  run: Callable[[np.ndarray], np.ndarray]  # float32 [N, S, S, 3] in [0, 1] -> outputs
-  variables: dict  # TF-Slim name -> value held
-  image_sizes: set  # (height, width) of the inputs it takes; (None, None) for any
-
-
-def is_keras_file(path: str) -> bool:
-  return str(path).endswith(".keras")
-
-
 def check_export_dir(export_dir: str) -> None:
-  """VerifyInputError unless `export_dir` is a SavedModel directory or a .keras file."""
-  if is_keras_file(export_dir):
-    if not os.path.isfile(export_dir):
-      raise VerifyInputError(f"{export_dir}: Keras model file not found")
-    return
+  """VerifyInputError unless `export_dir` looks like an export verify checks (a SavedModel
+  directory, a .keras file: the registry's verifiable formats)."""
   try:
-    reusable_module.check_export_dir(export_dir)
-  except reusable_module.UnusableExport as error:
+    loading.check(export_dir, registry.verifiable())
+  except loading.LoadError as error:
     raise VerifyInputError(str(error)) from None
 
 
-def _load_saved_model(export_dir: str) -> LoadedExport:
-  try:
-    loaded = reusable_module.load(export_dir)
-  except reusable_module.UnusableExport as error:
-    raise VerifyInputError(str(error)) from None
-  sizes = {tuple(spec.shape[1:3]) for spec, _ in reusable_module.traced_calls(loaded)}
-  variables = {v.name.removesuffix(":0"): v.numpy() for v in getattr(loaded, "variables", ())}
-  return LoadedExport(
-    lambda images: tf.convert_to_tensor(loaded(tf.constant(images))).numpy(), variables, sizes
-  )
-
-
-def _load_keras(path: str) -> LoadedExport:
-  # pylint: disable=g-import-not-at-top  (Keras only for Keras files)
-  import keras
-
-  from export.core import keras_model
-  # pylint: enable=g-import-not-at-top
-
-  try:
-    model = keras.saving.load_model(path)
-  except Exception as error:  # pylint: disable=broad-except  (any failure: unusable file)
-    raise VerifyInputError(
-      f"{path}: cannot load the Keras model ({errors.first_line(error)})"
-    ) from None
-  variables = {
-    keras_model.slim_variable_name(w.path): keras.ops.convert_to_numpy(w) for w in model.weights
-  }
-  return LoadedExport(
-    lambda images: keras.ops.convert_to_numpy(model(images, training=False)),
-    variables,
-    {tuple(model.input_shape[1:3])},
-  )
-
-
-def load_export(export_dir: str, image_size: int) -> LoadedExport:
+def load_export(export_dir: str, image_size: int) -> loading.Loaded:
   """The export, loaded on its own; it must take [N, S, S, 3] images."""
-  check_export_dir(export_dir)
-  loaded = _load_keras(export_dir) if is_keras_file(export_dir) else _load_saved_model(export_dir)
+  try:
+    loaded = loading.load(export_dir, registry.verifiable())
+  except loading.LoadError as error:
+    raise VerifyInputError(str(error)) from None
   sizes = loaded.image_sizes
   if sizes and not any(size in ((None, None), (image_size, image_size)) for size in sizes):
     height, width = sorted(sizes, key=str)[0]
@@ -97,7 +49,7 @@ def load_export(export_dir: str, image_size: int) -> LoadedExport:
   return loaded
 
 
-def _run_export(loaded: LoadedExport, export_dir: str, images: np.ndarray) -> list:
+def _run_export(loaded: loading.Loaded, export_dir: str, images: np.ndarray) -> list:
   """[((start, stop), outputs as numpy)] for each run of the probe batch plan."""
   runs = []
   for start, stop in probe_images.batch_plan(len(images)):
@@ -118,7 +70,7 @@ def compare(export_dir: str, expectation: expectation_lib.Expectation) -> report
   loaded = load_export(export_dir, expectation.image_size)
   loaded_at = time.perf_counter()
   runs = _run_export(loaded, export_dir, probe_images.to_float(expectation.inputs))
-  checks, rows = checks_lib.run_checks(runs, expectation, loaded.variables)
+  checks, rows = checks_lib.run_checks(runs, expectation, loaded.variables())
   timings = {
     "reference": round(expectation.seconds, 3),
     "load_export": round(loaded_at - started, 3),

@@ -39,7 +39,7 @@ def keras_float32() -> bytes:
   import keras
   import tensorflow as tf
 
-  from export.core import litert
+  from export.formats.litert import converter as litert
   # pylint: enable=g-import-not-at-top
 
   model = keras.applications.MobileNetV2(
@@ -54,7 +54,7 @@ def measure_speed(models: dict, rounds: int) -> dict:
   """name -> images/s at batch 1 of each model (bytes), the interpreters alternating."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from export.core import litert  # pylint: disable=g-import-not-at-top
+  from export.formats.litert import converter as litert  # pylint: disable=g-import-not-at-top
 
   callables = {}
   for name, model in models.items():

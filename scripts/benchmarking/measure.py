@@ -30,9 +30,9 @@ def child(arguments: list) -> dict:
     sys.modules["matplotlib"] = None
     sys.modules["jax"] = None
     started = time.perf_counter()
-    from export.core import exporter  # pylint: disable=g-import-not-at-top
-    from export.core import litert  # pylint: disable=g-import-not-at-top
     from export.core import options  # pylint: disable=g-import-not-at-top
+    from export.formats.litert import converter as litert  # pylint: disable=g-import-not-at-top
+    from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
     timings = {"import": time.perf_counter() - started}
     result = exporter.export_saved_model(

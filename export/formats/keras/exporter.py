@@ -4,7 +4,7 @@
 `export_keras(options.KerasExportOptions(...))` checks the options (ValueError: a usage
 error), claims the output's place (files.UnwritableError before any work), restores the
 checkpoint with the SavedModel exporter's reader (checkpoint.CheckpointError), builds the
-functional model (export/core/keras_model.py) and writes its reproducible bytes atomically.
+functional model (export/formats/keras/model.py) and writes its reproducible bytes atomically.
 """
 
 import dataclasses
@@ -13,8 +13,9 @@ import os
 from export.base import files
 from export.base import timing
 from export.core import checkpoint
-from export.core import keras_model
 from export.core import options as options_lib
+from export.formats import keras as keras_format
+from export.formats.keras import model as keras_model
 
 
 @dataclasses.dataclass
@@ -29,7 +30,7 @@ class KerasExportResult:
 
 def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
   """Restores the checkpoint and writes the .keras file atomically to `options.output`."""
-  options_lib.check_keras_export(options)
+  keras_format.check_request(options)
   timings = {}
   with files.staged_file(options.output) as staging:
     with timing.phase(timings, "restore"):

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from export.core import options
+from export.formats import keras as keras_format
 from nets import architecture
 
 INPUT_NAME = "inputs"
@@ -223,7 +224,7 @@ def keras_file_bytes(model: keras.Model) -> bytes:
   """The bytes of `model` as a .keras file, reproducibly: a function of the model and the Keras
   (and h5py) version only, with fixed member order, timestamps, permissions and save date."""
   with tempfile.TemporaryDirectory(prefix="keras_model_") as scratch:
-    saved = os.path.join(scratch, "model" + options.KERAS_SUFFIX)
+    saved = os.path.join(scratch, "model" + keras_format.SUFFIX)
     keras.saving.save_model(model, saved)
     with open(saved, "rb") as stored:
       return normalized_archive(stored.read())

@@ -18,7 +18,7 @@ What a user gains from real photos: ImageNet-like pictures drive the deep layers
 respond to objects, not textures) through the ranges they take in use, so a trained network's
 quantized scales fit its real activations; the generated set may leave some of those ranges
 too wide or too narrow. Either way the ranges are taken in exact arithmetic
-(`export/core/litert_network.py`), so the order and batching of the images do not matter.
+(`export/formats/litert/network.py`), so the order and batching of the images do not matter.
 """
 
 import os

@@ -1,7 +1,7 @@
 """LiteRT (TensorFlow Lite) models of the inference function, written beside the SavedModel.
 
 Four types, each converted from the module's inference network with its batch norm folded
-exactly (`export/core/litert_network.py`):
+exactly (`export/formats/litert/network.py`):
 
   float32  `<export_dir>.tflite`          float32 weights, compute and I/O
   float16  `<export_dir>.float16.tflite`  float16 weights (dequantized when loaded), float32
@@ -14,9 +14,9 @@ exactly (`export/core/litert_network.py`):
 
 The files are siblings of the SavedModel directory, so the SavedModel (and its archive and
 fingerprint) is the same with or without them. Each model is checked against the SavedModel
-on the 16 probe images (`export/core/litert_agreement.py`) before anything is written; one that
+on the 16 probe images (`export/formats/litert/agreement.py`) before anything is written; one that
 falls short is refused (AgreementError) and no file of any type is written. The exporter stages
-the files with the SavedModel and places them all together, or none (export/core/exporter.py).
+the files with the SavedModel and places them all together, or none (export/formats/saved_model/exporter.py).
 
 Full-integer models are calibrated in exact arithmetic: the range of every activation over the
 calibration images comes from the float64 network (`litert_network.activation_ranges`), is
@@ -33,7 +33,6 @@ default), not the deprecated `tf.lite.Interpreter`.
 
 import dataclasses
 import hashlib
-import pathlib
 from typing import Optional
 from typing import Sequence
 
@@ -41,14 +40,14 @@ import numpy as np
 
 from export.base import errors
 from export.base import probe_images
-from export.core import litert_agreement
-from export.core import litert_calibration
-from export.core import litert_network
+from export.formats import litert as litert_format
+from export.formats.litert import agreement as litert_agreement
+from export.formats.litert import calibration as litert_calibration
+from export.formats.litert import network as litert_network
 
-TYPES = ("float32", "float16", "int8", "uint8")
-DEFAULT_TYPES = ("float32",)
-FULL_INTEGER_TYPES = ("int8", "uint8")
-SUFFIX = ".tflite"
+TYPES = litert_format.TYPES
+DEFAULT_TYPES = litert_format.DEFAULT_TYPES
+FULL_INTEGER_TYPES = litert_format.FULL_INTEGER_TYPES
 AgreementError = litert_agreement.AgreementError
 
 
@@ -72,13 +71,6 @@ def parse_types(text: str) -> tuple:
       f"--tflite_types: expected a comma-separated subset of {','.join(TYPES)}, got {text!r}"
     )
   return tuple(name for name in TYPES if name in names)
-
-
-def path_beside(export_dir: str, model_type: str = "float32") -> str:
-  """`<export_dir>.tflite` for float32, `<export_dir>.<type>.tflite` for the others."""
-  target = pathlib.Path(export_dir).absolute()
-  infix = "" if model_type == "float32" else f".{model_type}"
-  return str(target.with_name(target.name + infix + SUFFIX))
 
 
 # --- conversion --------------------------------------------------------------------------
@@ -252,7 +244,7 @@ def convert_beside(
     agreement = litert_agreement.measure(
       model_type, run(model, probes), reference, root.module_type, threshold
     )
-    path = path_beside(export_dir, model_type)
+    path = litert_format.path_beside(export_dir, model_type)
     litert_agreement.check(agreement, path)
     written = WrittenModel(
       model_type, path, len(model), hashlib.sha256(model).hexdigest(), agreement

@@ -16,10 +16,11 @@ from export.base import files
 from export.base import timing
 from export.core import checkpoint
 from export.core import labels
-from export.core import litert
-from export.core import litert_calibration
 from export.core import options as options_lib
 from export.core import reusable_module
+from export.formats import saved_model as saved_model_format
+from export.formats.litert import calibration as litert_calibration
+from export.formats.litert import converter as litert
 
 
 @dataclasses.dataclass
@@ -32,7 +33,7 @@ class ExportResult:
 
 def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
   """Restores the checkpoint and writes the SavedModel atomically to `options.export_dir`."""
-  version = options_lib.check_export(options)
+  version = saved_model_format.check_request(options)
   momentum = options.batch_norm_momentum_default
   if momentum is None:
     momentum = version.batch_norm_momentum_default

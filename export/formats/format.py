@@ -1,0 +1,108 @@
+"""What a format declares, once: the `Format` descriptor that `registry` lists.
+
+A format is one kind of file made from a module (the SavedModel directory, the Keras 3 file,
+the LiteRT models). Its descriptor says how `--formats` names it, where its files go (beside a
+single export and in TF Hub's layout), how it is published on Kaggle, and which module of the
+format implements writing and loading it. Nothing here imports TensorFlow: the implementation
+is imported on first use, so the binaries and the regeneration's orchestrator can read every
+format's rules in milliseconds.
+"""
+
+import dataclasses
+import importlib
+from typing import Callable
+from typing import Optional
+
+from export.base import errors
+
+# Which TF Hub versions a format publishes on Kaggle (`Format.kaggle_hub_versions`).
+ALL_VERSIONS = "all"  # every produced version, oldest first: Kaggle versions 1, 2, ...
+LATEST_VERSION = "latest"  # the latest produced version only
+NO_VERSION = "none"  # one file per module, made from the checkpoint, with no hub version
+
+
+class LoadError(errors.Failure):
+  """An export that cannot be loaded or run; the message is one line naming its path."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+  """An export loaded on its own, as verification and classification run it."""
+
+  path: str
+  run: Callable  # float32 images [N, S, S, 3] in [0, 1] -> float32 outputs [N, K]
+  image_sizes: frozenset  # (height, width) of the inputs it takes; (None, None) for any
+  num_outputs: Optional[int]  # K, when the export says
+  variables: Callable  # () -> {TF-Slim name: value} of what it holds ({} for none)
+  has_head: Optional[bool] = None  # whether it holds the Logits layer, when that is known
+  labels_path: Optional[str] = None  # its own labels file; None: it carries none
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+  """One format's rules. Its files are named `<stem><infix><suffix>`, where the infix is
+  `.<type>` for every type but the first (`5.tflite`, `5.int8.tflite`)."""
+
+  name: str  # as --formats spells it; its manifest entry and lock field (`<name>_sha256`)
+  title: str  # a few words for messages, version notes and overviews
+  suffix: str  # of its file; "" for a directory
+  implementation: str  # the module defining `check(path)` and `load(path) -> Loaded`
+  types: tuple = ("",)  # the kinds of file one module gets, the default first
+  per_version: bool = True  # a file per module version (else one per module, in `<name>/`)
+  made_with: Optional[str] = None  # the format whose export writes this one beside it
+  verifiable: bool = False  # verify checks it against the checkpoint, variables included
+  kaggle_framework: str = ""
+  kaggle_slug_suffixes: tuple = ("",)  # per type: appended to the variation slug
+  kaggle_hub_versions: str = ALL_VERSIONS
+  fine_tunable: bool = False
+
+  @property
+  def lock_field(self) -> str:
+    return f"{self.name}_sha256"
+
+  @property
+  def typed(self) -> bool:
+    """Whether one module gets several kinds of this file (LiteRT's float32 ... uint8)."""
+    return self.types != ("",)
+
+  def infix(self, kind: str = "") -> str:
+    kind = kind or self.types[0]
+    if kind not in self.types:
+      raise ValueError(f"unknown {self.name} type {kind!r}; expected one of {self.types}")
+    return "" if kind == self.types[0] else f".{kind}"
+
+  def path_beside(self, export_path: str, kind: str = "") -> str:
+    """This format's file beside an export: `<export_dir>.int8.tflite`."""
+    return f"{export_path}{self.infix(kind)}{self.suffix}"
+
+  def relative_path(self, handle: str, version: Optional[int], stem: str, kind: str = "") -> str:
+    """Its path in TF Hub's layout: `<handle>/<version><infix><suffix>` for a file per
+    version, `<handle>/<name>/<stem><infix><suffix>` for a file per module."""
+    if self.per_version:
+      return f"{handle}/{version}{self.infix(kind)}{self.suffix}"
+    return f"{handle}/{self.name}/{stem}{self.infix(kind)}{self.suffix}"
+
+  def file_name(self, stem: str, kind: str = "") -> str:
+    """A file of this format named after its module: `<stem>_int8.tflite`."""
+    infix = self.infix(kind)
+    return f"{stem}{infix.replace('.', '_')}{self.suffix}"
+
+  def owns(self, path: str) -> bool:
+    """Whether `path` names a file of this format (a directory format owns no suffix)."""
+    return bool(self.suffix) and str(path).endswith(self.suffix)
+
+  def kaggle_slug_suffix(self, kind: str = "") -> str:
+    kind = kind or self.types[0]
+    return self.kaggle_slug_suffixes[self.types.index(kind)]
+
+  def implementation_module(self):
+    return importlib.import_module(self.implementation)
+
+  def check(self, path: str) -> None:
+    """LoadError (one line) unless `path` looks like an export of this format; reads little."""
+    self.implementation_module().check(path)
+
+  def load(self, path: str) -> Loaded:
+    """The export at `path` loaded on its own; LoadError (one line) if it cannot be."""
+    loader: Callable[[str], Loaded] = self.implementation_module().load
+    return loader(path)

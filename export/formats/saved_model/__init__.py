@@ -1,0 +1,34 @@
+"""The TF2 Reusable SavedModel: the module TF Hub publishes, one directory per module version.
+
+`FORMAT` is its entry in the registry; `check_request` checks an export's options (its LiteRT
+models' too, which it writes beside it) before TensorFlow is imported. `exporter` is the
+library behind `python -m export.export_saved_model`; `loader` loads a directory for
+verification and classification. The module itself is `export.core.reusable_module`'s. This
+module imports no TensorFlow.
+
+May import: `export.base`, `export.core`, `nets`, `export.formats.format` and the formats its
+exporter writes beside it (`export.formats.litert`).
+"""
+
+from export.base import versions
+from export.core import options as options_lib
+from export.formats import format as format_lib
+from export.formats import litert
+
+FORMAT = format_lib.Format(
+  name="saved_model",
+  title="TF2 SavedModel",
+  suffix="",  # a directory, named after the module version
+  implementation="export.formats.saved_model.loader",
+  verifiable=True,
+  kaggle_framework="tensorFlow2",
+  kaggle_hub_versions=format_lib.ALL_VERSIONS,
+  fine_tunable=True,
+)
+
+
+def check_request(options: options_lib.ExportOptions) -> versions.Version:
+  """The version to produce; ValueError (a usage error) for options that cannot work."""
+  version = options_lib.check_export(options)
+  litert.check_request(options.tflite, options.tflite_types, options.calibration_images)
+  return version
