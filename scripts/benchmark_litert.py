@@ -1,5 +1,5 @@
 r"""How well the int8 LiteRT models agree, and what the calibration images change: the studies
-behind the thresholds of export/formats/litert/agreement.py (docs/litert.md).
+behind the thresholds of export/formats/litert/__init__.py (docs/litert.md).
 
   python scripts/benchmark_litert.py [--checkpoint_path=PREFIX] [--seeds=1,2] [--all_variants]
       [--json=out.json]
@@ -62,7 +62,8 @@ def agreement_of(
   network, ranges, model_type, reference, module_type, image_size: int = IMAGE_SIZE
 ) -> dict:
   from export.base import probe_images
-  from export.formats.litert import agreement as litert_agreement
+  from export.formats import agreement as litert_agreement
+  from export.formats import litert as litert_format
   from export.formats.litert import converter as litert
 
   _, probes = probe_images.probe_batch(image_size)
@@ -72,7 +73,7 @@ def agreement_of(
     litert.run(model, probes),
     reference,
     module_type,
-    litert_agreement.THRESHOLDS[model_type],
+    litert_format.THRESHOLDS[model_type],
   )
   return agreement.as_dict()
 

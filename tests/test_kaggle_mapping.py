@@ -88,14 +88,14 @@ def test_formats_parse_shorthands_in_table_order():
 
 def test_single_files_are_named_after_the_module():
   assert (
-    mapping.file_name(V075_96, "classification", "litert_int8", ".tflite")
+    mapping.file_name(V075_96, "classification", "litert_int8")
     == "mobilenet_v2_075_96_classification_int8.tflite"
   )
   assert (
-    mapping.file_name(V075_96, "classification", "litert_float32", ".tflite")
+    mapping.file_name(V075_96, "classification", "litert_float32")
     == "mobilenet_v2_075_96_classification.tflite"
   )
   assert (
-    mapping.file_name(V075_96, "feature_vector", "keras", ".keras")
+    mapping.file_name(V075_96, "feature_vector", "keras")
     == "mobilenet_v2_075_96_feature_vector.keras"
   )

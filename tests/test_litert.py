@@ -20,7 +20,8 @@ from export.base import probe_images
 from export.core import images as images_lib
 from export.core import labels as labels_lib
 from export.core import options as options_lib
-from export.formats.litert import agreement as litert_agreement
+from export.formats import agreement as litert_agreement
+from export.formats import litert as litert_format
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import converter as litert
 from export.formats.litert import network as litert_network
@@ -171,12 +172,12 @@ def test_every_written_model_met_its_threshold(litert_export):
   for written in litert_export.litert_models:
     agreement = written.agreement
     assert agreement.passed and agreement.images == 16, written.model_type
-    assert agreement.threshold == litert_agreement.THRESHOLDS[written.model_type]
+    assert agreement.threshold == litert_format.THRESHOLDS[written.model_type]
 
 
 @pytest.mark.parametrize("model_type", ["float32", "float16"])
 def test_float_models_agree_elementwise_on_unseen_photos(litert_export, model_type):
-  relative = litert_agreement.THRESHOLDS[model_type].max_relative_difference
+  relative = litert_format.THRESHOLDS[model_type].max_relative_difference
   images = np.stack(
     [probe_images.synthetic_photo(kind, 96, seed=99) for kind in probe_images.PHOTO_KINDS[:3]]
   )
@@ -192,7 +193,7 @@ def test_int8_model_agrees_in_direction_on_unseen_photos(litert_export):
   want = tf.saved_model.load(litert_export.export_dir)(tf.constant(images)).numpy()
   got = litert.run(_model(litert_export, "int8"), images)
   cosines = litert_agreement.cosine_similarities(got.astype(np.float64), want.astype(np.float64))
-  assert cosines.min() >= litert_agreement.FULL_INTEGER.min_cosine
+  assert cosines.min() >= litert_format.FULL_INTEGER.min_cosine
 
 
 @pytest.mark.slow
@@ -207,7 +208,7 @@ def test_feature_vector_int8_model_is_checked_by_cosine(synthetic_checkpoint_075
   (written,) = result.litert_models
   assert _io(_model(result, "int8"))[1]["shape"].tolist() == [1, 1280]
   assert written.agreement.top1_agreement is None and written.agreement.top5_overlap is None
-  assert written.agreement.min_cosine >= litert_agreement.FULL_INTEGER.min_cosine
+  assert written.agreement.min_cosine >= litert_format.FULL_INTEGER.min_cosine
 
 
 @pytest.mark.slow
@@ -216,7 +217,7 @@ def test_a_model_short_of_its_threshold_is_refused_and_nothing_is_written(
 ):
   # A tightened bound (the measured worst cosine is 0.958): the int8 model falls short.
   monkeypatch.setitem(
-    litert_agreement.THRESHOLDS, "int8", litert_agreement.Threshold(min_cosine=0.999)
+    litert_format.THRESHOLDS, "int8", litert_agreement.Threshold(min_cosine=0.999)
   )
   with pytest.raises(
     litert_agreement.AgreementError,

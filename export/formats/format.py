@@ -14,6 +14,7 @@ from typing import Callable
 from typing import Optional
 
 from export.base import errors
+from export.formats import agreement as agreement_lib
 
 # Which TF Hub versions a format publishes on Kaggle (`Format.kaggle_hub_versions`).
 ALL_VERSIONS = "all"  # every produced version, oldest first: Kaggle versions 1, 2, ...
@@ -44,21 +45,29 @@ class Format:
   `.<type>` for every type but the first (`5.tflite`, `5.int8.tflite`)."""
 
   name: str  # as --formats spells it; its manifest entry and lock field (`<name>_sha256`)
-  title: str  # a few words for messages, version notes and overviews
+  title: str  # a few words for version notes and overviews; `{kind}` stands for the type
   suffix: str  # of its file; "" for a directory
   implementation: str  # the module defining `check(path)` and `load(path) -> Loaded`
   types: tuple = ("",)  # the kinds of file one module gets, the default first
   per_version: bool = True  # a file per module version (else one per module, in `<name>/`)
   made_with: Optional[str] = None  # the format whose export writes this one beside it
+  # per type: how closely its outputs must reproduce the SavedModel's (export/formats/agreement.py)
+  thresholds: tuple = (agreement_lib.Threshold(max_relative_difference=0.0),)
   verifiable: bool = False  # verify checks it against the checkpoint, variables included
   kaggle_framework: str = ""
   kaggle_slug_suffixes: tuple = ("",)  # per type: appended to the variation slug
   kaggle_hub_versions: str = ALL_VERSIONS
   fine_tunable: bool = False
+  # (Kaggle handle, the instance's file name, image size) -> Python lines that download and
+  # load it with its own client, for the instance's usage notes
+  kaggle_usage: Callable = lambda handle, file_name, image_size: []
 
   @property
   def lock_field(self) -> str:
     return f"{self.name}_sha256"
+
+  def describe(self, kind: str = "") -> str:
+    return self.title.format(kind=kind or self.types[0])
 
   @property
   def typed(self) -> bool:
@@ -94,6 +103,13 @@ class Format:
   def kaggle_slug_suffix(self, kind: str = "") -> str:
     kind = kind or self.types[0]
     return self.kaggle_slug_suffixes[self.types.index(kind)]
+
+  def agreement(self, outputs, reference, module_type: str, kind: str = ""):
+    """How closely `outputs` reproduce the SavedModel's `reference` on the same images, against
+    this format's threshold for `kind` (`agreement.Agreement`; `.passed`, `.shortfalls`)."""
+    kind = kind or self.types[0]
+    threshold = self.thresholds[self.types.index(kind)]
+    return agreement_lib.measure(kind or self.name, outputs, reference, module_type, threshold)
 
   def implementation_module(self):
     return importlib.import_module(self.implementation)

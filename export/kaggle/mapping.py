@@ -1,9 +1,10 @@
 """Where each regenerated file goes on Kaggle Models: the mapping as data.
 
 A Kaggle model instance is `<owner>/<model>/<framework>/<variation>`, and each upload to it
-makes its next version (1, 2, ...). One `FormatRule` per publishable format says which
-framework it goes to, how the variation slug is spelled, and which TF Hub versions become
-which Kaggle versions:
+makes its next version (1, 2, ...). One `FormatRule` per publishable format (per type of a
+typed one) says which framework it goes to, how the variation slug is spelled, and which TF
+Hub versions become which Kaggle versions; the rules are derived from the format registry
+(export/formats), which holds each format's framework, slug suffixes and versions:
 
   format          framework     variation                   Kaggle versions
   saved_model     tensorFlow2   075-96-classification       1 <- hub 4, 2 <- hub 5
@@ -27,20 +28,17 @@ import re
 from typing import Optional
 
 from export.base import versions as versions_lib
+from export.formats import format as format_lib
+from export.formats import registry
 from nets import variants as variants_lib
 
 DEFAULT_MODEL_SLUG = "mobilenet-v2"
 LICENSE_NAME = "Apache 2.0"  # Kaggle's name of the licence the TF-Slim checkpoints carry
 
-FRAMEWORK_TENSORFLOW2 = "tensorFlow2"
-FRAMEWORK_TFLITE = "tfLite"
-FRAMEWORK_KERAS = "keras"
-
-SAVED_MODEL = "saved_model"
-KERAS = "keras"
-LITERT_TYPES = ("float32", "float16", "int8", "uint8")
+SAVED_MODEL = registry.PRIMARY.name  # its model card is the one every format's files carry
+KERAS = registry.by_name("keras").name
+LITERT_TYPES = registry.by_name("litert").types
 LITERT_PREFIX = "litert_"
-
 # Kaggle slugs: lowercase words of letters and digits joined by single hyphens.
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -48,36 +46,43 @@ _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 @dataclasses.dataclass(frozen=True)
 class FormatRule:
-  """How one format of one module is published."""
+  """How one format (one type of a typed format) of one module is published."""
 
-  name: str  # what --formats names
+  name: str  # what --formats names: the registry's name, `<name>_<type>` for a typed format
   framework: str  # Kaggle's framework slug
   slug_suffix: str  # appended to `<mmm>-<size>-<module type>`
   hub_versions: tuple  # hub versions published, oldest first: Kaggle versions 1, 2, ...
   fine_tunable: bool
   summary: str  # a few words for version notes and overviews
+  format: str = ""  # the registry's name of the format
+  kind: str = ""  # the type, for a typed format
 
 
-_LATEST = versions_lib.PRODUCED_VERSIONS[-1]
-_LITERT_SUFFIXES = {"float32": "", "float16": "-fp16", "int8": "-int8", "uint8": "-uint8"}
+_HUB_VERSIONS = {
+  format_lib.ALL_VERSIONS: versions_lib.PRODUCED_VERSIONS,
+  format_lib.LATEST_VERSION: (versions_lib.PRODUCED_VERSIONS[-1],),
+  format_lib.NO_VERSION: (None,),
+}
 
-RULES = (
-  FormatRule(
-    SAVED_MODEL, FRAMEWORK_TENSORFLOW2, "", versions_lib.PRODUCED_VERSIONS, True, "TF2 SavedModel"
-  ),
-  *(
+
+def _rules(fmt: format_lib.Format) -> tuple:
+  """A format's publishing rules, from its registry entry: one per type."""
+  return tuple(
     FormatRule(
-      LITERT_PREFIX + kind,
-      FRAMEWORK_TFLITE,
-      _LITERT_SUFFIXES[kind],
-      (_LATEST,),
-      False,
-      f"LiteRT {kind} model",
+      f"{fmt.name}_{kind}" if fmt.typed else fmt.name,
+      fmt.kaggle_framework,
+      fmt.kaggle_slug_suffix(kind),
+      _HUB_VERSIONS[fmt.kaggle_hub_versions],
+      fmt.fine_tunable,
+      fmt.describe(kind),
+      fmt.name,
+      kind,
     )
-    for kind in LITERT_TYPES
-  ),
-  FormatRule(KERAS, FRAMEWORK_KERAS, "", (None,), True, "Keras 3 model"),
-)
+    for kind in fmt.types
+  )
+
+
+RULES = tuple(rule for fmt in registry.FORMATS for rule in _rules(fmt))
 FORMATS = tuple(rule.name for rule in RULES)
 
 
@@ -94,8 +99,8 @@ def parse_formats(text: str) -> tuple:
   for word in (w.strip() for w in text.split(",")):
     if word == "all":
       chosen.update(FORMATS)
-    elif word == "litert":
-      chosen.update(LITERT_PREFIX + kind for kind in LITERT_TYPES)
+    elif word in registry.NAMES and registry.by_name(word).typed:
+      chosen.update(rule.name for rule in RULES if rule.format == word)
     elif word:
       chosen.add(rule(word).name)
   if not chosen:
@@ -201,20 +206,18 @@ def version_notes(
     if hub_version is not None
     else f"the TF-Slim checkpoint {variant.checkpoint_name}"
   )
-  if format_rule.name == SAVED_MODEL:
+  if format_rule.hub_versions == versions_lib.PRODUCED_VERSIONS:  # it changes with them
     changes = " ".join(versions_lib.get(hub_version).changes)
     return f"{source}. {changes}"
   return f"{format_rule.summary} converted from {source}."
 
 
-def file_name(
-  variant: variants_lib.Variant, module_type: str, format_name: str, suffix: str
-) -> str:
+def file_name(variant: variants_lib.Variant, module_type: str, format_name: str) -> str:
   """The name of a single-file instance's file: mobilenet_v2_075_96_classification_int8.tflite.
 
   Named after the module rather than Kaggle's version, so the downloaded directory says what
-  it holds; the float32 LiteRT and the Keras file carry no type.
+  it holds; a typed format's default type (the float32 LiteRT) carries no type.
   """
-  kind = format_name.removeprefix(LITERT_PREFIX) if format_name.startswith(LITERT_PREFIX) else ""
-  extra = f"_{kind}" if kind and kind != "float32" else ""
-  return f"{variant.hub_name}_{module_type}{extra}{suffix}"
+  format_rule = rule(format_name)
+  stem = f"{variant.hub_name}_{module_type}"
+  return registry.by_name(format_rule.format).file_name(stem, format_rule.kind)

@@ -15,6 +15,7 @@ function of its inputs, so the same regeneration stages the same bytes.
 
 from typing import Optional
 
+from export.formats import registry
 from export.kaggle import mapping
 from export.publish import model_card
 from nets import variants as variants_lib
@@ -105,75 +106,6 @@ def model_metadata(
 
 
 # --- model-instance-metadata.json --------------------------------------------------------
-def _tensorflow2_snippet(instance: mapping.InstanceVersion, item) -> str:
-  size = item.variant.image_size
-  return "\n".join(
-    [
-      "```python",
-      "import kagglehub",
-      "import tensorflow_hub as hub",
-      "import tf_keras",
-      "",
-      f'path = kagglehub.model_download("{instance.handle}")  # the latest version',
-      "model = tf_keras.Sequential([hub.KerasLayer(path)])",
-      f"model.build([None, {size}, {size}, 3])",
-      "```",
-    ]
-  )
-
-
-def _tflite_snippet(instance: mapping.InstanceVersion, item) -> str:
-  size = item.variant.image_size
-  return "\n".join(
-    [
-      "```python",
-      "import os",
-      "import kagglehub",
-      "import numpy as np",
-      "from ai_edge_litert.interpreter import Interpreter",
-      "",
-      f'path = kagglehub.model_download("{instance.handle}")',
-      f'interpreter = Interpreter(model_path=os.path.join(path, "{item.files[0].name}"))',
-      "interpreter.allocate_tensors()",
-      "inputs = interpreter.get_input_details()[0]",
-      "outputs = interpreter.get_output_details()[0]",
-      f"images = np.zeros([1, {size}, {size}, 3], np.float32)  # RGB in [0, 1]",
-      'scale, zero_point = inputs["quantization"]',
-      "if scale:  # integer inputs: quantize the [0, 1] images first",
-      "  images = np.round(images / scale + zero_point)",
-      'interpreter.set_tensor(inputs["index"], images.astype(inputs["dtype"]))',
-      "interpreter.invoke()",
-      'result = interpreter.get_tensor(outputs["index"])',
-      'scale, zero_point = outputs["quantization"]',
-      "if scale:  # integer outputs: back to floats",
-      "  result = (result.astype(np.float32) - zero_point) * scale",
-      "```",
-    ]
-  )
-
-
-def _keras_snippet(instance: mapping.InstanceVersion, item) -> str:
-  return "\n".join(
-    [
-      "```python",
-      "import os",
-      "import kagglehub",
-      "import keras",
-      "",
-      f'path = kagglehub.model_download("{instance.handle}")',
-      f'model = keras.saving.load_model(os.path.join(path, "{item.files[0].name}"))',
-      "```",
-    ]
-  )
-
-
-_SNIPPETS = {
-  mapping.FRAMEWORK_TENSORFLOW2: _tensorflow2_snippet,
-  mapping.FRAMEWORK_TFLITE: _tflite_snippet,
-  mapping.FRAMEWORK_KERAS: _keras_snippet,
-}
-
-
 def instance_metadata(instance: mapping.InstanceVersion, item, card: str) -> dict:
   """The instance's metadata, the same for each of its versions: `item` is the Publishable of
   its latest version, `card` that item's model card (the one with the longest changelog)."""
@@ -194,7 +126,13 @@ def instance_metadata(instance: mapping.InstanceVersion, item, card: str) -> dic
       "## Changelog\n\n" + sections.get("Changelog", ""),
     )
   usage = _join(
-    _SNIPPETS[instance.framework](instance, item),
+    "\n".join(
+      ["```python"]
+      + registry.by_name(format_rule.format).kaggle_usage(
+        instance.handle, item.files[0].name, item.variant.image_size
+      )
+      + ["```"]
+    ),
     f"Without a version the handle means the latest one; append `/<version>` for a "
     f"fixed one, such as `{instance.handle}/1`.",
     usage_notes,

@@ -138,7 +138,7 @@ def _saved_model_items(key: str, entry: dict) -> list:
         f"expected one of {', '.join(mapping.LITERT_TYPES)}"
       )
     format_name = mapping.LITERT_PREFIX + kind
-    name = mapping.file_name(variant, module_type, format_name, ".tflite")
+    name = mapping.file_name(variant, module_type, format_name)
     items.append(
       Publishable(
         key,
@@ -157,7 +157,7 @@ def _saved_model_items(key: str, entry: dict) -> list:
 def _keras_item(key: str, entry: dict) -> Publishable:
   variant = _variant(entry, key)
   module_type = _field(entry, "module_type", key)
-  name = mapping.file_name(variant, module_type, mapping.KERAS, ".keras")
+  name = mapping.file_name(variant, module_type, mapping.KERAS)
   keras_file = _field(entry, "keras", key)
   return Publishable(
     key,

@@ -9,7 +9,7 @@ from typing import Optional
 
 from export.base import files
 from export.base import versions as versions_lib
-from export.formats.litert import converter as litert
+from export.formats import registry
 from export.pipeline import state
 from nets import architecture
 from nets import variants as variants_lib
@@ -64,9 +64,8 @@ def default_jobs() -> int:
   return max(1, min(cores, memory // WORKER_MEMORY_BYTES))
 
 
-# What a regeneration makes: SavedModel module versions (with card and archive), the LiteRT
-# models of the latest version's inference function, and a Keras 3 file per module.
-FORMATS = ("saved_model", "litert", "keras")
+# What a regeneration makes: the registry's formats, in its order (export/formats/registry.py).
+FORMATS = registry.NAMES
 
 
 def parse_formats(text: str) -> list:
@@ -75,27 +74,34 @@ def parse_formats(text: str) -> list:
   if unknown or not chosen:
     found = f"unknown format {', '.join(unknown)}" if unknown else "no format selected"
     raise ValueError(f"--formats: {found}; expected some of {','.join(FORMATS)}")
-  if "litert" in chosen and "saved_model" not in chosen:
-    raise ValueError("--formats: litert is made from the saved_model format's module: select both")
+  for name in sorted(chosen):
+    made_with = registry.by_name(name).made_with
+    if made_with and made_with not in chosen:
+      raise ValueError(
+        f"--formats: {name} is made from the {made_with} format's module: select both"
+      )
   return [name for name in FORMATS if name in chosen]
 
 
 def artifacts(variants: list, module_types: list, versions: list, formats: tuple = FORMATS) -> list:
-  """The module versions of each variant and module type, then its Keras file; the LiteRT
-  models go with the latest version selected."""
+  """The module versions of each variant and module type, then its file of each format made
+  per module (Keras); the formats made beside the SavedModel go with the latest version."""
+  selected = [registry.by_name(name) for name in FORMATS if name in formats]
+  per_version = [fmt for fmt in selected if fmt.per_version and not fmt.made_with]
+  beside = [fmt for fmt in selected if fmt.made_with]
+  per_module = [fmt for fmt in selected if not fmt.per_version]
+  litert_types = registry.by_name("litert").types if beside else ()
   planned = []
-  litert_types = litert.TYPES if "litert" in formats else ()
   for variant in variants:
     for module_type in module_types:
-      if "saved_model" in formats:
+      if per_version:
         planned += [
           state.Artifact(
             variant, module_type, version, litert_types if version == max(versions) else ()
           )
           for version in versions
         ]
-      if "keras" in formats:
-        planned.append(state.Artifact(variant, module_type, None))
+      planned += [state.Artifact(variant, module_type, None) for _ in per_module]
   return planned
 
 

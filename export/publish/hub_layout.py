@@ -11,7 +11,9 @@ the latest version also its LiteRT models, and each module its Keras 3 file:
   <root>/google/imagenet/mobilenet_v2_075_96/classification/keras/
       mobilenet_v2_075_96_classification.keras                      the Keras 3 model
 
-The archive holds the SavedModel directory's contents with paths relative to it (as TF Hub's
+Each format's files are placed as its registry entry says (`export/formats/format.py`
+`Format.relative_path`): a file per module version beside the SavedModel, or one per module in
+a directory named after the format. The archive holds the SavedModel directory's contents with paths relative to it (as TF Hub's
 compressed modules do), written by `export.base.files.write_reproducible_archive`, so
 regenerating a module from the same checkpoint gives the same archive, byte for byte.
 """
@@ -20,6 +22,8 @@ import dataclasses
 import os
 
 from export.base import versions
+from export.formats import format as format_lib
+from export.formats import registry
 from nets import variants as variants_lib
 
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -42,12 +46,27 @@ def relative_stem(variant: variants_lib.Variant, module_type: str, version: int)
   return f"{variant.hub_handle(module_type)}/{versions.get(version).number}"
 
 
-KERAS_DIR = "keras"
+def relative_path(
+  fmt: format_lib.Format,
+  variant: variants_lib.Variant,
+  module_type: str,
+  version=None,
+  kind: str = "",
+) -> str:
+  """A format's file of a module (version), relative to the root, as its registry entry places
+  it: `<handle>/5.int8.tflite`, `<handle>/keras/<hub name>_<module type>.keras`."""
+  number = versions.get(version).number if fmt.per_version else None
+  stem = f"{variant.hub_name}_{module_type}"
+  return fmt.relative_path(variant.hub_handle(module_type), number, stem, kind)
+
+
+KERAS = registry.by_name("keras")
+KERAS_DIR = KERAS.name  # the directory of a module's Keras file, beside its versions
 
 
 def relative_keras_path(variant: variants_lib.Variant, module_type: str) -> str:
   """`<handle>/keras/<hub name>_<module type>.keras`: one per module, not per hub version."""
-  return f"{variant.hub_handle(module_type)}/{KERAS_DIR}/{variant.hub_name}_{module_type}.keras"
+  return relative_path(KERAS, variant, module_type)
 
 
 def relative_archive_path(variant: variants_lib.Variant, module_type: str, version: int) -> str:

@@ -12,9 +12,23 @@ May import: `export.base`, `export.core`, `nets`, and `export.formats.format`.
 import os
 
 from export.core import options as options_lib
+from export.formats import agreement
 from export.formats import format as format_lib
 
 SUFFIX = ".keras"
+
+
+def _kaggle_usage(handle: str, file_name: str, image_size: int) -> list:
+  del image_size  # the file says
+  return [
+    "import os",
+    "import kagglehub",
+    "import keras",
+    "",
+    f'path = kagglehub.model_download("{handle}")',
+    f'model = keras.saving.load_model(os.path.join(path, "{file_name}"))',
+  ]
+
 
 FORMAT = format_lib.Format(
   name="keras",
@@ -22,10 +36,13 @@ FORMAT = format_lib.Format(
   suffix=SUFFIX,
   implementation="export.formats.keras.loader",
   per_version=False,
+  # The same float32 arithmetic as the SavedModel's, in another order (tests/test_keras_model.py)
+  thresholds=(agreement.Threshold(max_relative_difference=1e-5),),
   verifiable=True,
   kaggle_framework="keras",
   kaggle_hub_versions=format_lib.NO_VERSION,
   fine_tunable=True,
+  kaggle_usage=_kaggle_usage,
 )
 
 

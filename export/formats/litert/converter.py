@@ -14,7 +14,7 @@ exactly (`export/formats/litert/network.py`):
 
 The files are siblings of the SavedModel directory, so the SavedModel (and its archive and
 fingerprint) is the same with or without them. Each model is checked against the SavedModel
-on the 16 probe images (`export/formats/litert/agreement.py`) before anything is written; one that
+on the 16 probe images (`export/formats/litert/__init__.py` `THRESHOLDS`, measured by `export/formats/agreement.py`) before anything is written; one that
 falls short is refused (AgreementError) and no file of any type is written. The exporter stages
 the files with the SavedModel and places them all together, or none (export/formats/saved_model/exporter.py).
 
@@ -40,8 +40,8 @@ import numpy as np
 
 from export.base import errors
 from export.base import probe_images
+from export.formats import agreement as litert_agreement
 from export.formats import litert as litert_format
-from export.formats.litert import agreement as litert_agreement
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import network as litert_network
 
@@ -225,7 +225,7 @@ def convert_beside(
   these files) is the reference; the models are named beside `export_dir`. Full-integer
   types are calibrated on `calibration_images` (float32 [N, S, S, 3] in [0, 1], e.g. from
   `litert_calibration.images_from_directory`) or else on the generated default set. Raises
-  AgreementError when a model falls short of its threshold (`litert_agreement.THRESHOLDS`,
+  AgreementError when a model falls short of its threshold (`litert_format.THRESHOLDS`,
   or `thresholds` {type: Threshold}). Writes nothing.
   """
   network = network_of(root)
@@ -240,7 +240,7 @@ def convert_beside(
   for model_type in model_types:
     errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection
     model = convert(network, root.image_size, model_type, ranges)
-    threshold = (thresholds or {}).get(model_type) or litert_agreement.THRESHOLDS[model_type]
+    threshold = (thresholds or {}).get(model_type) or litert_format.THRESHOLDS[model_type]
     agreement = litert_agreement.measure(
       model_type, run(model, probes), reference, root.module_type, threshold
     )

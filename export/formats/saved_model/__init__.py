@@ -15,6 +15,20 @@ from export.core import options as options_lib
 from export.formats import format as format_lib
 from export.formats import litert
 
+
+def _kaggle_usage(handle: str, file_name: str, image_size: int) -> list:
+  del file_name  # the instance is the SavedModel directory itself
+  return [
+    "import kagglehub",
+    "import tensorflow_hub as hub",
+    "import tf_keras",
+    "",
+    f'path = kagglehub.model_download("{handle}")  # the latest version',
+    "model = tf_keras.Sequential([hub.KerasLayer(path)])",
+    f"model.build([None, {image_size}, {image_size}, 3])",
+  ]
+
+
 FORMAT = format_lib.Format(
   name="saved_model",
   title="TF2 SavedModel",
@@ -24,6 +38,7 @@ FORMAT = format_lib.Format(
   kaggle_framework="tensorFlow2",
   kaggle_hub_versions=format_lib.ALL_VERSIONS,
   fine_tunable=True,
+  kaggle_usage=_kaggle_usage,
 )
 
 

@@ -1,21 +1,9 @@
-"""How closely a LiteRT model reproduces the SavedModel on the probe images, and what suffices.
+"""How closely a format's outputs reproduce the SavedModel's on the probe images.
 
-Float models compute the SavedModel's function with other rounding, so they must agree
-elementwise, relative to 1 + max |reference|: float32 within 5e-5, float16 within 5e-2 and in
-direction (cosine similarity 0.999 on every probe). Measured on seed-0 synthetic checkpoints
-of all 22 variants, both module types (docs/litert.md): float32 up to 1.5e-5 (0.5/128; the
-SavedModel itself is 1.1e-5 from the exact float64 network there, LiteRT 0.7e-5), so the
-1e-5 first asked for cannot hold between two float32 implementations of every variant; float16
-up to 2.2e-2 (0.5/224), whose cosine never fell below 0.9996.
-
-Full-integer models compute a different function (every activation rounded to 256 levels), so
-they are held to what a user of the outputs relies on, per probe image: the direction of the
-output vector (cosine similarity with the SavedModel's, for logits and feature vectors alike),
-and for classifiers the top-1 class and the top-5 set. Over the same 44 synthetic modules the
-worst probe's cosine was 0.77-0.99 and the mean 0.975-0.998; broken quantization (ranges
-assigned to the wrong ops, halved, or the input scaled or offset wrongly) gave worst cosines
-of 0.23 and below and means of 0.62 and below. On synthetic (random) weights the logits are
-nearly tied, so top-1 and top-5 agreement there say little; their bounds are loose guards.
+Each format declares, per type, the `Threshold` it must meet against the SavedModel (its
+registry entry's `thresholds`: the SavedModel itself exactly, the Keras file within 1e-5 of
+the outputs' scale, each LiteRT type as export/formats/litert/__init__.py explains). `measure`
+takes the figures, `check` refuses a file that falls short, with one line naming it.
 """
 
 import dataclasses
@@ -29,7 +17,7 @@ TOP_K = 5
 
 
 class AgreementError(errors.Failure):
-  """A LiteRT model that falls short of its agreement threshold; the message is one line."""
+  """A model that falls short of its agreement threshold; the message is one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +29,6 @@ class Threshold:
   min_mean_cosine: Optional[float] = None  # over the probe images
   min_top1_agreement: Optional[float] = None  # fraction of images; classifiers only
   min_top5_overlap: Optional[float] = None  # mean |top-5 ∩ top-5| / 5; classifiers only
-
-
-FLOAT32 = Threshold(max_relative_difference=5e-5)
-FLOAT16 = Threshold(max_relative_difference=5e-2, min_cosine=0.999)
-FULL_INTEGER = Threshold(
-  min_cosine=0.7, min_mean_cosine=0.96, min_top1_agreement=0.5, min_top5_overlap=0.6
-)
-THRESHOLDS = {"float32": FLOAT32, "float16": FLOAT16, "int8": FULL_INTEGER, "uint8": FULL_INTEGER}
 
 
 @dataclasses.dataclass(frozen=True)
