@@ -16,7 +16,6 @@ import tensorflow as tf
 from export import classify
 from export.base import probe_images
 from export.core import images
-from export.core import options as options_lib
 from export.runtime import classifier
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -266,21 +265,3 @@ def test_binary(classification_dir, feature_vector_dir, image_files, results):
     f"error: {feature_vector_dir}: is a feature_vector "
     f"module; classify needs a classification module"
   )
-
-
-def test_a_keras_file_classifies_like_the_saved_model(
-  synthetic_checkpoint_075_96, image_files, results, tmp_path
-):
-  from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
-
-  path = tmp_path / "classifier.keras"
-  keras_exporter.export_keras(
-    options_lib.KerasExportOptions(checkpoint_path=synthetic_checkpoint_075_96, output=str(path))
-  )
-  keras_results = classifier.classify(str(path), image_files)
-  for ours, theirs in zip(keras_results, results):
-    assert [p.class_index for p in ours.predictions] == [p.class_index for p in theirs.predictions]
-    assert [p.label for p in ours.predictions] == [p.label for p in theirs.predictions]
-    np.testing.assert_allclose(
-      [p.logit for p in ours.predictions], [p.logit for p in theirs.predictions], rtol=0, atol=1e-4
-    )

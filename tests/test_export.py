@@ -3,7 +3,6 @@
 import os
 import pathlib
 import shutil
-import stat
 import subprocess
 
 import binaries
@@ -239,52 +238,6 @@ def test_missing_variable_is_named(synthetic_checkpoint_075_96, tmp_path):
   )
 
 
-def test_existing_export_dir_is_refused_unless_overwrite(classifier, synthetic_checkpoint_075_96):
-  before = sorted(os.listdir(classifier.export_dir))
-  options = options_lib.ExportOptions(
-    checkpoint_path=synthetic_checkpoint_075_96, export_dir=classifier.export_dir
-  )
-  with pytest.raises(ValueError, match=r"not empty .*--overwrite"):  # a usage error
-    export_lib.export_saved_model(options)
-  assert sorted(os.listdir(classifier.export_dir)) == before
-
-
-@pytest.mark.slow
-def test_overwrite_replaces_atomically(synthetic_checkpoint_075_96, tmp_path):
-  export_dir = tmp_path / "module"
-  export_dir.mkdir()
-  (export_dir / "stale.txt").write_text("old")
-  options = options_lib.ExportOptions(
-    checkpoint_path=synthetic_checkpoint_075_96,
-    export_dir=str(export_dir),
-    overwrite=True,
-    module_type="feature_vector",
-  )
-  export_lib.export_saved_model(options)
-  assert sorted(os.listdir(export_dir)) == [
-    "assets",
-    "fingerprint.pb",
-    "saved_model.pb",
-    "variables",
-  ]
-  assert sorted(os.listdir(tmp_path)) == ["module"]
-
-
-def test_interrupted_export_leaves_nothing(synthetic_checkpoint_075_96, tmp_path, monkeypatch):
-  from export.core import reusable_module
-
-  def interrupted_save(*unused_args):
-    raise KeyboardInterrupt
-
-  monkeypatch.setattr(reusable_module, "save", interrupted_save)
-  options = options_lib.ExportOptions(
-    checkpoint_path=synthetic_checkpoint_075_96, export_dir=str(tmp_path / "module")
-  )
-  with pytest.raises(KeyboardInterrupt):
-    export_lib.export_saved_model(options)
-  assert os.listdir(tmp_path) == []
-
-
 @pytest.mark.parametrize(
   "field,value,match",
   [
@@ -406,23 +359,6 @@ def test_a_read_only_file_system_is_refused_before_the_checkpoint_is_read(read_o
   assert result.stderr.splitlines() == [
     f"error: {export_dir}: cannot create {read_only_dir / 'out'} (Read-only file system)"
   ]
-
-
-@pytest.mark.slow
-def test_exports_are_readable_by_others_under_umask_022(synthetic_checkpoint_075_96, tmp_path):
-  result = _run_binary(
-    f"--checkpoint_path={synthetic_checkpoint_075_96}",
-    f"--export_dir={tmp_path / 'new' / 'module'}",
-    umask=0o022,
-  )
-  assert result.returncode == 0, result.stderr
-  modes = {
-    path.relative_to(tmp_path).as_posix(): stat.S_IMODE(path.stat().st_mode)
-    for path in [tmp_path / "new", *(tmp_path / "new").rglob("*")]
-  }
-  assert modes["new"] == modes["new/module"] == modes["new/module/variables"] == 0o755
-  assert modes["new/module/saved_model.pb"] == 0o644
-  assert modes["new/module/variables/variables.index"] == 0o644
 
 
 # --- helpers -------------------------------------------------------------------------------

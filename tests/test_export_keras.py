@@ -1,6 +1,5 @@
 """The .keras exporter: reproducible bytes, atomic writes, one-line errors and exit codes."""
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -11,7 +10,6 @@ import keras
 import pytest
 
 from export.base import files
-from export.core import checkpoint
 from export.core import options as options_lib
 from export.formats.keras import exporter as export_lib
 
@@ -71,64 +69,11 @@ def test_archive_has_fixed_order_times_modes_and_save_date(exported_keras):
   assert '"shared_object_id": 1}' in config and '"shared_object_id": 2' not in config
 
 
-def test_the_file_honours_the_umask(synthetic_checkpoint_075_96, tmp_path):
-  old = os.umask(0o027)
-  try:
-    export_lib.export_keras(
-      options_lib.KerasExportOptions(
-        checkpoint_path=synthetic_checkpoint_075_96, output=str(tmp_path / "private.keras")
-      )
-    )
-  finally:
-    os.umask(old)
-  assert oct((tmp_path / "private.keras").stat().st_mode & 0o777) == oct(0o640)
-
-
-def test_an_interrupted_export_leaves_the_old_file_and_no_staging(
-  synthetic_checkpoint_075_96, tmp_path, monkeypatch
-):
-  target = tmp_path / "model.keras"
-  target.write_bytes(b"old")
-
-  def interrupted(*unused_args, **unused_kwargs):
-    raise KeyboardInterrupt
-
-  monkeypatch.setattr(keras.saving, "save_model", interrupted)
-  with pytest.raises(KeyboardInterrupt):
-    export_lib.export_keras(
-      options_lib.KerasExportOptions(
-        checkpoint_path=synthetic_checkpoint_075_96, output=str(target), overwrite=True
-      )
-    )
-  assert os.listdir(tmp_path) == ["model.keras"] and target.read_bytes() == b"old"
-
-
-def test_overwrite_replaces_an_existing_file(synthetic_checkpoint_075_96, tmp_path):
-  target = tmp_path / "features.keras"
-  target.write_bytes(b"stale")
-  options = options_lib.KerasExportOptions(
-    checkpoint_path=synthetic_checkpoint_075_96, output=str(target), module_type="feature_vector"
-  )
-  with pytest.raises(ValueError, match=r"file exists .*--overwrite"):
-    export_lib.export_keras(options)
-  assert target.read_bytes() == b"stale"
-  export_lib.export_keras(dataclasses.replace(options, overwrite=True))
-  model = keras.saving.load_model(target)
-  assert model.output_shape == (None, 1280)
-  assert os.listdir(tmp_path) == ["features.keras"]
-
-
 @pytest.mark.parametrize(
   "changes,error,match",
   [
-    (dict(module_type="detection"), ValueError, "module type must be one of"),
     (dict(batch_norm_momentum=1.5), ValueError, "momentum must lie in"),
     (dict(output="model.h5"), ValueError, "model.h5: a Keras model file must end"),
-    (
-      dict(checkpoint_path="missing.ckpt"),
-      checkpoint.CheckpointError,
-      "missing.ckpt: no checkpoint there",
-    ),
     (
       dict(output="{tmp}/a_file/sub/model.keras"),
       files.UnwritableError,

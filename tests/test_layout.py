@@ -213,6 +213,30 @@ def test_the_base_layer_does_not_import_tensorflow():
     assert "tensorflow" not in imported, path
 
 
+# Read before TensorFlow is imported: the binaries check their options, and the orchestrator
+# plans, in milliseconds. Imported for real, so an import hidden in a function body called at
+# import time, or one pulled in by another module, counts too.
+TENSORFLOW_FREE = (
+  "export.core.options",
+  "export.formats.registry",
+  "export.runtime.loading",
+  "export.pipeline.plan",
+)
+
+
+@pytest.mark.parametrize("module", TENSORFLOW_FREE)
+def test_options_and_the_format_registry_import_no_tensorflow(module):
+  code = (
+    f"import sys, {module}; "
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax')))"
+  )
+  result = subprocess.run(
+    [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+  )
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("folder", ["nets", "export", "scripts"])
 def test_no_module_is_over_400_lines(folder):
   long = {

@@ -1,0 +1,272 @@
+"""What every format promises, checked once per format (and module type) of the registry.
+
+Writing: the file appears whole or not at all (an interrupt places nothing and leaves the old
+file), an existing one is replaced only with --overwrite, the umask is honoured, and a failure
+is one line that leaves nothing behind. Using: the file reproduces the SavedModel's outputs
+within its format's threshold, `export.verify` accepts the formats it checks (and refuses the
+others in one line), and classify runs a classifier and refuses a feature vector in one line.
+Format-specific behaviour stays in test_export.py, test_export_keras.py and test_litert.py.
+"""
+
+import dataclasses
+import os
+import pathlib
+import stat
+from typing import Callable
+
+import keras
+import numpy as np
+import pytest
+
+from export.base import probe_images
+from export.core import checkpoint
+from export.core import images as images_lib
+from export.core import options as options_lib
+from export.core import reusable_module
+from export.formats import registry
+from export.formats.keras import exporter as keras_exporter
+from export.formats.litert import converter as litert_converter
+from export.formats.saved_model import exporter as saved_model_exporter
+from export.runtime import classifier
+from export.runtime import loading
+from export.verification import verifier
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+GOLDENS = {
+  module_type: ROOT / "tests" / "golden" / f"mobilenet_v2_0.75_96_{module_type}_seed0.npz"
+  for module_type in ("classification", "feature_vector")
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Writer:
+  """How the tests write one format: the path a user names, what appears, and a step inside
+  the write (after work is staged) where an interrupt is raised."""
+
+  target: str  # the name given, in a fresh directory
+  write: Callable  # (checkpoint, target, module_type, overwrite) -> the written file's path
+  placed: tuple  # what appears beside the target: suffixes appended to its name
+  interrupted: tuple  # (object, attribute) replaced by a function raising KeyboardInterrupt
+
+
+def _saved_model(prefix, target, module_type, overwrite, **options):
+  saved_model_exporter.export_saved_model(
+    options_lib.ExportOptions(
+      checkpoint_path=prefix,
+      export_dir=str(target),
+      module_type=module_type,
+      overwrite=overwrite,
+      **options,
+    )
+  )
+  return str(target)
+
+
+def _litert(prefix, target, module_type, overwrite):
+  _saved_model(prefix, target, module_type, overwrite, tflite=True)
+  return registry.by_name("litert").path_beside(str(target))
+
+
+def _keras(prefix, target, module_type, overwrite):
+  return keras_exporter.export_keras(
+    options_lib.KerasExportOptions(
+      checkpoint_path=prefix, output=str(target), module_type=module_type, overwrite=overwrite
+    )
+  ).output
+
+
+WRITERS = {
+  "saved_model": Writer("module", _saved_model, ("",), (reusable_module, "save")),
+  "litert": Writer("module", _litert, ("", ".tflite"), (litert_converter, "convert")),
+  "keras": Writer("model.keras", _keras, ("",), (keras.saving, "save_model")),
+}
+FORMATS = [fmt.name for fmt in registry.FORMATS]
+MODULE_TYPES = ["classification", "feature_vector"]
+
+
+def test_every_format_has_a_writer_here():
+  assert sorted(WRITERS) == sorted(FORMATS)
+
+
+@pytest.fixture(scope="module")
+def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
+  """`written(format, module_type)`: the path of the session's file of that format, made once
+  (the SavedModel and LiteRT ones are the session's `exported` exports)."""
+  keras_files = {}
+
+  def path(format_name, module_type):
+    if format_name == "saved_model":
+      return exported(module_type=module_type).export_dir
+    if format_name == "litert":
+      result = exported(module_type=module_type, tflite=True)
+      return result.litert_models[0].path
+    if module_type not in keras_files:
+      target = tmp_path_factory.mktemp("keras") / f"{module_type}.keras"
+      keras_files[module_type] = _keras(synthetic_checkpoint_075_96, target, module_type, False)
+    return keras_files[module_type]
+
+  return path
+
+
+# --- writing -------------------------------------------------------------------------------
+def _tree(directory: pathlib.Path) -> dict:
+  """Relative path -> file contents (None for a directory) of everything under `directory`."""
+  return {
+    path.relative_to(directory).as_posix(): None if path.is_dir() else path.read_bytes()
+    for path in sorted(directory.rglob("*"))
+  }
+
+
+def _old_target(tmp_path: pathlib.Path, writer: Writer) -> pathlib.Path:
+  """The target holding an old file (a directory with one, for a directory format)."""
+  target = tmp_path / writer.target
+  if target.suffix:
+    target.write_bytes(b"old")
+  else:
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+  return target
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_an_existing_file_is_kept_without_overwrite(
+  format_name, synthetic_checkpoint_075_96, tmp_path
+):
+  writer = WRITERS[format_name]
+  target = _old_target(tmp_path, writer)
+  before = _tree(tmp_path)
+  with pytest.raises(ValueError, match="--overwrite") as raised:  # a usage error: exit 2
+    writer.write(synthetic_checkpoint_075_96, target, "classification", False)
+  assert "\n" not in str(raised.value)
+  assert _tree(tmp_path) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_an_interrupted_write_places_nothing_and_keeps_the_old_file(
+  format_name, synthetic_checkpoint_075_96, tmp_path, monkeypatch
+):
+  writer = WRITERS[format_name]
+  target = _old_target(tmp_path, writer)
+  before = _tree(tmp_path)
+
+  def interrupt(*unused_args, **unused_kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(*writer.interrupted, interrupt)
+  with pytest.raises(KeyboardInterrupt):
+    writer.write(synthetic_checkpoint_075_96, target, "classification", True)
+  assert _tree(tmp_path) == before  # no new file, no staging directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_overwrite_replaces_the_whole_file_and_honours_the_umask(
+  format_name, synthetic_checkpoint_075_96, tmp_path
+):
+  writer = WRITERS[format_name]
+  target = _old_target(tmp_path, writer)
+  old_umask = os.umask(0o027)
+  try:
+    path = writer.write(synthetic_checkpoint_075_96, target, "feature_vector", True)
+  finally:
+    os.umask(old_umask)
+  placed = sorted(writer.target + suffix for suffix in writer.placed)
+  assert sorted(os.listdir(tmp_path)) == placed  # nothing staged is left
+  assert not (target / "old.txt").exists() if target.is_dir() else path == str(target)
+  loading.load(path)  # a whole file of its format
+  modes = {
+    entry: stat.S_IMODE(entry.stat().st_mode)
+    for name in placed
+    for entry in [tmp_path / name, *(tmp_path / name).rglob("*")]
+  }
+  assert {mode for entry, mode in modes.items() if entry.is_dir()} <= {0o750}
+  assert {mode for entry, mode in modes.items() if not entry.is_dir()} == {0o640}
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+@pytest.mark.parametrize(
+  "case,error,message",
+  [
+    ("missing checkpoint", checkpoint.CheckpointError, "missing.ckpt: no checkpoint there"),
+    ("unknown module type", ValueError, "module type must be one of"),
+  ],
+)
+def test_failures_are_one_line_and_leave_nothing(
+  format_name, case, error, message, synthetic_checkpoint_075_96, tmp_path
+):
+  writer = WRITERS[format_name]
+  prefix = str(tmp_path / "missing.ckpt") if case == "missing checkpoint" else None
+  module_type = "detection" if case == "unknown module type" else "classification"
+  out = tmp_path / "out"
+  out.mkdir()
+  with pytest.raises(error, match=message) as raised:
+    writer.write(prefix or synthetic_checkpoint_075_96, out / writer.target, module_type, False)
+  assert "\n" not in str(raised.value)
+  assert os.listdir(out) == []
+
+
+# --- using ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def probes():
+  _, images = probe_images.probe_batch(96)
+  return images
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_outputs_agree_with_the_saved_model_within_the_formats_threshold(
+  format_name, module_type, written, probes
+):
+  fmt = registry.by_name(format_name)
+  reference = loading.load(written("saved_model", module_type)).run(probes)
+  outputs = loading.load(written(format_name, module_type)).run(probes)
+  assert outputs.shape == reference.shape
+  agreement = fmt.agreement(outputs, reference, module_type)
+  assert agreement.passed, agreement.shortfalls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_verify_accepts_the_formats_it_checks_and_refuses_the_others(
+  format_name, module_type, written
+):
+  path = written(format_name, module_type)
+  variant = dict(depth_multiplier=0.75, image_size=96, module_type=module_type)
+  if not registry.by_name(format_name).verifiable:
+    with pytest.raises(verifier.VerifyInputError) as raised:
+      verifier.verify(path, golden_path=str(GOLDENS[module_type]), **variant)
+    assert "\n" not in str(raised.value) and str(raised.value).startswith(path)
+    return
+  report = verifier.verify(path, golden_path=str(GOLDENS[module_type]), **variant)
+  assert report.passed, report.first_failure
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_classify_runs_a_classifier_like_the_saved_model_and_refuses_a_feature_vector(
+  format_name, module_type, written, tmp_path
+):
+  photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
+  path = written(format_name, module_type)
+  if module_type == "feature_vector":
+    with pytest.raises(classifier.ClassifyError) as raised:
+      classifier.classify(path, [photo])
+    assert "\n" not in str(raised.value) and str(raised.value).startswith(path)
+    assert "classify needs a classification" in str(raised.value)
+    return
+  (reference,) = classifier.classify(written("saved_model", module_type), [photo])
+  (result,) = classifier.classify(path, [photo])
+  assert result.input_size == (96, 96)
+  assert [(p.class_index, p.label) for p in result.predictions] == [
+    (p.class_index, p.label) for p in reference.predictions
+  ]
+  np.testing.assert_allclose(
+    [p.logit for p in result.predictions],
+    [p.logit for p in reference.predictions],
+    rtol=0,
+    atol=1e-4 * (1 + max(abs(p.logit) for p in reference.predictions)),
+  )
