@@ -88,6 +88,46 @@ def test_every_format_has_a_writer_here():
   assert sorted(WRITERS) == sorted(FORMATS)
 
 
+def test_the_registry_names_and_places_each_format_as_before():
+  by_name = {fmt.name: fmt for fmt in registry.FORMATS}
+  assert list(by_name) == ["saved_model", "litert", "keras"]  # the regeneration's order
+  # The lock's fields of the files each format adds (the SavedModel's own are its tree's).
+  assert {name: fmt.lock_field for name, fmt in by_name.items() if fmt != registry.PRIMARY} == {
+    "litert": "litert_sha256",
+    "keras": "keras_sha256",
+  }
+  handle = "google/imagenet/mobilenet_v2_075_96/classification"
+  stem = "mobilenet_v2_075_96_classification"
+  places = {
+    (name, kind): fmt.relative_path(handle, 5, stem, kind)
+    for name, fmt in by_name.items()
+    for kind in fmt.types
+  }
+  assert places == {
+    ("saved_model", ""): f"{handle}/5",
+    ("litert", "float32"): f"{handle}/5.tflite",
+    ("litert", "float16"): f"{handle}/5.float16.tflite",
+    ("litert", "int8"): f"{handle}/5.int8.tflite",
+    ("litert", "uint8"): f"{handle}/5.uint8.tflite",
+    ("keras", ""): f"{handle}/keras/{stem}.keras",
+  }
+  assert by_name["litert"].path_beside("/out/module", "uint8") == "/out/module.uint8.tflite"
+  assert by_name["litert"].file_name(stem, "int8") == f"{stem}_int8.tflite"
+  with pytest.raises(ValueError, match="unknown litert type 'int4'"):
+    by_name["litert"].infix("int4")
+
+
+@pytest.mark.parametrize(
+  "path,format_name",
+  [("m/5", "saved_model"), ("m/x.keras", "keras"), ("m/5.int8.tflite", "litert")],
+)
+def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
+  assert loading.format_of(path).name == format_name
+  with pytest.raises(loading.LoadError) as raised:  # nothing there
+    loading.check(path)
+  assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)
+
+
 @pytest.fixture(scope="module")
 def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
   """`written(format, module_type)`: the path of the session's file of that format, made once

@@ -392,20 +392,22 @@ def _entry(litert: bool = False) -> dict:
 def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
   manifest = {"artifacts": {"a/5": _entry(True), "b/5": _entry(True)}, "tensorflow_version": "2"}
   lock = regeneration_lock.lock_from_manifest(manifest)
-  assert regeneration_lock.selected_part(lock, manifest, {"a/5": True, "b/5": True}) == (
+  assert regeneration_lock.selected_part(
+    lock, manifest, {"a/5": ("litert",), "b/5": ("litert",)}
+  ) == (
     lock,
     lock,
     "",
   )
   one = {"artifacts": {"a/5": _entry(True)}, "tensorflow_version": "2"}
-  part, made, cut = regeneration_lock.selected_part(lock, one, {"a/5": True})
+  part, made, cut = regeneration_lock.selected_part(lock, one, {"a/5": ("litert",)})
   assert part["artifacts"] == made["artifacts"] == {"a/5": lock["artifacts"]["a/5"]}
   assert cut == "1 locked artifact outside this selection was not checked"
   # Made without LiteRT models: everything but the card and LiteRT digests is compared.
   plain = {"artifacts": {"a/5": _entry(), "b/5": _entry()}, "tensorflow_version": "2"}
   plain["artifacts"]["a/5"]["card"]["static_sha256"] = "a card without LiteRT models"
   plain["artifacts"]["b/5"]["parameters"]["with_batch_norm"] = 3
-  part, made, cut = regeneration_lock.selected_part(lock, plain, {"a/5": False, "b/5": False})
+  part, made, cut = regeneration_lock.selected_part(lock, plain, {"a/5": (), "b/5": ()})
   assert regeneration_lock.differences(part, made) == [
     "b/5: parameters.with_batch_norm: lock 2, now 3"
   ]
@@ -420,9 +422,7 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
   changed["parameters"]["with_batch_norm"] = 3
   changed["card"]["static_sha256"] = "a card without LiteRT models"
   run = {"artifacts": {"a/5": changed, "c/5": _entry()}, "tensorflow_version": "2"}
-  merged, kept, kept_in_part = regeneration_lock.merged_lock(
-    lock, run, {"a/5": False, "c/5": False}
-  )
+  merged, kept, kept_in_part = regeneration_lock.merged_lock(lock, run, {"a/5": (), "c/5": ()})
   assert (kept, kept_in_part) == (1, 1) and sorted(merged["artifacts"]) == ["a/5", "b/5", "c/5"]
   # The run's parameters; the lock's card and LiteRT digests, which the run did not make.
   assert merged["artifacts"]["a/5"] == dict(
@@ -437,9 +437,11 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
   )
   newer = dict(run, tensorflow_version="3")
   with pytest.raises(regeneration_lock.LockError, match="lock is for TensorFlow 2, this run"):
-    regeneration_lock.merged_lock(lock, newer, {"a/5": False, "c/5": False})
+    regeneration_lock.merged_lock(lock, newer, {"a/5": (), "c/5": ()})
   everything = dict(newer, artifacts={"a/5": _entry(True), "b/5": _entry(True)})
-  merged, kept, _ = regeneration_lock.merged_lock(lock, everything, {"a/5": True, "b/5": True})
+  merged, kept, _ = regeneration_lock.merged_lock(
+    lock, everything, {"a/5": ("litert",), "b/5": ("litert",)}
+  )
   assert kept == 0 and merged["tensorflow_version"] == "3"  # all replaced: nothing mixed
 
 

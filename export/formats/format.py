@@ -44,7 +44,9 @@ class Format:
   """One format's rules. Its files are named `<stem><infix><suffix>`, where the infix is
   `.<type>` for every type but the first (`5.tflite`, `5.int8.tflite`)."""
 
-  name: str  # as --formats spells it; its manifest entry and lock field (`<name>_sha256`)
+  name: str  # as --formats spells it; the manifest entry and lock field (`<name>_sha256`) of
+  # its files (the SavedModel's, the primary format's, are its own: files, fingerprint, ...)
+  label: str  # its name in a sentence: "LiteRT"
   title: str  # a few words for version notes and overviews; `{kind}` stands for the type
   suffix: str  # of its file; "" for a directory
   implementation: str  # the module defining `check(path)` and `load(path) -> Loaded`
@@ -58,6 +60,13 @@ class Format:
   kaggle_slug_suffixes: tuple = ("",)  # per type: appended to the variation slug
   kaggle_hub_versions: str = ALL_VERSIONS
   fine_tunable: bool = False
+  # A format made per module: the module defining `write_module_file(checkpoint_path, path,
+  # depth_multiplier, image_size, module_type, use_ema)`, which writes it from a checkpoint.
+  writer: str = ""
+  # A format made with the SavedModel: its types -> the SavedModel export's options that make
+  # them, and the export's result -> (type, path, extra manifest fields) of each file written.
+  export_request: Callable = lambda types: {}
+  files_written: Callable = lambda result: []
   # (Kaggle handle, the instance's file name, image size) -> Python lines that download and
   # load it with its own client, for the instance's usage notes
   kaggle_usage: Callable = lambda handle, file_name, image_size: []
@@ -110,6 +119,11 @@ class Format:
     kind = kind or self.types[0]
     threshold = self.thresholds[self.types.index(kind)]
     return agreement_lib.measure(kind or self.name, outputs, reference, module_type, threshold)
+
+  def write_module_file(self, checkpoint_path: str, path: str, **network) -> None:
+    """Writes a format made per module from a checkpoint (`network`: depth_multiplier,
+    image_size, module_type, use_ema)."""
+    importlib.import_module(self.writer).write_module_file(checkpoint_path, path, **network)
 
   def implementation_module(self):
     return importlib.import_module(self.implementation)

@@ -14,13 +14,16 @@ from typing import Optional
 
 from export.base import errors
 from export.base import files
+from export.formats import registry
 from export.pipeline import report
 from export.pipeline import state
 
 LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
-LITERT_FIELD = "litert_sha256"
-# A module version's card lists its LiteRT models: both depend on whether they were selected.
-LITERT_DEPENDENT = ("card_sha256", LITERT_FIELD)
+# The formats made with a module version (LiteRT): a module version's card lists their files, so
+# the card's digest and theirs depend on whether they were selected.
+BESIDE = tuple(fmt for fmt in registry.FORMATS if fmt.made_with)
+SELECTION_DEPENDENT = ("card_sha256",) + tuple(fmt.lock_field for fmt in BESIDE)
+_BESIDE_LABELS = " and ".join(fmt.label for fmt in BESIDE)
 
 
 class LockError(errors.Failure):
@@ -44,9 +47,10 @@ def _locked(entry: dict) -> dict:
     "checkpoint_sha256": entry["checkpoint"]["sha256"],
     "parameters": entry["parameters"],
   }
-  if "keras" in entry:
-    locked["keras_sha256"] = entry["keras"]["sha256"]
-    return locked
+  for fmt in registry.FORMATS:
+    if not fmt.per_version and fmt.name in entry:  # a file per module (Keras)
+      locked[fmt.lock_field] = entry[fmt.name]["sha256"]
+      return locked
   saved_model = entry["saved_model"]
   locked.update(
     {
@@ -56,8 +60,9 @@ def _locked(entry: dict) -> dict:
       "saved_model_files": {name: f["sha256"] for name, f in saved_model["files"].items()},
     }
   )
-  if "litert" in entry:
-    locked[LITERT_FIELD] = {kind: model["sha256"] for kind, model in entry["litert"].items()}
+  for fmt in BESIDE:
+    if fmt.name in entry:
+      locked[fmt.lock_field] = {kind: model["sha256"] for kind, model in entry[fmt.name].items()}
   return locked
 
 
@@ -82,19 +87,20 @@ def read_lock(path: str, any_format_version: bool = False) -> dict:
 
 
 def selection(artifacts: list) -> dict:
-  """What a run selected, as the lock sees it: each planned artifact's key -> whether its
-  LiteRT models were selected with it (`state.Artifact`s)."""
-  return {artifact.key: bool(artifact.litert_types) for artifact in artifacts}
+  """What a run selected, as the lock sees it: each planned artifact's key -> the formats
+  selected to be made with it (`state.Artifact`s)."""
+  return {artifact.key: tuple(name for name, _ in artifact.beside) for artifact in artifacts}
 
 
-def _same_form(entry: dict, litert_selected: bool) -> bool:
-  """Whether a locked module version was made, as this run makes it, with (or without) LiteRT
-  models: they go with the latest version selected, if `--formats` has litert."""
-  return (LITERT_FIELD in entry) == litert_selected
+def _same_form(entry: dict, selected_beside: tuple) -> bool:
+  """Whether a locked module version was made, as this run makes it, with the same formats
+  beside it (LiteRT models): they go with the latest version selected, if `--formats` has
+  them."""
+  return all((fmt.lock_field in entry) == (fmt.name in selected_beside) for fmt in BESIDE)
 
 
-def _without_litert_form(entry: dict) -> dict:
-  return {field: value for field, value in entry.items() if field not in LITERT_DEPENDENT}
+def _without_beside_form(entry: dict) -> dict:
+  return {field: value for field, value in entry.items() if field not in SELECTION_DEPENDENT}
 
 
 def selected_part(lock: dict, manifest: dict, selected: dict) -> tuple:
@@ -113,9 +119,9 @@ def selected_part(lock: dict, manifest: dict, selected: dict) -> tuple:
       continue
     if not _same_form(entry, selected[key]):
       other_form += 1
-      entry = _without_litert_form(entry)
+      entry = _without_beside_form(entry)
       if key in made["artifacts"]:
-        made["artifacts"][key] = _without_litert_form(made["artifacts"][key])
+        made["artifacts"][key] = _without_beside_form(made["artifacts"][key])
     part["artifacts"][key] = entry
   cut = []
   if outside:
@@ -125,9 +131,10 @@ def selected_part(lock: dict, manifest: dict, selected: dict) -> tuple:
     )
   if other_form:
     cut.append(
-      f"the card and LiteRT digests of {report.plural(other_form, 'locked module version')} "
-      f"were not checked (this selection makes LiteRT models for other versions than the "
-      f"lock's: --formats, the latest of --versions)"
+      f"the card and {_BESIDE_LABELS} digests of "
+      f"{report.plural(other_form, 'locked module version')} were not checked (this selection "
+      f"makes {_BESIDE_LABELS} models for other versions than the lock's: --formats, the "
+      f"latest of --versions)"
     )
   return part, made, "; ".join(cut)
 
@@ -147,9 +154,9 @@ def merged_lock(lock: Optional[dict], manifest: dict, selected: dict) -> tuple:
   kept_in_part = 0
   for key, entry in produced["artifacts"].items():
     old = merged.get(key)
-    if old is not None and not _same_form(old, selected.get(key, False)):
-      entry = dict(_without_litert_form(entry))
-      entry.update({field: old[field] for field in LITERT_DEPENDENT if field in old})
+    if old is not None and not _same_form(old, selected.get(key, ())):
+      entry = dict(_without_beside_form(entry))
+      entry.update({field: old[field] for field in SELECTION_DEPENDENT if field in old})
       kept_in_part += 1
     merged[key] = entry
   kept = len(set(merged) - set(produced["artifacts"]))

@@ -5,10 +5,10 @@ and its placements, (staged path, final path relative to the output root) pairs 
 worker moves into place (under `output_dir`, the output root, only a failed verification's
 report is written, in `.regenerate/logs/`):
 
-  a module version  the SavedModel, its card and reproducible archive, and with `litert` the
-                    LiteRT models of its inference function (float32, float16, int8, uint8),
-                    each checked against the SavedModel before it is written;
-  a Keras file      the module as a Keras 3 `.keras` file.
+  a module version  the SavedModel, its card and reproducible archive, and the files of the
+                    formats selected with it (`beside`: the LiteRT models of its inference
+                    function), each checked against the SavedModel before it is written;
+  a module's file   a format made per module (`Format.write_module_file`: the Keras 3 file).
 
 Each is verified against the checkpoint (export/verification) before anything is placed; a
 failure raises ArtifactError. TensorFlow is imported only here, in the worker process.
@@ -20,6 +20,7 @@ import os
 from export.base import errors
 from export.base import files
 from export.base import timing
+from export.formats import registry
 from export.pipeline import state
 from export.publish import hub_layout
 from nets import architecture
@@ -38,9 +39,9 @@ def make(
 ) -> tuple:
   """(manifest entry, placements) of `artifact`, made from the checkpoint at `prefix`."""
   logs_dir = os.path.join(output_dir, state.STATE_DIR, "logs")
-  if artifact.is_keras:
-    return _keras_file(artifact, prefix, staging, logs_dir, timings)
-  return _module_version(artifact, prefix, staging, artifact.litert_types, logs_dir, timings)
+  if artifact.per_module:
+    return _module_file(artifact, prefix, staging, logs_dir, timings)
+  return _module_version(artifact, prefix, staging, logs_dir, timings)
 
 
 def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: str) -> tuple:
@@ -99,12 +100,15 @@ def _exporting(timings: dict):
 
 
 # --- a module version ------------------------------------------------------------------------
-def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) -> tuple:
+def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
   from export.core import options  # pylint: disable=g-import-not-at-top
   from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
   saved_model = os.path.join(staging, "saved_model")
+  beside = {}  # the options that make the formats selected with this version (LiteRT's)
+  for name, types in artifact.beside:
+    beside.update(registry.by_name(name).export_request(types))
   with _exporting(timings):
     result = exporter.export_saved_model(
       options.ExportOptions(
@@ -114,8 +118,7 @@ def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) 
         image_size=variant.image_size,
         module_type=artifact.module_type,
         version=artifact.version,
-        tflite=bool(litert_types),
-        tflite_types=tuple(litert_types) or ("float32",),
+        **beside,
         **state.EXPORT_OPTIONS,
       )
     )
@@ -128,21 +131,22 @@ def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) 
 
 def _module_files(artifact, report, source, staging, saved_model, result) -> tuple:
   """The entry and placements of an exported, verified module version: its SavedModel, card,
-  archive and LiteRT models, with their digests."""
+  archive and the files of the formats made with it, with their digests."""
   from export.publish import model_card  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
-  placements, litert = [], {}
-  for written in result.litert_models:
-    suffix = os.path.basename(written.path)[len("saved_model") :]  # .tflite, .int8.tflite, ...
-    relative = artifact.key + suffix
-    litert[written.model_type] = dict(
-      _file_entry(written.path, relative), agreement=written.agreement.as_dict()
-    )
-    placements.append((written.path, relative))
+  placements, beside = [], {}
+  for name, _ in artifact.beside:
+    fmt = registry.by_name(name)
+    for kind, path, extra in fmt.files_written(result):
+      relative = hub_layout.relative_path(
+        fmt, variant, artifact.module_type, artifact.version, kind
+      )
+      beside.setdefault(name, {})[kind] = dict(_file_entry(path, relative), **extra)
+      placements.append((path, relative))
   card = os.path.join(staging, "card.md")
   files.write_file(
-    card, model_card.render(variant, artifact.module_type, artifact.version, litert=litert)
+    card, model_card.render(variant, artifact.module_type, artifact.version, **beside)
   )
   archive = files.write_reproducible_archive(saved_model, os.path.join(staging, "archive.tar.gz"))
   entry = _common_entry(artifact, report, source)
@@ -164,8 +168,7 @@ def _module_files(artifact, report, source, staging, saved_model, result) -> tup
       "version": artifact.version,
     }
   )
-  if litert:
-    entry["litert"] = litert
+  entry.update(beside)
   placements += [
     (card, entry["card"]["path"]),
     (archive, entry["archive"]["path"]),
@@ -198,29 +201,25 @@ def _fingerprint(directory: str) -> dict:
   }
 
 
-# --- a Keras file ----------------------------------------------------------------------------
-def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
-  from export.core import options  # pylint: disable=g-import-not-at-top
-  from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
-
+# --- a file per module ------------------------------------------------------------------------
+def _module_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
+  fmt = registry.by_name(artifact.format)
   variant = artifact.variant
-  relative = hub_layout.relative_keras_path(variant, artifact.module_type)
+  relative = hub_layout.relative_path(fmt, variant, artifact.module_type)
   path = os.path.join(staging, os.path.basename(relative))
   with _exporting(timings):
-    keras_exporter.export_keras(
-      options.KerasExportOptions(
-        checkpoint_path=prefix,
-        output=path,
-        depth_multiplier=variant.depth_multiplier,
-        image_size=variant.image_size,
-        module_type=artifact.module_type,
-        use_ema=state.EXPORT_OPTIONS["use_ema"],
-      )
+    fmt.write_module_file(
+      prefix,
+      path,
+      depth_multiplier=variant.depth_multiplier,
+      image_size=variant.image_size,
+      module_type=artifact.module_type,
+      use_ema=state.EXPORT_OPTIONS["use_ema"],
     )
   with timing.phase(timings, "verify"):
     report, source = _verify(artifact, prefix, path, logs_dir)
   entry = _common_entry(artifact, report, source)
-  entry.update({"format": "keras", "keras": _file_entry(path, relative)})
+  entry.update({"format": fmt.name, fmt.name: _file_entry(path, relative)})
   return entry, [(path, relative)]
 
 

@@ -85,23 +85,22 @@ def parse_formats(text: str) -> list:
 
 def artifacts(variants: list, module_types: list, versions: list, formats: tuple = FORMATS) -> list:
   """The module versions of each variant and module type, then its file of each format made
-  per module (Keras); the formats made beside the SavedModel go with the latest version."""
+  per module (Keras); the formats made with the SavedModel go with the latest version."""
   selected = [registry.by_name(name) for name in FORMATS if name in formats]
-  per_version = [fmt for fmt in selected if fmt.per_version and not fmt.made_with]
-  beside = [fmt for fmt in selected if fmt.made_with]
-  per_module = [fmt for fmt in selected if not fmt.per_version]
-  litert_types = registry.by_name("litert").types if beside else ()
+  beside = tuple((fmt.name, fmt.types) for fmt in selected if fmt.made_with)
   planned = []
   for variant in variants:
     for module_type in module_types:
-      if per_version:
+      if registry.PRIMARY in selected:
         planned += [
-          state.Artifact(
-            variant, module_type, version, litert_types if version == max(versions) else ()
-          )
+          state.Artifact(variant, module_type, version, beside if version == max(versions) else ())
           for version in versions
         ]
-      planned += [state.Artifact(variant, module_type, None) for _ in per_module]
+      planned += [
+        state.Artifact(variant, module_type, None, format=fmt.name)
+        for fmt in selected
+        if not fmt.per_version
+      ]
   return planned
 
 

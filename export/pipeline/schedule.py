@@ -63,7 +63,8 @@ class Worker:
       "result_path": self.result_path,
       "variant": artifact.variant.name,
       "version": artifact.version,
-      "litert_types": list(artifact.litert_types),
+      "beside": [[name, list(types)] for name, types in artifact.beside],
+      "format": artifact.format,
     }
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

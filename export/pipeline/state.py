@@ -16,6 +16,7 @@ import zlib
 
 from export.base import files
 from export.core import labels
+from export.formats import registry
 from export.publish import hub_layout
 from nets import variants as variants_lib
 
@@ -45,30 +46,39 @@ class MissingCheckpoint(Exception):
 # --- artifacts ----------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Artifact:
-  """A module version (SavedModel, card, archive, and LiteRT models for the latest version), or
-  with `version` None a module's Keras 3 file."""
+  """A module version (SavedModel, card, archive, and for the latest version the files of the
+  formats made with it: `beside`), or with `version` None a module's file of a format made
+  per module (`format`: Keras)."""
 
   variant: variants_lib.Variant
   module_type: str
   version: Optional[int]
-  litert_types: tuple = ()  # LiteRT models made with this module version
+  beside: tuple = ()  # (format name, types) of each format made with this module version
+  format: str = registry.PRIMARY.name
 
   @property
-  def is_keras(self) -> bool:
+  def per_module(self) -> bool:
     return self.version is None
+
+  def types_beside(self, format_name: str) -> tuple:
+    """The types of `format_name` made with this module version; () for none."""
+    return dict(self.beside).get(format_name, ())
 
   @property
   def key(self) -> str:
-    """`<handle>/<version>` or `<handle>/keras`: the artifact's path under the output root."""
-    if self.is_keras:
-      return f"{self.variant.hub_handle(self.module_type)}/{hub_layout.KERAS_DIR}"
+    """`<handle>/<version>` or `<handle>/<format>`: the artifact's path under the output root."""
+    if self.per_module:
+      return f"{self.variant.hub_handle(self.module_type)}/{self.format}"
     return hub_layout.relative_stem(self.variant, self.module_type, self.version)
 
   def paths(self, output_dir: str) -> hub_layout.ArtifactPaths:
     return hub_layout.artifact_paths(output_dir, self.variant, self.module_type, self.version)
 
-  def keras_path(self, output_dir: str) -> str:
-    relative = hub_layout.relative_keras_path(self.variant, self.module_type)
+  def file_path(self, output_dir: str) -> str:
+    """A per-module artifact's file under the output root."""
+    relative = hub_layout.relative_path(
+      registry.by_name(self.format), self.variant, self.module_type
+    )
     return os.path.join(output_dir, *relative.split("/"))
 
   def stamp_path(self, output_dir: str) -> str:
@@ -77,7 +87,7 @@ class Artifact:
   @property
   def file_stem(self) -> str:
     """A flat name for logs and staging: mobilenet_v2_075_96-classification-5 (or -keras)."""
-    return f"{self.variant.hub_name}-{self.module_type}-{self.version or hub_layout.KERAS_DIR}"
+    return f"{self.variant.hub_name}-{self.module_type}-{self.version or self.format}"
 
 
 # --- checkpoints -------------------------------------------------------------------------
@@ -168,7 +178,12 @@ def stamp_inputs(artifact: Artifact, source: Source, tool: str, tensorflow: str)
       "variant": artifact.variant.name,
       "module_type": artifact.module_type,
       "version": artifact.version,
-      "litert_types": list(artifact.litert_types),
+      # one `<format>_types` per format made with a module version: "litert_types"
+      **{
+        f"{fmt.name}_types": list(artifact.types_beside(fmt.name))
+        for fmt in registry.FORMATS
+        if fmt.made_with
+      },
     },
     "checkpoint": {"file": os.path.basename(source.path), "sha256": source.sha256},
     "export_options": dict(EXPORT_OPTIONS),
@@ -210,8 +225,8 @@ def staleness(
   """None if the artifact is complete and current; otherwise why it must be made."""
   stamp = files.read_json(artifact.stamp_path(output_dir))
   if stamp is None:
-    if artifact.is_keras:
-      outputs = [artifact.keras_path(output_dir)]
+    if artifact.per_module:
+      outputs = [artifact.file_path(output_dir)]
     else:
       paths = artifact.paths(output_dir)
       outputs = [paths.saved_model_dir, paths.card_path, paths.archive_path]
@@ -231,14 +246,16 @@ def staleness(
 
 def entry_files(entry: dict) -> dict:
   """Relative path -> sha256 of every file a manifest entry records (KeyError if malformed)."""
-  if "keras" in entry:
-    return {entry["keras"]["path"]: entry["keras"]["sha256"]}
+  for fmt in registry.FORMATS:
+    if not fmt.per_version and fmt.name in entry:  # a file per module (Keras)
+      return {entry[fmt.name]["path"]: entry[fmt.name]["sha256"]}
   recorded = {entry[kind]["path"]: entry[kind]["sha256"] for kind in ("card", "archive")}
   saved_model = entry["saved_model"]
   for name, file_entry in saved_model["files"].items():
     recorded[f"{saved_model['path']}/{name}"] = file_entry["sha256"]
-  for model in entry.get("litert", {}).values():
-    recorded[model["path"]] = model["sha256"]
+  for fmt in registry.FORMATS:
+    for model in entry.get(fmt.name, {}).values() if fmt.made_with else ():
+      recorded[model["path"]] = model["sha256"]
   return recorded
 
 

@@ -35,7 +35,8 @@ def make_artifact(job: dict) -> dict:
     variants_lib.by_name(job["variant"]),
     job["module_type"],
     job["version"],
-    tuple(job["litert_types"]),
+    tuple((name, tuple(types)) for name, types in job["beside"]),
+    job["format"],
   )
   output_dir = job["output_dir"]
   timings = {}

@@ -340,14 +340,20 @@ def _changelog(version) -> list:
 
 
 def render(
-  variant: variants_lib.Variant, module_type: str, version, litert: Optional[dict] = None
+  variant: variants_lib.Variant,
+  module_type: str,
+  version,
+  litert: Optional[dict] = None,
+  **other_formats,
 ) -> str:
   """The Markdown card of `<variant.hub_handle(module_type)>/<version>`.
 
   `version` is a number or a `versions.Version`; ValueError for an unknown module type or a
   version this pipeline does not produce. `litert` (type -> the regeneration manifest's entry
-  of each LiteRT model made with this version) adds their section.
+  of each LiteRT model made with this version) adds their section; the files of other formats
+  made with it (`other_formats`, by format name) have none yet.
   """
+  del other_formats
   architecture.validate(module_type=module_type)
   version = _as_version(version)
   sections = (

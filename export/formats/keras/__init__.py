@@ -32,10 +32,12 @@ def _kaggle_usage(handle: str, file_name: str, image_size: int) -> list:
 
 FORMAT = format_lib.Format(
   name="keras",
+  label="Keras 3",
   title="Keras 3 model",
   suffix=SUFFIX,
   implementation="export.formats.keras.loader",
   per_version=False,
+  writer="export.formats.keras.exporter",
   # The same float32 arithmetic as the SavedModel's, in another order (tests/test_keras_model.py)
   thresholds=(agreement.Threshold(max_relative_difference=1e-5),),
   verifiable=True,

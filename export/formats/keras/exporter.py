@@ -55,3 +55,25 @@ def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
     len(model.losses),
     timings,
   )
+
+
+def write_module_file(
+  checkpoint_path: str,
+  path: str,
+  *,
+  depth_multiplier: float,
+  image_size: int,
+  module_type: str,
+  use_ema: bool = True,
+) -> KerasExportResult:
+  """The regeneration's call (`Format.write_module_file`): a module's file, written anew."""
+  return export_keras(
+    options_lib.KerasExportOptions(
+      checkpoint_path=checkpoint_path,
+      output=path,
+      depth_multiplier=depth_multiplier,
+      image_size=image_size,
+      module_type=module_type,
+      use_ema=use_ema,
+    )
+  )

@@ -71,11 +71,17 @@ def _kaggle_usage(handle: str, file_name: str, image_size: int) -> list:
 
 FORMAT = format_lib.Format(
   name="litert",
+  label="LiteRT",
   title="LiteRT {kind} model",
   suffix=SUFFIX,
   implementation="export.formats.litert.loader",
   types=TYPES,
   made_with="saved_model",
+  export_request=lambda types: {"tflite": True, "tflite_types": tuple(types)},
+  files_written=lambda result: [
+    (written.model_type, written.path, {"agreement": written.agreement.as_dict()})
+    for written in result.litert_models
+  ],
   thresholds=tuple(THRESHOLDS[kind] for kind in TYPES),
   kaggle_framework="tfLite",
   kaggle_slug_suffixes=("", "-fp16", "-int8", "-uint8"),

@@ -31,6 +31,7 @@ def _kaggle_usage(handle: str, file_name: str, image_size: int) -> list:
 
 FORMAT = format_lib.Format(
   name="saved_model",
+  label="SavedModel",
   title="TF2 SavedModel",
   suffix="",  # a directory, named after the module version
   implementation="export.formats.saved_model.loader",
