@@ -23,6 +23,7 @@ from export.core import labels as labels_lib
 from export.core import litert
 from export.core import litert_agreement
 from export.core import litert_calibration
+from export.core import litert_metadata
 from export.core import litert_network
 from export.core import options as options_lib
 
@@ -372,6 +373,8 @@ def test_bytes_are_the_same_when_converted_again_in_the_process(litert_export):
   ranges = litert_network.activation_ranges(network, litert_calibration.default_images(96))
   for written in litert_export.litert_models:
     model = litert.convert(network, 96, written.model_type, ranges)
+    subject = litert_metadata.Subject("classification", written.model_type, 0.75, 96, 5)
+    model = litert_metadata.attach(model, subject)
     assert hashlib.sha256(model).hexdigest() == written.sha256, written.model_type
 
 

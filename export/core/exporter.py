@@ -61,6 +61,10 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
   if options.tflite:
     with timing.phase(timings, "tflite"):
       litert_models = litert.write_beside(
-        module, options.export_dir, options.tflite_types, calibration_images
+        module,
+        options.export_dir,
+        options.tflite_types,
+        calibration_images,
+        hub_version=version.number,
       )
   return ExportResult(options.export_dir, restored, timings, litert_models)
