@@ -154,7 +154,8 @@ def _vector(builder: flatbuffers.Builder, offsets: list) -> int:
 
 def _prepend_raw(builder: flatbuffers.Builder, data: bytes) -> None:
   """Places `data` as it is in front of what the builder holds (the builder writes back to
-  front). `Prep` with alignment 1 only makes room."""
+  front). `Prep` with alignment 1 only makes room; `head` and `Bytes` are the builder's own
+  fields, as its `CreateByteVector` uses them (flatbuffers is pinned)."""
   builder.Prep(1, len(data))
   builder.head -= len(data)
   builder.Bytes[builder.head : builder.head + len(data)] = data
