@@ -410,7 +410,7 @@ def test_classify_runs_every_type_like_the_saved_model(litert_export, tmp_path):
   photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
   (reference,) = classifier.classify(litert_export.export_dir, [photo])
   want = [p.class_index for p in reference.predictions]
-  labels = labels_lib.read_labels()  # a .tflite holds no labels: the package's are used
+  labels = labels_lib.read_labels()  # classify reads the package's, which a .tflite packs
   for model_type in litert.TYPES:
     (result,) = classifier.classify(
       litert.path_beside(litert_export.export_dir, model_type), [photo]
