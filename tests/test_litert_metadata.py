@@ -125,6 +125,21 @@ def test_every_field_reads_back(exports, module_type, model_type):
     assert output.Name() == b"feature_vector" and output.AssociatedFilesLength() == 0
 
 
+def test_the_metadata_names_the_exported_hub_version(exported):
+  result = exported(version=4, tflite=True)
+  assert _metadata(_read(litert.path_beside(result.export_dir))).Version() == b"4"
+
+
+def test_a_network_without_a_released_checkpoint_is_named_by_its_tf_slim_name():
+  subject = litert_metadata.Subject("feature_vector", "int8", 0.6, 100, 5)
+  assert subject.handle == "mobilenet_v2_0.6_100/feature_vector"
+  metadata = metadata_schema.ModelMetadata.GetRootAs(
+    litert_flatbuffers.serialize(litert_metadata.describe(subject)), 0
+  )
+  assert metadata.Name() == b"mobilenet_v2_0.6_100/feature_vector"
+  assert b"depth multiplier 0.6, 100x100" in metadata.Description()
+
+
 def test_the_normalization_maps_pixels_to_what_each_file_takes(exports):
   # MediaPipe computes (pixel - mean) / std for a float input and feeds a uint8 input as is.
   pixels = np.arange(256, dtype=np.float32)
