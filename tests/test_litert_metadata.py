@@ -165,6 +165,18 @@ def test_labels_are_packed_as_an_uncompressed_zip_without_timestamps(exports):
     assert not zipfile.is_zipfile(io.BytesIO(_read(_path(exports, "feature_vector", model_type))))
 
 
+def test_the_zip_never_overwrites_model_bytes_that_look_like_a_zip():
+  # An empty zip's end record can occur among weights; appending must not write over it.
+  model = bytes(range(256)) * 4 + b"PK\x05\x06" + bytes(18)
+  packed = litert_flatbuffers.append_zip(model, {"b.txt": b"2\n", "a.txt": b"1\n"})
+  assert packed.startswith(model)
+  with zipfile.ZipFile(io.BytesIO(packed)) as archive:
+    assert [(i.filename, archive.read(i)) for i in archive.infolist()] == [
+      ("a.txt", b"1\n"),
+      ("b.txt", b"2\n"),
+    ]
+
+
 # --- the model is untouched --------------------------------------------------------------
 def test_the_file_minus_its_metadata_is_the_converted_model_byte_for_byte(
   exports, bare_classifiers

@@ -265,7 +265,9 @@ def append_zip(data: bytes, files: dict) -> bytes:
   """`data` followed by a zip of `files` {name: bytes}, stored uncompressed, in name order."""
   stream = io.BytesIO()
   stream.write(data)
-  with zipfile.ZipFile(stream, "a") as archive:  # appends; offsets count from the file start
+  # "w" at the end of the data: offsets count from the file start. ("a" would first look for
+  # a zip in the data, and could take the model's last bytes for an empty one.)
+  with zipfile.ZipFile(stream, "w") as archive:
     for name in sorted(files):
       info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
       info.compress_type = zipfile.ZIP_STORED
