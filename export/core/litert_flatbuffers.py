@@ -218,7 +218,9 @@ def with_metadata_buffer(model: bytes, name: str, content: bytes) -> bytes:
   if unknown:
     raise ValueError(f"the model has Model fields {unknown} that this writer does not know")
   buffers_field, metadata_field = MODEL_FIELDS.index("buffers"), MODEL_FIELDS.index("metadata")
-  buffers = _vector_items(model, _target(model, fields[buffers_field]))
+  buffers = []
+  if buffers_field in fields:
+    buffers = _vector_items(model, _target(model, fields[buffers_field]))
   if any(_BUFFER_OFFSET_FIELD in _table_fields(model, buffer) for buffer in buffers):
     raise ValueError("the model keeps buffers outside its flatbuffer; they cannot be moved")
   entries = []
