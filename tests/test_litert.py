@@ -24,6 +24,7 @@ from export.core import labels as labels_lib
 from export.core import litert
 from export.core import litert_agreement
 from export.core import litert_calibration
+from export.core import litert_metadata
 from export.core import litert_network
 from export.core import options as options_lib
 
@@ -374,6 +375,8 @@ def test_bytes_are_the_same_when_converted_again_in_the_process(litert_export):
   ranges = litert_network.activation_ranges(network, litert_calibration.default_images(96))
   for written in litert_export.litert_models:
     model = litert.convert(network, 96, written.model_type, ranges)
+    subject = litert_metadata.Subject("classification", written.model_type, 0.75, 96, 5)
+    model = litert_metadata.attach(model, subject)
     assert hashlib.sha256(model).hexdigest() == written.sha256, written.model_type
 
 
@@ -409,7 +412,7 @@ def test_classify_runs_every_type_like_the_saved_model(litert_export, tmp_path):
   photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
   (reference,) = classifier.classify(litert_export.export_dir, [photo])
   want = [p.class_index for p in reference.predictions]
-  labels = labels_lib.read_labels()  # a .tflite holds no labels: the package's are used
+  labels = labels_lib.read_labels()  # classify reads the package's, which a .tflite packs
   for model_type in litert.TYPES:
     (result,) = classifier.classify(
       litert.path_beside(litert_export.export_dir, model_type), [photo]

@@ -5,7 +5,7 @@
 Hub Reusable SavedModel around it), `options` (what an export is asked for, checked without
 TensorFlow), `exporter` (the library behind the export binary), `keras_model` and
 `keras_exporter` (the Keras 3 file), `litert*` (the LiteRT models: folding, calibration,
-conversion, agreement), `reference` (the checkpoint in TF-Slim's own graph),
+conversion, agreement, metadata), `reference` (the checkpoint in TF-Slim's own graph),
 `synthetic_checkpoint` (writes nets/synthetic.py's values as a checkpoint), `labels`,
 `images` and `classifier` (image files through a module to labels).
 
