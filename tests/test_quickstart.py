@@ -112,3 +112,20 @@ def test_quickstart_uses_the_checkpoint_it_is_given(tmp_path):
   assert f"error: {missing}: no checkpoint there" in run.stderr
   assert "RANDOM" not in run.stdout
   assert not (tmp_path / "out" / "checkpoint").exists()
+
+
+def test_quickstart_help_is_its_whole_header_comment(tmp_path):
+  script = ROOT / "scripts" / "quickstart.sh"
+  header = []
+  for line in script.read_text().splitlines()[1:]:  # after the #! line
+    if not line.startswith("#"):
+      break
+    header.append(re.sub(r"^# ?", "", line))
+  assert header[-1].endswith("VENV=DIR the virtualenv.")  # the header was read whole
+  run = subprocess.run(
+    ["bash", str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+  )
+  assert run.returncode == 0, run.stderr
+  assert run.stdout.splitlines() == header
+  assert "OUT=DIR chooses\nwhere everything goes" in run.stdout
+  assert not (tmp_path / "quickstart_out").exists()
