@@ -24,7 +24,7 @@ from export.core import synthetic_checkpoint  # pylint: disable=g-import-not-at-
 _SHARED_GROUPS = {
   "test_regenerate.py": "regeneration",
   "test_kaggle_publish.py": "regeneration",
-  "test_docs.py": "quickstart",
+  "test_doc_pages.py": "quickstart",
   "test_quickstart.py": "quickstart",
 }
 

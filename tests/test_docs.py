@@ -11,10 +11,7 @@ Programs outside the project must be on a short list. Python blocks (```python) 
 and every module, name and module attribute they use from `export` and `nets` must exist.
 The checker itself is tested on a page of rotten docs, so it cannot silently pass everything.
 
-Then each page is followed as a reader would: its ```sh blocks run in order, in one shell, in a
-scratch checkout, from the state the page says it starts from; a command that fails, or a
-sample output that is not what its command printed, fails the page (tests/doc_runner.py, which
-also describes the markers a page uses to say what it starts from and what is not run).
+tests/test_doc_pages.py then follows each page, running its commands as a reader would.
 """
 
 import ast
@@ -30,9 +27,7 @@ import shlex
 import subprocess
 import sys
 from typing import Optional
-import warnings
 
-import doc_runner
 import pytest
 
 from export.base import versions
@@ -387,52 +382,3 @@ def test_the_checker_finds_rotten_docs(tmp_path):
     "nets.variants has no NO_SUCH_TABLE",
     "does not parse (invalid syntax, line 1)",
   ]
-
-
-# --- following each page ---------------------------------------------------------------
-def _page_names():
-  return [str(path.relative_to(ROOT)) for path in DOC_FILES]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", _page_names())
-def test_the_page_can_be_followed_as_written(name, tmp_path, request):
-  page = doc_runner.read_page(ROOT / name, name)
-  assert page.problems == []
-  for command in page.commands:
-    if command.not_run:
-      warnings.warn(
-        f"{command.where}: not run ({command.not_run}): {doc_runner.words(command.text)}",
-        stacklevel=1,
-      )
-  runnable = [command for command in page.commands if not command.not_run]
-  if not runnable:
-    return
-  checkout = doc_runner.scratch_checkout(tmp_path / "checkout")
-
-  def quickstart():
-    return request.getfixturevalue("quickstart")
-
-  assert (
-    doc_runner.apply_givens(
-      page, checkout, quickstart, lambda: request.getfixturevalue("synthetic_archive_075_96")
-    )
-    == []
-  )
-  shared = (
-    quickstart()
-    if any(doc_runner.words(c.text) == doc_runner.QUICKSTART for c in runnable)
-    else None
-  )
-  ran = doc_runner.run_commands(runnable, checkout, shared)
-  for result in ran:
-    assert result.status == 0, (
-      f"{result.command.where}: exit {result.status}: {doc_runner.words(result.command.text)}\n"
-      + "\n".join(result.stderr.strip().splitlines()[-5:])
-    )
-  assert [result.command for result in ran] == runnable
-  for sample in page.samples:
-    printed = next(r.stdout for r in ran if doc_runner.words(r.command.text) == sample.command)
-    assert doc_runner.sample_matches(sample.text, printed), (
-      f"{sample.where}: the page shows\n{sample.text}\nbut {sample.command} printed\n{printed}"
-    )
