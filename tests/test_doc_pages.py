@@ -7,6 +7,7 @@ output a block shows. The runner itself is tested on a rotten page.
 """
 
 import pathlib
+import re
 import warnings
 
 import doc_runner
@@ -127,3 +128,31 @@ def test_the_runner_finds_a_page_that_cannot_be_followed(tmp_path):
   assert doc_runner.sample_matches("a\n  ...\nd", "a\nb\nc\nd\n")
   assert doc_runner.sample_matches("a\n...", "a\n")
   assert not doc_runner.sample_matches("a\n...\nd", "a\nb\nc\n")
+
+
+# The flag through which each program writes a new path, refusing one that exists.
+WRITES = {
+  "export.export_saved_model": "export_dir",
+  "export.export_keras": "output",
+  "scripts/make_synthetic_checkpoint.py": "output_dir",
+  "export.verify": "write_golden",
+}
+
+
+def test_pages_write_apart_and_inside_the_checkout():
+  """Pasting one page after another must not fail with "exists", and no page reaches outside
+  the checkout (a /tmp path collides with another checkout's, and is left behind)."""
+  written, problems = {}, []
+  for name in PAGES:
+    for command in doc_runner.read_page(ROOT / name, name).commands:
+      words = doc_runner.words(command.text).split()
+      problems += [f"{command.where}: {w}" for w in words if re.match(r"^(--\w+=)?/", w)]
+      program = next((w for w in words if w in WRITES), None)
+      for word in words if program and "--overwrite" not in words else ():
+        if word.startswith(f"--{WRITES[program]}="):
+          path = word.split("=", 1)[1].rstrip("/")
+          if path in written and not written[path].startswith(f"{name}:"):
+            problems.append(f"{command.where}: writes {path}, as {written[path]} does")
+          written.setdefault(path, command.where)
+  assert written, "no page writes anything: the parser broke"
+  assert problems == []
