@@ -46,6 +46,7 @@ def convert(network, image_size: int):
 
   function, _ = litert_network.conversion_function(network, image_size)
   spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=INPUT_NAME)
+  # tf2onnx traces a tf.function itself; wrapping the concrete function adds no op.
   model, _ = tf2onnx.convert.from_function(
     tf.function(function, autograph=False), input_signature=[spec], opset=OPSET
   )
