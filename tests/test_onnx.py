@@ -220,6 +220,43 @@ def test_every_activation_gets_its_exact_range_and_a_misaligned_graph_is_refused
     onnx_quantize.tensor_ranges(model, network.op_kinds[:3] + network.op_kinds[4:], ranges[1:])
 
 
+def test_assigned_ranges_are_the_ranges_the_float_model_computes(exported):
+  # Ranges are assigned to tensors by walking the graph: each must be the range that tensor
+  # takes when ONNX Runtime runs the float32 model, up to float32 rounding.
+  network = litert_network.fold(exported().restored.values, 0.75, "classification")
+  model = onnx_model.convert(network, 96)
+  images = litert_calibration.default_images(96, seeds=[1])
+  by_tensor = onnx_quantize.tensor_ranges(
+    model, network.op_kinds, litert_network.activation_ranges(network, images)
+  )
+  # The input's range and so the first two ops' are [0, 1], [0, 2], [-1, 1] by definition.
+  defined = {"inputs": (0, 1), "Mul_0": (0, 2), "Sub_0": (-1, 1), "Transpose_0": (-1, 1)}
+  assert {name: by_tensor[name] for name in defined} == defined
+  clipped = {node.input[0] for node in model.graph.node if node.op_type == "Clip"}
+  names = sorted(set(by_tensor) - clipped - set(defined) - {"logits"})  # a conv's own is wider
+  model.graph.output.extend(
+    onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in names
+  )
+  session = onnxruntime.InferenceSession(
+    model.SerializeToString(), providers=["CPUExecutionProvider"]
+  )
+  outputs = dict(zip(["logits", *names], session.run(["logits", *names], {"inputs": images})))
+  assert len(names) == 52 + 10 + 1 + 1  # convs (or their clips), adds, pool, squeeze
+  for name, values in outputs.items():
+    low, high = by_tensor[name]
+    tolerance = 1e-4 * (1 + max(abs(low), abs(high)))
+    assert abs(values.min() - low) <= tolerance and abs(values.max() - high) <= tolerance, name
+
+
+def test_the_int8_models_input_scale_is_exactly_1_over_255(onnx_models):
+  model = onnx.load(onnx_export.path_beside(onnx_models[0], "int8"))
+  values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+  (quantize,) = [node for node in model.graph.node if node.input[0] == "inputs"]
+  assert quantize.op_type == "QuantizeLinear"
+  assert values[quantize.input[1]] == np.float32(1 / 255)
+  assert values[quantize.input[2]] == np.uint8(0)
+
+
 # --- reproducible bytes ------------------------------------------------------------------
 def test_normalized_bytes_do_not_depend_on_the_converters_names_or_order(exported):
   network = litert_network.fold(exported().restored.values, 0.75, "feature_vector")
