@@ -7,7 +7,9 @@ TensorFlow), `exporter` (the library behind the export binary), `keras_model` an
 `keras_exporter` (the Keras 3 file), `litert*` (the LiteRT models: folding, calibration,
 conversion, agreement, metadata), `reference` (the checkpoint in TF-Slim's own graph),
 `synthetic_checkpoint` (writes nets/synthetic.py's values as a checkpoint), `labels`,
-`images` and `classifier` (image files through a module to labels).
+`images` and `classifier` (image files through a module to labels). `onnx_*`: the ONNX
+models (tf2onnx conversion of the folded network, int8 quantization with exact ranges, checks
+and test vectors); they alone import tf2onnx, onnx and ONNX Runtime.
 
 May import: `export.base`, `nets`, TensorFlow. Never `export.verification`, `export.publish`,
 `export.pipeline` or the binaries.

@@ -170,6 +170,11 @@ def activation_ranges(
   return ranges
 
 
+def exact_outputs(network: FoldedNetwork, images: np.ndarray) -> np.ndarray:
+  """float64 [N, K]: the logits or features, computed as `activation_ranges` computes them."""
+  return _op_outputs(network, np.asarray(images))[-1]
+
+
 def _op_outputs(network: FoldedNetwork, images: np.ndarray) -> list:
   """The input, then the output of each op in `op_kinds` order (float64 arrays)."""
   net = np.asarray(images, np.float64) * 2.0 - 1.0
