@@ -103,6 +103,7 @@ def test_depthwise_is_numpys_sequence_bit_for_bit(size, stride):
   np.testing.assert_array_equal(_bits(got), _bits(_numpy_depthwise(net, kernel, stride)))
 
 
+@pytest.mark.slow  # compiles the kernels afresh: seconds
 def test_compiled_kernels_have_no_fused_multiply_add():
   # Compiled afresh (cached code cannot be inspected), for the argument types the network uses.
   matrix, image = numba.float64[:, ::1], numba.float64[:, :, :, ::1]
