@@ -11,9 +11,9 @@ vary between machines. Here every value comes from elementwise IEEE-754 operatio
   reductions     pairwise halving over the reduced axis (`pairwise_sum`);
 
 and nothing calls a transcendental function, a BLAS routine or a reduction whose order the
-library chooses. Two runs on any IEEE-754 machine therefore agree bit for bit. The two inner
-loops (`matmul`, the depthwise taps) run compiled (`nets/exact_kernels.py`, the same operation
-sequence); the rest is elementwise NumPy.
+library chooses. Two runs on any IEEE-754 machine therefore agree bit for bit. The inner
+loops (`matmul` and the convolutions' taps) run compiled (`nets/exact_kernels.py`, the same
+operation sequence); the rest is elementwise NumPy.
 
 Inputs are NHWC images in [-1, 1], like the TF-Slim network's. Dropout is never applied.
 """
@@ -44,7 +44,7 @@ def pairwise_mean(values: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   """a [M, K] @ b [K, N], accumulated over k = 0, 1, … in that order."""
-  from nets import exact_kernels  # pylint: disable=g-import-not-at-top  (Numba: 0.5 s import)
+  from nets import exact_kernels  # pylint: disable=g-import-not-at-top  (Numba: a 1 s import)
 
   return exact_kernels.matmul(a, b)
 
