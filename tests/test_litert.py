@@ -408,6 +408,30 @@ def test_activation_ranges_are_the_ranges_the_float_model_computes(litert_export
   np.testing.assert_array_equal(ranges[:3], [[0, 1], [0, 2], [-1, 1]])  # by definition
 
 
+def test_activation_ranges_do_not_depend_on_batches_threads_or_order(litert_export):
+  network = litert_network.fold(litert_export.restored.values, 0.75, "classification")
+  images = litert_calibration.default_images(96, seeds=[1])
+  ranges = litert_network.activation_ranges(network, images, batch_size=1, workers=2)
+  for batch_size, workers, order in ((7, 1, slice(None)), (3, 2, slice(None, None, -1))):
+    other = litert_network.activation_ranges(network, images[order], batch_size, workers)
+    np.testing.assert_array_equal(other.view(np.uint64), ranges.view(np.uint64))
+  assert not np.signbit(ranges[ranges == 0]).any()  # a zero endpoint is +0, whichever was met
+
+
+def test_the_feature_vector_shares_the_classifiers_ranges(litert_export):
+  # What lets one calibration serve both module types of a checkpoint: a prefix, bit for bit.
+  images = litert_calibration.default_images(96, seeds=[1])
+  ranges = {
+    module_type: litert_network.activation_ranges(
+      litert_network.fold(litert_export.restored.values, 0.75, module_type), images
+    )
+    for module_type in ("classification", "feature_vector")
+  }
+  shared = ranges["classification"][: len(ranges["feature_vector"])]
+  assert len(ranges["classification"]) == len(ranges["feature_vector"]) + 1  # the logits'
+  np.testing.assert_array_equal(shared.view(np.uint64), ranges["feature_vector"].view(np.uint64))
+
+
 def test_classify_runs_every_type_like_the_saved_model(litert_export, tmp_path):
   photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
   (reference,) = classifier.classify(litert_export.export_dir, [photo])
