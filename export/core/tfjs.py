@@ -31,8 +31,10 @@ import numpy as np
 
 from export.base import files
 from export.base import probe_images
+from export.core import checkpoint
 from export.core import litert
 from export.core import litert_agreement
+from export.core import litert_network
 from export.core import tfjs_converter
 from export.core import tfjs_node
 
@@ -44,7 +46,7 @@ THRESHOLDS = {
   "float32": litert_agreement.Threshold(max_relative_difference=1e-4),
   "float16": litert_agreement.FLOAT16,
   "uint8": litert_agreement.Threshold(
-    min_cosine=0.9, min_mean_cosine=0.97, min_top1_agreement=0.5, min_top5_overlap=0.6
+    min_cosine=0.9, min_mean_cosine=0.95, min_top1_agreement=0.5, min_top5_overlap=0.6
   ),
 }
 
@@ -67,11 +69,12 @@ def dir_beside(export_dir: str, model_type: str = "float32") -> str:
   return str(target.with_name(target.name + infix + SUFFIX))
 
 
-def convert_module(root, model_type: str) -> dict:
-  """{file name: bytes} of a module built by `export.core.reusable_module.build`."""
-  return tfjs_converter.convert(
-    litert.network_of(root), root.image_size, root.module_type, model_type
-  )
+def network_of_checkpoint(
+  checkpoint_path: str, depth_multiplier: float, module_type: str
+) -> litert_network.FoldedNetwork:
+  """The folded inference network of a checkpoint (EMA values, as the exporter restores)."""
+  restored = checkpoint.restore(checkpoint_path, depth_multiplier)
+  return litert_network.fold(restored.values, depth_multiplier, module_type)
 
 
 def measure(
@@ -96,11 +99,28 @@ def write_beside(
   model_types: Sequence[str] = DEFAULT_TYPES,
   thresholds: Optional[dict] = None,
 ) -> list:
-  """Converts `root` to each weight type, checks each in Node, then writes; a WrittenModel each.
+  """The models of a module built by `export.core.reusable_module.build`; see `write_network`."""
+  network = litert.network_of(root)
+  return write_network(
+    network, root.image_size, root.module_type, export_dir, model_types, thresholds
+  )
 
-  The SavedModel must already be complete in `export_dir` (it is the reference).
+
+def write_network(
+  network: litert_network.FoldedNetwork,
+  image_size: int,
+  module_type: str,
+  export_dir: str,
+  model_types: Sequence[str] = DEFAULT_TYPES,
+  thresholds: Optional[dict] = None,
+) -> list:
+  """Converts the network to each weight type, checks each in Node, then writes them all.
+
+  The SavedModel of the same network must be complete in `export_dir` (it is the reference).
+  Returns a WrittenModel each; AgreementError (nothing written) when one falls short of its
+  threshold (`THRESHOLDS`, or `thresholds` {type: Threshold}).
   """
-  _, probes = probe_images.probe_batch(root.image_size)
+  _, probes = probe_images.probe_batch(image_size)
   reference = litert.reference_outputs(export_dir, probes)
   checked = []
   with files.scratch_directory(
@@ -109,12 +129,12 @@ def write_beside(
     for model_type in model_types:
       model_dir = pathlib.Path(scratch) / model_type
       model_dir.mkdir()
-      model = convert_module(root, model_type)
+      model = tfjs_converter.convert(network, image_size, module_type, model_type)
       for name, data in model.items():
         (model_dir / name).write_bytes(data)
       threshold = (thresholds or {}).get(model_type) or THRESHOLDS[model_type]
       agreement = measure(
-        model_type, str(model_dir), probes, reference, root.module_type, threshold=threshold
+        model_type, str(model_dir), probes, reference, module_type, threshold=threshold
       )
       litert_agreement.check(agreement, dir_beside(export_dir, model_type))
       checked.append((model_type, model, agreement))
@@ -125,9 +145,7 @@ def write_beside(
       for name, data in model.items():
         files.write_file(pathlib.Path(staging) / name, data)
     written.append(
-      WrittenModel(
-        model_type, path, sum(map(len, model.values())), tree_sha256(model), agreement
-      )
+      WrittenModel(model_type, path, sum(map(len, model.values())), tree_sha256(model), agreement)
     )
   return written
 

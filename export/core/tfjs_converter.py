@@ -24,7 +24,8 @@ Weight types (activations and compute are float32 in every case):
            NumPy arithmetic): a quarter of the size
 
 `convert` returns the files ({name: bytes}); `model.json` is rewritten canonically (sorted
-keys, compact), since the converter's key order varies between runs.
+keys, compact, without TensorFlow's internal node attributes), since the converter's key order
+and grappler's annotations vary between runs.
 """
 
 import json
@@ -59,7 +60,13 @@ def _stand_in(name: str) -> types.ModuleType:
     raise NotImplementedError(f"{name} is a stand-in ({__name__}); it cannot be used here")
 
   module.convert_jax = unavailable
-  module.__getattr__ = lambda attribute: unavailable
+
+  def attribute(name_of_attribute):
+    if name_of_attribute.startswith("__"):
+      raise AttributeError(name_of_attribute)
+    return unavailable
+
+  module.__getattr__ = attribute
   return module
 
 
@@ -128,7 +135,19 @@ def convert(
 
 
 def canonical_model_json(data: bytes) -> bytes:
-  """The same model.json with its keys sorted and no spaces: one text per model."""
-  return json.dumps(
-    json.loads(data), sort_keys=True, separators=(",", ":"), allow_nan=False
-  ).encode()
+  """The same model.json with its keys sorted, no spaces and no TF-internal node attributes.
+
+  Grappler annotates fused ops with `_input_shapes` (symbolic sizes) in some processes and
+  not in others (not with TF_ENABLE_ONEDNN_OPTS=0, for one); attributes named with a leading
+  underscore are TensorFlow's own bookkeeping, which tfjs never reads.
+  """
+  model = json.loads(data)
+  topology = model.get("modelTopology") or {}
+  nodes = list(topology.get("node", ()))
+  for function in (topology.get("library") or {}).get("function", ()):
+    nodes += function.get("nodeDef", ())
+  for node in nodes:
+    attributes = node.get("attr", {})
+    for name in [name for name in attributes if name.startswith("_")]:
+      del attributes[name]
+  return json.dumps(model, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
