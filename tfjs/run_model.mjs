@@ -9,40 +9,11 @@
 // each backend also runs the first image alone R times after one warm-up, and reports the
 // median milliseconds of one run (data download included).
 import fs from 'node:fs';
-import path from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
-/** An IOHandler that reads model.json and its weight shards from a directory. */
-export function directoryHandler(modelDir) {
-  return {
-    load: async () => {
-      const modelJson = path.join(modelDir, 'model.json');
-      const model = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
-      const weightSpecs = [];
-      const shards = [];
-      for (const group of model.weightsManifest) {
-        weightSpecs.push(...group.weights);
-        for (const shard of group.paths) {
-          shards.push(fs.readFileSync(path.join(modelDir, shard)));
-        }
-      }
-      const weightData = Buffer.concat(shards);
-      return {
-        modelTopology: model.modelTopology,
-        format: model.format,
-        generatedBy: model.generatedBy,
-        convertedBy: model.convertedBy,
-        signature: model.signature,
-        userDefinedMetadata: model.userDefinedMetadata,
-        weightSpecs,
-        weightData: weightData.buffer.slice(
-            weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
-      };
-    },
-  };
-}
+import {directoryHandler} from './directory_handler.mjs';
 
 function parseFlags(argv) {
   const flags = {backends: 'cpu,wasm', repeats: '0'};

@@ -99,3 +99,41 @@ def run(
     )
     for result in report["results"]
   }
+
+
+MOBILENET_SCRIPT = PACKAGE_DIR / "mobilenet_classify.mjs"
+MOBILENET_IMAGE_SIZE = 224  # @tensorflow-models/mobilenet 2.1.1 hard-codes it
+
+
+def mobilenet_classify(
+  model_dir: str, pixels: np.ndarray, top_k: int = 3, input_range: Optional[tuple] = (0, 1)
+) -> list:
+  """`@tensorflow-models/mobilenet`'s classify() of uint8 RGB pixels [H, W, 3] with our model.
+
+  `input_range` is given to its load(); None leaves the package's default ([-1, 1]), which
+  is wrong for our models.
+  Returns its predictions, each with `className` (the package's own name of the class) and
+  `class_index`: the index into our 1001 logits (the package drops "background", index 0).
+  """
+  pixels = np.ascontiguousarray(pixels, np.uint8)
+  if pixels.ndim != 3 or pixels.shape[2] != 3:
+    raise ValueError(f"expected uint8 RGB pixels [H, W, 3], got shape {list(pixels.shape)}")
+  with tempfile.TemporaryDirectory(prefix="tfjs-pixels.") as scratch:
+    pixels_path = os.path.join(scratch, "pixels.u8")
+    pixels.tofile(pixels_path)
+    report = run_script(
+      MOBILENET_SCRIPT,
+      [
+        f"--model_dir={os.path.abspath(model_dir)}",
+        f"--pixels={pixels_path}",
+        f"--height={pixels.shape[0]}",
+        f"--width={pixels.shape[1]}",
+        f"--top_k={top_k}",
+        "--input_range=" + ("omit" if input_range is None else ",".join(map(str, input_range))),
+      ],
+    )
+  index_of = {name: int(index) + 1 for index, name in report["classes"].items()}
+  return [
+    dict(prediction, class_index=index_of[prediction["className"]])
+    for prediction in report["predictions"]
+  ]
