@@ -137,3 +137,21 @@ def mobilenet_classify(
     dict(prediction, class_index=index_of[prediction["className"]])
     for prediction in report["predictions"]
   ]
+
+
+BROWSER_SCRIPT = PACKAGE_DIR / "browser_classify.mjs"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/setup_tfjs.sh installs it
+
+
+def browser_classify(url: str, picture: str, screenshot: Optional[str] = None) -> dict:
+  """The demo page at `url`, in headless Chromium, given `picture`: what it shows, as a dict.
+
+  Keys: `top` (index, label, probability; most probable first), `shown` (the labels in the
+  page's table), `milliseconds`, `backend`, `status` and `chromium` (its version).
+  """
+  if not os.path.exists(CHROMIUM):
+    raise NodeError(f"{CHROMIUM}: missing; install Debian's chromium (scripts/setup_tfjs.sh)")
+  arguments = [f"--url={url}", f"--picture={os.path.abspath(picture)}", f"--chromium={CHROMIUM}"]
+  if screenshot:
+    arguments.append(f"--screenshot={os.path.abspath(screenshot)}")
+  return run_script(BROWSER_SCRIPT, arguments)
