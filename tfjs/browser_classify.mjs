@@ -2,8 +2,10 @@
 // input, waits for the result and prints it as JSON (top-5 labels, milliseconds, backend).
 //
 //   node browser_classify.mjs --url=http://127.0.0.1:PORT/ --picture=FILE \
-//       [--screenshot=PNG] [--chromium=/usr/bin/chromium]
+//       [--screenshot=PNG] [--chromium=/usr/bin/chromium] [--runs=1]
 //
+// With --runs=R the picture is given R times; `runs_ms` lists the model's time of each (the
+// first includes the backend's warm-up).
 // playwright-core drives the installed browser over CDP; it downloads none of its own.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +19,7 @@ const FLAGS = [
 ];
 
 function parseFlags(argv) {
-  const flags = {chromium: '/usr/bin/chromium', timeout_ms: '120000'};
+  const flags = {chromium: '/usr/bin/chromium', timeout_ms: '120000', runs: '1'};
   for (const arg of argv) {
     const match = /^--([a-z_]+)=(.*)$/.exec(arg);
     if (!match) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
@@ -45,13 +47,20 @@ async function main() {
     page.on('console', (message) => messages.push(message.text()));
     await page.goto(flags.url);
     await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', {timeout});
-    await page.setInputFiles('#file', flags.picture);
-    await page.waitForSelector('body[data-state="done"], body[data-state="error"]', {timeout});
-    const state = await page.getAttribute('body', 'data-state');
-    if (state !== 'done') {
-      throw new Error(`the page failed: ${await page.textContent('#status')}`);
+    const runs = [];
+    for (let run = 0; run < Number(flags.runs); run++) {
+      await page.evaluate(() => { document.body.dataset.state = 'ready'; });
+      await page.setInputFiles('#file', []);
+      await page.setInputFiles('#file', flags.picture);
+      await page.waitForSelector('body[data-state="done"], body[data-state="error"]', {timeout});
+      const state = await page.getAttribute('body', 'data-state');
+      if (state !== 'done') {
+        throw new Error(`the page failed: ${await page.textContent('#status')}`);
+      }
+      runs.push(await page.evaluate(() => window.lastResult.milliseconds));
     }
     const result = await page.evaluate(() => window.lastResult);
+    result.runs_ms = runs;
     result.shown = await page.$$eval('#results td.label', (cells) => cells.map((c) => c.textContent));
     result.status = await page.textContent('#status');
     result.chromium = browser.browser().version();

@@ -143,15 +143,23 @@ BROWSER_SCRIPT = PACKAGE_DIR / "browser_classify.mjs"
 CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/setup_tfjs.sh installs it
 
 
-def browser_classify(url: str, picture: str, screenshot: Optional[str] = None) -> dict:
+def browser_classify(
+  url: str, picture: str, screenshot: Optional[str] = None, runs: int = 1
+) -> dict:
   """The demo page at `url`, in headless Chromium, given `picture`: what it shows, as a dict.
 
   Keys: `top` (index, label, probability; most probable first), `shown` (the labels in the
-  page's table), `milliseconds`, `backend`, `status` and `chromium` (its version).
+  page's table), `milliseconds`, `backend`, `status`, `chromium` (its version) and `runs_ms`
+  (the model's time in each of `runs` classifications of the picture, the first a warm-up).
   """
   if not os.path.exists(CHROMIUM):
     raise NodeError(f"{CHROMIUM}: missing; install Debian's chromium (scripts/setup_tfjs.sh)")
-  arguments = [f"--url={url}", f"--picture={os.path.abspath(picture)}", f"--chromium={CHROMIUM}"]
+  arguments = [
+    f"--url={url}",
+    f"--picture={os.path.abspath(picture)}",
+    f"--chromium={CHROMIUM}",
+    f"--runs={runs}",
+  ]
   if screenshot:
     arguments.append(f"--screenshot={os.path.abspath(screenshot)}")
   return run_script(BROWSER_SCRIPT, arguments)
