@@ -155,22 +155,23 @@ def test_same_bytes_in_a_fresh_process_with_one_thread_and_no_onednn(
 # --- judged in Node ----------------------------------------------------------------------
 @pytest.mark.parametrize("module_type", ["classification", "feature_vector"])
 def test_node_cpu_and_wasm_agree_with_the_saved_model(
-  module_type, exported, synthetic_checkpoint_075_96, tmp_path
+  module_type, written, exported, synthetic_checkpoint_075_96, tmp_path
 ):
   export_dir = exported(module_type=module_type).export_dir
-  network = tfjs.network_of_checkpoint(synthetic_checkpoint_075_96, 0.75, module_type)
-  for name, data in tfjs_converter.convert(network, 96, module_type, "float32").items():
-    (tmp_path / name).write_bytes(data)
+  model_dir = tmp_path
+  if module_type == "classification":
+    model_dir = written[1]["float32"].path
+  else:
+    network = tfjs.network_of_checkpoint(synthetic_checkpoint_075_96, 0.75, module_type)
+    for name, data in tfjs_converter.convert(network, 96, module_type, "float32").items():
+      (tmp_path / name).write_bytes(data)
   _, probes = probe_images.probe_batch(96)
   reference = litert.reference_outputs(export_dir, probes)
-  runs = tfjs_node.run(str(tmp_path), probes, backends=("cpu", "wasm"))
+  runs = tfjs_node.run(str(model_dir), probes, backends=("cpu", "wasm"))
   assert sorted(runs) == ["cpu", "wasm"]
+  width = 1001 if module_type == "classification" else 1280
   for backend, run in runs.items():
-    assert (
-      run.outputs.shape
-      == reference.shape
-      == (16, 1001 if module_type != "feature_vector" else 1280)
-    )
+    assert run.outputs.shape == reference.shape == (16, width)
     difference = np.abs(run.outputs - reference).max()
     assert difference <= TOLERANCE * (1 + np.abs(reference).max()), backend
 

@@ -15,7 +15,7 @@ receives constants it has nothing left to compute on, and `tests/test_tfjs.py` c
 every weight in the shards is bit for bit one of the folded network's float32 arrays (or the
 converter's NumPy quantization of it). The model keeps the SavedModel's `serving_default`
 interface: input `inputs` float32 [batch, S, S, 3] in [0, 1], output `logits` [batch, 1001]
-or `feature_vector` [batch, 1280·multiplier].
+or `feature_vector` [batch, 1280] (1792 for multiplier 1.4).
 
 Weight types (activations and compute are float32 in every case):
   float32  the weights as they are
