@@ -5,7 +5,9 @@
 Hub Reusable SavedModel around it), `options` (what an export is asked for, checked without
 TensorFlow), `exporter` (the library behind the export binary), `keras_model` and
 `keras_exporter` (the Keras 3 file), `litert*` (the LiteRT models: folding, calibration,
-conversion, agreement, metadata), `reference` (the checkpoint in TF-Slim's own graph),
+conversion, agreement, metadata), `tfjs*` (the TF.js graph models: conversion with the pinned
+converter, Node as their judge, the demo page's loopback server), `reference` (the
+checkpoint in TF-Slim's own graph),
 `synthetic_checkpoint` (writes nets/synthetic.py's values as a checkpoint), `labels`,
 `images` and `classifier` (image files through a module to labels). `onnx_*`: the ONNX
 models (tf2onnx conversion of the folded network, int8 quantization with exact ranges, checks
