@@ -1,9 +1,9 @@
 """What the regeneration's worker makes, per kind of artifact, inside a staging directory.
 
 `make(artifact, prefix, staging, output_dir, timings)` returns the artifact's manifest entry
-(export/pipeline/manifest.py) and its placements, (staged path, final path relative to the output root) pairs that the
-worker moves into place (under `output_dir`, the output root, only a failed verification's
-report is written, in `.regenerate/logs/`):
+(export/pipeline/manifest.py) and its placements, (staged path, final path relative to the
+output root) pairs that the worker moves into place (under `output_dir`, the output root, only
+a failed verification's report is written, in `.regenerate/logs/`):
 
   a module version  the SavedModel, its card and reproducible archive, and with `litert` the
                     LiteRT models of its inference function (float32, float16, int8, uint8),
@@ -134,11 +134,11 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
   placements, litert = [], {}
   for written in result.litert_models:
     suffix = os.path.basename(written.path)[len("saved_model") :]  # .tflite, .int8.tflite, ...
+    relative = artifact.key + suffix
     litert[written.model_type] = manifest.DerivedFile(
-      agreement=written.agreement.as_dict(),
-      **_file_fields(written.path, artifact.key + suffix),
+      agreement=written.agreement.as_dict(), **_file_fields(written.path, relative)
     )
-    placements.append((written.path, artifact.key + suffix))
+    placements.append((written.path, relative))
   card = os.path.join(staging, "card.md")
   litert_json = {kind: model.to_json() for kind, model in litert.items()}
   files.write_file(
