@@ -9,7 +9,6 @@ import os
 import time
 from typing import TextIO
 
-from export.base import files
 from export.pipeline import manifest as manifest_lib
 from export.pipeline import plan
 from export.pipeline import state
@@ -110,9 +109,7 @@ def manifest(outcomes: list, output_dir: str) -> manifest_lib.Manifest:
   artifacts = {}
   for outcome in outcomes:
     if outcome.status in (state.MADE, state.UP_TO_DATE):
-      key, stamp_path = outcome.artifact.key, outcome.artifact.stamp_path(output_dir)
-      recorded = (files.read_json(stamp_path) or {}).get("entry")
-      artifacts[key] = manifest_lib.entry_from_json(recorded, stamp_path, key)
+      artifacts[outcome.artifact.key] = state.recorded_entry(outcome.artifact, output_dir)
   tensorflow = state.tensorflow_version()
   return manifest_lib.Manifest(
     artifacts=artifacts,
