@@ -24,6 +24,7 @@ import regeneration_runs
 from export.base import files
 from export.core import synthetic_checkpoint
 from export.pipeline import lock as regeneration_lock
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import plan
 from export.pipeline import state as regeneration_state
 from export.publish import hub_layout
@@ -545,7 +546,7 @@ def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96)
 def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
   output_dir, _ = regenerated_075_96
   manifest = _manifest(output_dir)
-  lock = regeneration_lock.lock_from_manifest(manifest)
+  lock = regeneration_lock.lock_from_manifest(manifest_lib.read(str(output_dir / "manifest.json")))
   locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
   assert locked["litert_sha256"] == {k: m["sha256"] for k, m in entry["litert"].items()}
   assert (
