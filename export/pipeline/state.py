@@ -225,14 +225,21 @@ def staleness(
   if changed:
     more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
     return f"stale: {changed[0]}{more} changed"
-  problem = _output_problem(output_dir, artifact, stamp.get("entry"))
+  problem = _output_problem(output_dir, artifact)
   return f"stale: {problem}" if problem else None
 
 
-def _output_problem(output_dir: str, artifact: Artifact, recorded_entry) -> Optional[str]:
+def recorded_entry(artifact: Artifact, output_dir: str) -> manifest.Entry:
+  """The manifest entry the artifact's stamp records; ManifestError if it cannot be read."""
+  stamp_path = artifact.stamp_path(output_dir)
+  stamp = files.read_json(stamp_path) or {}
+  return manifest.entry_from_json(stamp.get("entry"), stamp_path, artifact.key)
+
+
+def _output_problem(output_dir: str, artifact: Artifact) -> Optional[str]:
   """Why the files on disk are not those the stamp's entry records, or None."""
   try:
-    entry = manifest.entry_from_json(recorded_entry, artifact.stamp_path(output_dir), artifact.key)
+    entry = recorded_entry(artifact, output_dir)
   except manifest.ManifestError:
     return "unreadable stamp"
   for directory, names in sorted(entry.directories().items()):
