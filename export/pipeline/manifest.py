@@ -18,8 +18,10 @@ Every entry has
 A module version's entry (ModuleVersionEntry) also has
   version
   saved_model         {path, files: name -> {bytes, sha256}, fingerprint}
-  card                {path, bytes, sha256, static_sha256}: without the measured figures
-  archive             {path, bytes, sha256, tar_sha256}: the uncompressed tar stream's digest
+  card                {path, bytes, sha256, static_sha256}: static_sha256 is the card's digest
+                      without its measured figures
+  archive             {path, bytes, sha256, tar_sha256}: tar_sha256 is the uncompressed tar
+                      stream's digest
   <format>            per format made from the SavedModel (today `litert`): type -> {path, bytes,
                       sha256, agreement}, the agreement with the SavedModel as the format's
                       writer measured it. Any field not named above is such a format.
