@@ -11,9 +11,9 @@ vary between machines. Here every value comes from elementwise IEEE-754 operatio
   reductions     pairwise halving over the reduced axis (`pairwise_sum`);
 
 and nothing calls a transcendental function, a BLAS routine or a reduction whose order the
-library chooses. Two runs on any IEEE-754 machine therefore agree bit for bit. It is about
-5-10 times slower than BLAS (seconds for 16 images at 0.75/96), which is why only
-reproducible outputs are computed with it.
+library chooses. Two runs on any IEEE-754 machine therefore agree bit for bit. The inner
+loops (`matmul` and the convolutions' taps) run compiled (`nets/exact_kernels.py`, the same
+operation sequence); the rest is elementwise NumPy.
 
 Inputs are NHWC images in [-1, 1], like the TF-Slim network's. Dropout is never applied.
 """
@@ -24,8 +24,6 @@ from typing import Optional
 import numpy as np
 
 from nets import architecture
-
-_ROWS_PER_BLOCK = 2048  # pixels per block of a 1x1 convolution: keeps the accumulator in cache
 
 
 def pairwise_sum(values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -46,54 +44,42 @@ def pairwise_mean(values: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   """a [M, K] @ b [K, N], accumulated over k = 0, 1, … in that order."""
-  a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-  out = np.empty((a.shape[0], b.shape[1]))
-  for start in range(0, a.shape[0], _ROWS_PER_BLOCK):
-    columns = np.ascontiguousarray(a[start : start + _ROWS_PER_BLOCK].T)
-    total = np.zeros((columns.shape[1], b.shape[1]))
-    for k in range(columns.shape[0]):
-      total += columns[k][:, None] * b[k]
-    out[start : start + _ROWS_PER_BLOCK] = total
-  return out
+  from nets import exact_kernels  # pylint: disable=g-import-not-at-top  (Numba: a 1 s import)
+
+  return exact_kernels.matmul(a, b)
 
 
-def _pad_same(net: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-  """Zero padding of SAME convolutions: the odd pixel goes after (bottom and right)."""
-  size = net.shape[1]
+def _padding(size: int, kernel: int, stride: int):
+  """(output size, zero rows before) of SAME padding: the odd pixel goes after (bottom, right)."""
   out_size = -(-size // stride)
   total = max((out_size - 1) * stride + kernel - size, 0)
-  before = total // 2
-  return np.pad(net, ((0, 0), (before, total - before), (before, total - before), (0, 0)))
-
-
-def _taps(net: np.ndarray, kernel: int, stride: int):
-  """(dy, dx, the input pixels under tap (dy, dx) of every output pixel), row-major."""
-  out_size = -(-net.shape[1] // stride)
-  padded = _pad_same(net, kernel, stride)
-  reach = (out_size - 1) * stride + 1
-  for dy in range(kernel):
-    for dx in range(kernel):
-      yield dy, dx, padded[:, dy : dy + reach : stride, dx : dx + reach : stride, :]
+  return out_size, total // 2
 
 
 def conv2d(net: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
-  """SAME convolution of NHWC `net` with an HWIO `kernel`."""
-  size, out_channels = kernel.shape[0], kernel.shape[3]
-  out = None
-  for dy, dx, pixels in _taps(net, size, stride):
-    n, h, w, c = pixels.shape
-    partial = matmul(pixels.reshape(n * h * w, c), kernel[dy, dx]).reshape(n, h, w, out_channels)
-    out = partial if out is None else out + partial
-  return out
+  """SAME convolution of NHWC `net` with an HWIO `kernel`.
+
+  Per kernel tap (dy, dx), row-major, each output is `matmul`'s sum over input channels; the
+  output is the first tap's sum plus each further tap's, padding pixels included as zeros.
+  """
+  from nets import exact_kernels  # pylint: disable=g-import-not-at-top
+
+  if kernel.shape[:2] == (1, 1) and stride == 1:
+    n, h, w, c = net.shape
+    return matmul(net.reshape(n * h * w, c), kernel[0, 0]).reshape(n, h, w, kernel.shape[3])
+  out_size, before = _padding(net.shape[1], kernel.shape[0], stride)
+  return exact_kernels.conv2d(net, kernel, stride, before, out_size)
 
 
 def depthwise_conv2d(net: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
-  """SAME depthwise convolution (channel multiplier 1) with a [kh, kw, C, 1] `kernel`."""
-  out = None
-  for dy, dx, pixels in _taps(net, kernel.shape[0], stride):
-    partial = pixels * kernel[dy, dx, :, 0].astype(np.float64)
-    out = partial if out is None else out + partial
-  return out
+  """SAME depthwise convolution (channel multiplier 1) with a [kh, kw, C, 1] `kernel`.
+
+  Each output is the first tap's product plus each further tap's, taps in row-major order.
+  """
+  from nets import exact_kernels  # pylint: disable=g-import-not-at-top
+
+  out_size, before = _padding(net.shape[1], kernel.shape[0], stride)
+  return exact_kernels.depthwise(net, kernel[:, :, :, 0], stride, before, out_size)
 
 
 def _moments(net: np.ndarray):

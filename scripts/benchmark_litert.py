@@ -3,6 +3,7 @@ behind the thresholds of export/formats/litert/__init__.py (docs/litert.md).
 
   python scripts/benchmark_litert.py [--checkpoint_path=PREFIX] [--seeds=1,2] [--all_variants]
       [--json=out.json]
+  python scripts/benchmark_litert.py --speed [--speed_variant=1.0/224] [--speed_rounds=3]
 
 Prints as Markdown tables, for a 0.75/96 checkpoint (default: seed-0 synthetic):
   calibration  int8 agreement with the SavedModel on the 16 probe images for several
@@ -13,7 +14,10 @@ Prints as Markdown tables, for a 0.75/96 checkpoint (default: seed-0 synthetic):
                types (`--seeds`);
   variants     with --all_variants (about 25 minutes here), float32, float16 and int8 agreement
                of a seed-0 synthetic checkpoint of each of the 22 variants, both module types.
-Speed and size are in scripts/benchmark.py's LiteRT table (docs/benchmark.md).
+With --speed, only what the four types cost an export (scripts/benchmarking/litert_speed.py):
+fresh-process exports of a seed-0 synthetic checkpoint with and without them, alternated, and
+the exact calibration alone. Speed and size of the models themselves are in
+scripts/benchmark.py's LiteRT table (docs/benchmark.md).
 """
 
 import json
@@ -260,13 +264,25 @@ def define_flags() -> None:
   flags.DEFINE_bool(
     "all_variants", False, "Also measure the agreement of every variant (seed-0 synthetic; slow)."
   )
+  flags.DEFINE_bool("speed", False, "Only measure what the four types cost an export.")
+  flags.DEFINE_string("speed_variant", "1.0/224", "Multiplier/size of the --speed checkpoint.")
+  flags.DEFINE_integer("speed_rounds", 3, "Exports of each kind with --speed.", lower_bound=1)
 
 
 def main(argv) -> None:
   cli.parse_or_exit(cli.reject_positional_arguments, argv)
   with tempfile.TemporaryDirectory(prefix="litert_study_") as scratch:
-    results = benchmark(pathlib.Path(scratch))
-  print(markdown(results))
+    if FLAGS.speed:
+      from benchmarking import litert_speed  # beside this script
+
+      multiplier, size = FLAGS.speed_variant.split("/")
+      results = litert_speed.measure(
+        pathlib.Path(scratch), float(multiplier), int(size), FLAGS.speed_rounds
+      )
+      print("\n".join(litert_speed.markdown(results)))
+    else:
+      results = benchmark(pathlib.Path(scratch))
+      print(markdown(results))
   if FLAGS.json:
     pathlib.Path(FLAGS.json).write_text(json.dumps(results, indent=1, default=str))
 

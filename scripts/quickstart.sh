@@ -14,7 +14,8 @@ set -euo pipefail
 for argument in "$@"; do
   case "$argument" in
     --checkpoint_path=*) CHECKPOINT="${argument#*=}" ;;
-    -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    # The usage is the header comment above, whole, however long it grows.
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "quickstart.sh: unknown argument $argument (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -141,7 +141,7 @@ def _update(lock_path: str, prune: bool, result: regenerate.RunResult) -> int:
   old = (
     lock_lib.read_lock(lock_path, any_format_version=prune) if os.path.exists(lock_path) else None
   )
-  made = report.plural(len(result.manifest["artifacts"]), "artifact")
+  made = report.plural(len(result.manifest.artifacts), "artifact")
   if prune:
     new = lock_lib.lock_from_manifest(result.manifest)
     removed = len(set(old["artifacts"]) - set(new["artifacts"])) if old else 0

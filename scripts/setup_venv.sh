@@ -15,5 +15,6 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANTED" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$PROJECT_ROOT[test]"
   echo "$WANTED" > "$STAMP"
 fi
+VENV="$VENV" bash "$PROJECT_ROOT/scripts/setup_tfjs.sh"
 export PATH="$VENV/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -24,12 +24,16 @@ from export.testing import synthetic_checkpoint  # pylint: disable=g-import-not-
 _SHARED_GROUPS = {
   "test_regenerate.py": "regeneration",
   "test_kaggle_publish.py": "regeneration",
+  "test_doc_pages.py": "quickstart",
+  "test_quickstart.py": "quickstart",
 }
 
 
 # A test that exports or regenerates, itself or through another fixture, is slow: seconds of
 # TensorFlow work. Tests that run binaries or pipelines in subprocesses are marked by hand.
-_SLOW_FIXTURES = frozenset({"exported", "export_checkpoint", "regenerated_075_96"})
+_SLOW_FIXTURES = frozenset(
+  {"exported", "export_checkpoint", "regenerated_075_96", "quickstart", "synthetic_archive_075_96"}
+)
 
 
 def pytest_configure(config):
@@ -116,3 +120,23 @@ def regenerated_075_96(tmp_path_factory, checkpoint_dir_075_96):
     "--jobs=2",
   ]
   return output_dir, regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)
+
+
+@pytest.fixture(scope="session")
+def synthetic_archive_075_96(tmp_path_factory) -> pathlib.Path:
+  """A seed-0 synthetic mobilenet_v2_0.75_96.tgz laid out like the released archive, as
+  `scripts/make_synthetic_checkpoint.py --archive` writes it. Read-only."""
+  output_dir = tmp_path_factory.mktemp("synthetic_archive")
+  prefix = synthetic_checkpoint.write_checkpoint(str(output_dir), 0.75, 96, seed=0, archive=True)
+  return pathlib.Path(prefix[: -len(".ckpt")] + ".tgz")
+
+
+@pytest.fixture(scope="session")
+def quickstart(tmp_path_factory):
+  """(checkout, CompletedProcess): `bash scripts/quickstart.sh`, the README's first command,
+  run once per session in a fresh scratch checkout (tests/doc_runner.py) as a reader runs it;
+  what it wrote is in `checkout / "quickstart_out"`. Read-only."""
+  import doc_runner  # pylint: disable=g-import-not-at-top
+
+  checkout = doc_runner.scratch_checkout(tmp_path_factory.mktemp("quickstart") / "checkout")
+  return checkout, doc_runner.run_quickstart(checkout)

@@ -1,15 +1,17 @@
 """Small hand-made regeneration outputs, in the manifest schema the publisher reads.
 
-SavedModel artifacts carry today's entries (with a few bytes standing in for each file and
-the real model card), LiteRT and Keras entries as the regeneration writes them
-(export/pipeline/makers.py). Every file's bytes name the artifact they belong to, so
-a test can tell which one was uploaded where.
+Entries as the regeneration writes them (export/pipeline/manifest.py), with a few bytes standing
+in for each file but the real model card. Every file's bytes name the artifact they belong to,
+so a test can tell which one was uploaded where.
 """
 
 import hashlib
 import json
 import os
 
+import manifest_samples
+
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import report as regeneration_report
 from export.pipeline import state as regeneration_state
 from export.publish import model_card
@@ -23,12 +25,16 @@ SAVED_MODEL_FILES = (
 )
 
 
-def _write(root: str, relative: str, data: bytes) -> dict:
+def _write(root: str, relative: str, data: bytes) -> manifest_lib.File:
   path = os.path.join(root, *relative.split("/"))
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "wb") as f:
     f.write(data)
-  return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+  return manifest_lib.File(path=relative, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def _digest(file: manifest_lib.File) -> manifest_lib.Digest:
+  return manifest_lib.Digest(sha256=file.sha256, size=file.size)
 
 
 def file_bytes(key: str, name: str, salt: str = "") -> bytes:
@@ -47,59 +53,41 @@ def write_hub(
   checkpoint_sha256: str = "0" * 64,
 ) -> dict:
   """Writes files, manifest.json and a successful run_report.json under `root`; every
-  artifact records `checkpoint_sha256` as its checkpoint's digest."""
-  checkpoint = {
-    "files": ["x.ckpt.index", "x.ckpt.data-00000-of-00001"],
-    "sha256": checkpoint_sha256,
-  }
+  artifact records `checkpoint_sha256` as its checkpoint's digest. Returns the manifest."""
   artifacts, report = {}, {}
   for module_type in module_types:
+    common = manifest_samples.common(module_type, checkpoint_sha256)
     for version in versions:
       key = f"{VARIANT.hub_handle(module_type)}/{version}"
       files = {
-        name: _write(root, f"{key}/{name}", file_bytes(key, name, salt))
+        name: _digest(_write(root, f"{key}/{name}", file_bytes(key, name, salt)))
         for name in SAVED_MODEL_FILES
       }
       card = _write(root, f"{key}.md", model_card.render(VARIANT, module_type, version).encode())
-      entry = {
-        "card": dict(card, path=f"{key}.md"),
-        "checkpoint": checkpoint,
-        "handle": VARIANT.hub_handle(module_type),
-        "module_type": module_type,
-        "saved_model": {"files": files, "path": key},
-        "variant": VARIANT.name,
-        "version": version,
-      }
-      if version in litert_versions:
-        entry["litert"] = {}
-        for kind in litert_types:
-          path = f"{key}.tflite" if kind == "float32" else f"{key}.{kind}.tflite"
-          entry["litert"][kind] = dict(
-            _write(root, path, file_bytes(key, kind, salt)), path=path, agreement={}
-          )
-      artifacts[key] = entry
+      archive = _write(root, f"{key}.tar.gz", file_bytes(key, "archive", salt))
+      litert = {}
+      for kind in litert_types if version in litert_versions else ():
+        path = f"{key}.tflite" if kind == "float32" else f"{key}.{kind}.tflite"
+        written = _write(root, path, file_bytes(key, kind, salt))
+        litert[kind] = manifest_lib.DerivedFile(agreement={}, **vars(written))
+      artifacts[key] = manifest_lib.ModuleVersionEntry(
+        version=version,
+        saved_model=manifest_lib.SavedModel(path=key, files=files, fingerprint={}),
+        card=manifest_lib.Card(static_sha256=card.sha256, **vars(card)),
+        archive=manifest_lib.Archive(tar_sha256=archive.sha256, **vars(archive)),
+        derived={"litert": litert} if litert else {},
+        **common,
+      )
       report[key] = {"status": regeneration_state.MADE}
     if keras:
       key = f"{VARIANT.hub_handle(module_type)}/keras"
       path = f"{key}/{VARIANT.hub_name}_{module_type}.keras"
-      artifacts[key] = {
-        "checkpoint": checkpoint,
-        "format": "keras",
-        "keras": dict(_write(root, path, file_bytes(key, "keras", salt)), path=path),
-        "module_type": module_type,
-        "variant": VARIANT.name,
-      }
+      artifacts[key] = manifest_lib.FileEntry(
+        format="keras", file=_write(root, path, file_bytes(key, "keras", salt)), **common
+      )
       report[key] = {"status": regeneration_state.MADE}
-  manifest = {
-    "artifacts": artifacts,
-    "format": regeneration_report.MANIFEST_FORMAT,
-    "format_version": regeneration_state.FORMAT_VERSION,
-    "tensorflow_version": "2.21.0",
-  }
-  for name, value in (
-    (regeneration_report.MANIFEST_NAME, manifest),
-    (regeneration_report.RUN_REPORT_NAME, {"artifacts": report, "interrupted": False}),
-  ):
-    with open(os.path.join(root, name), "w") as f:
-      json.dump(value, f, indent=2, sort_keys=True)
+  manifest = manifest_samples.of(artifacts)
+  manifest_lib.write(os.path.join(root, manifest_lib.FILE_NAME), manifest)
+  with open(os.path.join(root, regeneration_report.RUN_REPORT_NAME), "w") as f:
+    json.dump({"artifacts": report, "interrupted": False}, f, indent=2, sort_keys=True)
   return manifest

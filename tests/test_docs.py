@@ -10,6 +10,8 @@ root: a minimal PATH, and the project's virtualenv only once the page has said
 Programs outside the project must be on a short list. Python blocks (```python) must parse,
 and every module, name and module attribute they use from `export` and `nets` must exist.
 The checker itself is tested on a page of rotten docs, so it cannot silently pass everything.
+
+tests/test_doc_pages.py then follows each page, running its commands as a reader would.
 """
 
 import ast

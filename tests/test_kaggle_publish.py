@@ -21,6 +21,7 @@ from export.base import versions
 from export.kaggle import publish
 from export.kaggle import sources
 from export.pipeline import lock as regeneration_lock
+from export.pipeline import manifest as manifest_lib
 from nets import variants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -126,7 +127,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
       )
     )
   own = tmp_path / "own.lock.json"
-  regeneration_lock.write_lock(str(own), json.loads((hub_dir / "manifest.json").read_text()))
+  regeneration_lock.write_lock(str(own), manifest_lib.read(str(hub_dir / "manifest.json")))
   plan = publish.prepare(
     publish.Options(
       hub_dir=str(hub_dir), owner="team", lock=str(own), output_dir=str(tmp_path / "out")

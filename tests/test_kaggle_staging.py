@@ -86,7 +86,14 @@ def _add_file(hub):
 
 def _unknown_litert_type(hub):
   manifest = json.loads((hub / "manifest.json").read_text())
-  manifest["artifacts"][KEY5]["litert"] = {"int4": {"path": "x", "sha256": "0", "bytes": 1}}
+  int4 = {"agreement": {}, "bytes": 1, "path": "x", "sha256": "0"}
+  manifest["artifacts"][KEY5]["litert"] = {"int4": int4}
+  (hub / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _drop_a_field(hub):
+  manifest = json.loads((hub / "manifest.json").read_text())
+  del manifest["artifacts"][KEY5]["card"]["path"]
   (hub / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -102,6 +109,7 @@ def _unknown_litert_type(hub):
     (_modify_file, "saved_model.pb: differs from the manifest's digest"),
     (_add_file, "stray.txt: not in the manifest"),
     (_unknown_litert_type, f"{KEY5}: LiteRT type 'int4' has no Kaggle mapping"),
+    (_drop_a_field, f"manifest.json: {KEY5}: card: expected a field 'path', found none"),
   ],
 )
 def test_a_damaged_hub_directory_is_refused_in_one_line_and_nothing_is_staged(

@@ -24,6 +24,7 @@ from export.formats import agreement as litert_agreement
 from export.formats import litert as litert_format
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import converter as litert
+from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import network as litert_network
 from export.formats.saved_model import exporter as export_lib
 from export.runtime import classifier
@@ -45,7 +46,7 @@ def litert_export(exported):
 
 
 def _model(result, model_type) -> bytes:
-  with open(litert.path_beside(result.export_dir, model_type), "rb") as model:
+  with open(litert_format.path_beside(result.export_dir, model_type), "rb") as model:
     return model.read()
 
 
@@ -62,13 +63,13 @@ def test_each_type_is_written_beside_the_saved_model(litert_export):
   parent = os.path.dirname(litert_export.export_dir)
   assert sorted(os.listdir(parent)) == ALL_FILES
   assert sorted(os.listdir(litert_export.export_dir)) == SAVED_MODEL_FILES
-  assert litert.path_beside(litert_export.export_dir + os.sep) == os.path.join(
+  assert litert_format.path_beside(litert_export.export_dir + os.sep) == os.path.join(
     parent, "module.tflite"
   )
   umask = os.umask(0)
   os.umask(umask)
   for written in litert_export.litert_models:
-    assert written.path == litert.path_beside(litert_export.export_dir, written.model_type)
+    assert written.path == litert_format.path_beside(litert_export.export_dir, written.model_type)
     content = _model(litert_export, written.model_type)
     assert (written.size_bytes, written.sha256) == (
       len(content),
@@ -377,6 +378,8 @@ def test_bytes_are_the_same_when_converted_again_in_the_process(litert_export):
   ranges = litert_network.activation_ranges(network, litert_calibration.default_images(96))
   for written in litert_export.litert_models:
     model = litert.convert(network, 96, written.model_type, ranges)
+    subject = litert_metadata.Subject("classification", written.model_type, 0.75, 96, 5)
+    model = litert_metadata.attach(model, subject)
     assert hashlib.sha256(model).hexdigest() == written.sha256, written.model_type
 
 
@@ -408,14 +411,38 @@ def test_activation_ranges_are_the_ranges_the_float_model_computes(litert_export
   np.testing.assert_array_equal(ranges[:3], [[0, 1], [0, 2], [-1, 1]])  # by definition
 
 
+def test_activation_ranges_do_not_depend_on_batches_threads_or_order(litert_export):
+  network = litert_network.fold(litert_export.restored.values, 0.75, "classification")
+  images = litert_calibration.default_images(96, seeds=[1])
+  ranges = litert_network.activation_ranges(network, images, batch_size=1, workers=2)
+  for batch_size, workers, order in ((7, 1, slice(None)), (3, 2, slice(None, None, -1))):
+    other = litert_network.activation_ranges(network, images[order], batch_size, workers)
+    np.testing.assert_array_equal(other.view(np.uint64), ranges.view(np.uint64))
+  assert not np.signbit(ranges[ranges == 0]).any()  # a zero endpoint is +0, whichever was met
+
+
+def test_the_feature_vector_shares_the_classifiers_ranges(litert_export):
+  # What lets one calibration serve both module types of a checkpoint: a prefix, bit for bit.
+  images = litert_calibration.default_images(96, seeds=[1])
+  ranges = {
+    module_type: litert_network.activation_ranges(
+      litert_network.fold(litert_export.restored.values, 0.75, module_type), images
+    )
+    for module_type in ("classification", "feature_vector")
+  }
+  shared = ranges["classification"][: len(ranges["feature_vector"])]
+  assert len(ranges["classification"]) == len(ranges["feature_vector"]) + 1  # the logits'
+  np.testing.assert_array_equal(shared.view(np.uint64), ranges["feature_vector"].view(np.uint64))
+
+
 def test_classify_runs_every_type_like_the_saved_model(litert_export, tmp_path):
   photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
   (reference,) = classifier.classify(litert_export.export_dir, [photo])
   want = [p.class_index for p in reference.predictions]
-  labels = labels_lib.read_labels()  # a .tflite holds no labels: the package's are used
+  labels = labels_lib.read_labels()  # classify reads the package's, which a .tflite packs
   for model_type in litert.TYPES:
     (result,) = classifier.classify(
-      litert.path_beside(litert_export.export_dir, model_type), [photo]
+      litert_format.path_beside(litert_export.export_dir, model_type), [photo]
     )
     got = [p.class_index for p in result.predictions]
     assert result.input_size == (96, 96) and len(got) == 5, model_type

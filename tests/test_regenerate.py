@@ -7,6 +7,7 @@ tests publish); the rest reuse copies of their output, so that only what changes
 again.
 """
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -16,11 +17,13 @@ import shutil
 import signal
 import tarfile
 
+import manifest_samples
 import pytest
 import regeneration_runs
 
 from export.base import files
 from export.pipeline import lock as regeneration_lock
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import plan
 from export.pipeline import state as regeneration_state
 from export.publish import hub_layout
@@ -372,25 +375,23 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
 
 
-def _entry(litert: bool = False) -> dict:
-  """A manifest entry with the fields the lock keeps."""
-  entry = {
-    "archive": {"tar_sha256": "t"},
-    "card": {"sha256": "c", "static_sha256": "s"},
-    "checkpoint": {"sha256": "k"},
-    "parameters": {"with_batch_norm": 2},
-    "saved_model": {
-      "files": {"saved_model.pb": {"sha256": "s"}},
-      "fingerprint": {"checkpoint_hash": 1},
-    },
-  }
-  if litert:
-    entry["litert"] = {"float32": {"sha256": "l"}}
-  return entry
+def _static_card(entry, static_sha256: str):
+  return dataclasses.replace(
+    entry, card=dataclasses.replace(entry.card, static_sha256=static_sha256)
+  )
+
+
+def _parameters(entry, with_batch_norm: int):
+  parameters = dataclasses.replace(entry.parameters, with_batch_norm=with_batch_norm)
+  return dataclasses.replace(entry, parameters=parameters)
 
 
 def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
-  manifest = {"artifacts": {"a/5": _entry(True), "b/5": _entry(True)}, "tensorflow_version": "2"}
+  entry, with_litert = (
+    manifest_samples.module_version(),
+    manifest_samples.module_version(litert=True),
+  )
+  manifest = manifest_samples.of({"a/5": with_litert, "b/5": with_litert})
   lock = regeneration_lock.lock_from_manifest(manifest)
   assert regeneration_lock.selected_part(
     lock, manifest, {"a/5": ("litert",), "b/5": ("litert",)}
@@ -399,14 +400,14 @@ def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
     lock,
     "",
   )
-  one = {"artifacts": {"a/5": _entry(True)}, "tensorflow_version": "2"}
+  one = manifest_samples.of({"a/5": with_litert})
   part, made, cut = regeneration_lock.selected_part(lock, one, {"a/5": ("litert",)})
   assert part["artifacts"] == made["artifacts"] == {"a/5": lock["artifacts"]["a/5"]}
   assert cut == "1 locked artifact outside this selection was not checked"
   # Made without LiteRT models: everything but the card and LiteRT digests is compared.
-  plain = {"artifacts": {"a/5": _entry(), "b/5": _entry()}, "tensorflow_version": "2"}
-  plain["artifacts"]["a/5"]["card"]["static_sha256"] = "a card without LiteRT models"
-  plain["artifacts"]["b/5"]["parameters"]["with_batch_norm"] = 3
+  plain = manifest_samples.of(
+    {"a/5": _static_card(entry, "a card without LiteRT models"), "b/5": _parameters(entry, 3)}
+  )
   part, made, cut = regeneration_lock.selected_part(lock, plain, {"a/5": (), "b/5": ()})
   assert regeneration_lock.differences(part, made) == [
     "b/5: parameters.with_batch_norm: lock 2, now 3"
@@ -415,18 +416,20 @@ def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
 
 
 def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow_versions():
-  lock = regeneration_lock.lock_from_manifest(
-    {"artifacts": {"a/5": _entry(True), "b/5": _entry(True)}, "tensorflow_version": "2"}
+  entry, with_litert = (
+    manifest_samples.module_version(),
+    manifest_samples.module_version(litert=True),
   )
-  changed = _entry()
-  changed["parameters"]["with_batch_norm"] = 3
-  changed["card"]["static_sha256"] = "a card without LiteRT models"
-  run = {"artifacts": {"a/5": changed, "c/5": _entry()}, "tensorflow_version": "2"}
+  lock = regeneration_lock.lock_from_manifest(
+    manifest_samples.of({"a/5": with_litert, "b/5": with_litert}, tensorflow_version="2")
+  )
+  changed = _static_card(_parameters(entry, 3), "a card without LiteRT models")
+  run = manifest_samples.of({"a/5": changed, "c/5": entry}, tensorflow_version="2")
   merged, kept, kept_in_part = regeneration_lock.merged_lock(lock, run, {"a/5": (), "c/5": ()})
   assert (kept, kept_in_part) == (1, 1) and sorted(merged["artifacts"]) == ["a/5", "b/5", "c/5"]
   # The run's parameters; the lock's card and LiteRT digests, which the run did not make.
   assert merged["artifacts"]["a/5"] == dict(
-    lock["artifacts"]["a/5"], parameters={"with_batch_norm": 3}
+    lock["artifacts"]["a/5"], parameters={"with_batch_norm": 3, "without_batch_norm": 1}
   )
   assert merged["artifacts"]["b/5"] == lock["artifacts"]["b/5"]
   assert merged["artifacts"]["c/5"] == regeneration_lock.lock_from_manifest(run)["artifacts"]["c/5"]
@@ -435,10 +438,10 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
     0,
     0,
   )
-  newer = dict(run, tensorflow_version="3")
+  newer = dataclasses.replace(run, tensorflow_version="3")
   with pytest.raises(regeneration_lock.LockError, match="lock is for TensorFlow 2, this run"):
     regeneration_lock.merged_lock(lock, newer, {"a/5": (), "c/5": ()})
-  everything = dict(newer, artifacts={"a/5": _entry(True), "b/5": _entry(True)})
+  everything = dataclasses.replace(newer, artifacts={"a/5": with_litert, "b/5": with_litert})
   merged, kept, _ = regeneration_lock.merged_lock(
     lock, everything, {"a/5": ("litert",), "b/5": ("litert",)}
   )
@@ -468,8 +471,8 @@ def test_bad_formats_and_lock_flags_are_one_line_before_any_work(tmp_path, flags
 
 
 def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
-  entry = _entry()
-  manifest = {"artifacts": {"a/4": entry, "b/4": entry}, "tensorflow_version": "2.21.0"}
+  entry = manifest_samples.module_version("a/4")
+  manifest = manifest_samples.of({"a/4": entry, "b/4": entry}, tensorflow_version="2.21.0")
   lock = regeneration_lock.lock_from_manifest(manifest)
   assert regeneration_lock.lock_differences(lock, manifest) == []
   lock["tensorflow_version"] = "2.20.0"
@@ -545,7 +548,7 @@ def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96)
 def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
   output_dir, _ = regenerated_075_96
   manifest = _manifest(output_dir)
-  lock = regeneration_lock.lock_from_manifest(manifest)
+  lock = regeneration_lock.lock_from_manifest(manifest_lib.read(str(output_dir / "manifest.json")))
   locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
   assert locked["litert_sha256"] == {k: m["sha256"] for k, m in entry["litert"].items()}
   assert (

@@ -36,9 +36,6 @@ DEFAULT_MODEL_SLUG = "mobilenet-v2"
 LICENSE_NAME = "Apache 2.0"  # Kaggle's name of the licence the TF-Slim checkpoints carry
 
 SAVED_MODEL = registry.PRIMARY.name  # its model card is the one every format's files carry
-KERAS = registry.by_name("keras").name
-LITERT_TYPES = registry.by_name("litert").types
-LITERT_PREFIX = "litert_"
 # Kaggle slugs: lowercase words of letters and digits joined by single hyphens.
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -91,6 +88,14 @@ def rule(format_name: str) -> FormatRule:
     if candidate.name == format_name:
       return candidate
   raise ValueError(f"unknown format {format_name!r}; formats are {', '.join(FORMATS)}")
+
+
+def rule_of(format_name: str, kind: str = "") -> FormatRule:
+  """The rule of a registry format (and type, for a typed one)."""
+  for candidate in RULES:
+    if candidate.format == format_name and candidate.kind == kind:
+      return candidate
+  raise ValueError(f"format {format_name!r} {kind!r} has no Kaggle mapping")
 
 
 def parse_formats(text: str) -> tuple:

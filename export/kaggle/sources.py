@@ -3,17 +3,15 @@
 `load(hub_dir, lock_path)` refuses an output directory whose manifest is missing or unreadable,
 whose last run failed or was interrupted (run_report.json), whose manifest differs from a lock
 file, or whose files differ from the manifest's digests; otherwise it returns the manifest and
-its `Publishable` items. `publishable_files` is the one function that knows the manifest's
-schema, so that a change of schema is adapted there:
+its `Publishable` items. The manifest is read by export/pipeline/manifest.py, which owns its
+schema and refuses a malformed one; `publishable_files` maps its entries to Kaggle formats:
 
-  - a SavedModel artifact `<handle>/<version>` (written by export/pipeline/makers.py), whose
-    `saved_model.files` are the instance's files, `card` its model card;
-  - LiteRT files: an optional `litert` dict in a SavedModel artifact's entry, type -> `{path,
-    sha256, bytes, agreement}`;
-  - Keras files: an entry `<handle>/keras` with `"format": "keras"`, `variant`, `module_type`
-    and `keras: {path, sha256, bytes}`.
+  - a module version `<handle>/<version>`: its SavedModel's files, with its card;
+  - the files of each format made from its SavedModel (LiteRT: one item per type);
+  - a module's file of a format made per module (`<handle>/keras`).
 
-Entries of any other kind are not published. `made_from_synthetic` tells which items were made
+The formats are the registry's (export/formats/registry.py); files of formats it does not
+list are not published. `made_from_synthetic` tells which items were made
 from a seed-0 synthetic checkpoint (random weights), by the checkpoint digest their entries
 record. Nothing here imports TensorFlow.
 """
@@ -22,13 +20,14 @@ import dataclasses
 import json
 import os
 import pathlib
-import posixpath
 from typing import Optional
 
 from export.base import errors
 from export.base import files
+from export.formats import registry
 from export.kaggle import mapping
 from export.pipeline import lock as regeneration_lock
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import report as regeneration_report
 from export.pipeline import state
 from nets import variants as variants_lib
@@ -70,142 +69,96 @@ class Publishable:
     return sum(f.size for f in self.files)
 
 
-def _relative(path, where: str) -> str:
-  """A manifest path that stays inside the hub directory, or SourceError."""
-  if not isinstance(path, str) or not path:
-    raise SourceError(f"manifest.json: {where}: expected a relative path, found {path!r}")
-  normal = posixpath.normpath(path)
-  if normal.startswith(("/", "../")) or normal == "..":
-    raise SourceError(f"manifest.json: {where}: path {path!r} leaves the hub directory")
-  return normal
-
-
-def _field(entry: dict, name: str, where: str):
-  if not isinstance(entry, dict) or name not in entry:
-    raise SourceError(f"manifest.json: {where}: expected a field {name!r}, found none")
-  return entry[name]
-
-
-def _single_file(entry: dict, where: str, name: str) -> SourceFile:
-  return SourceFile(
-    name=name,
-    path=_relative(_field(entry, "path", where), where),
-    sha256=_field(entry, "sha256", where),
-    size=_field(entry, "bytes", where),
-  )
-
-
-def _variant(entry: dict, where: str) -> variants_lib.Variant:
+def _variant(key: str, entry: manifest_lib.Entry) -> variants_lib.Variant:
   try:
-    return variants_lib.by_name(_field(entry, "variant", where))
+    return variants_lib.by_name(entry.variant)
   except ValueError as error:
-    raise SourceError(f"manifest.json: {where}: {error}") from None
+    raise SourceError(f"{manifest_lib.FILE_NAME}: {key}: {error}") from None
 
 
-def _saved_model_items(key: str, entry: dict) -> list:
-  variant = _variant(entry, key)
-  module_type, version = _field(entry, "module_type", key), _field(entry, "version", key)
-  saved_model = _field(entry, "saved_model", key)
-  directory = _relative(_field(saved_model, "path", f"{key}: saved_model"), key)
-  files = tuple(
-    SourceFile(
-      name=name,
-      path=_relative(f"{directory}/{name}", key),
-      sha256=_field(info, "sha256", f"{key}: {name}"),
-      size=_field(info, "bytes", f"{key}: {name}"),
-    )
-    for name, info in sorted(_field(saved_model, "files", key).items())
+def _source_file(file: manifest_lib.File, name: str) -> SourceFile:
+  return SourceFile(name=name, path=file.path, sha256=file.sha256, size=file.size)
+
+
+def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> list:
+  """The SavedModel, and the LiteRT models made from it."""
+  variant = _variant(key, entry)
+  common = dict(
+    key=key,
+    variant=variant,
+    module_type=entry.module_type,
+    hub_version=entry.version,
+    card=entry.card.path,
+    checkpoint_sha256=entry.checkpoint.sha256,
   )
-  card = _relative(_field(_field(entry, "card", key), "path", f"{key}: card"), key)
-  checkpoint_sha256 = _checkpoint_sha256(entry)
+  saved_model = entry.saved_model
+  saved_model_files = tuple(
+    SourceFile(name=name, path=f"{saved_model.path}/{name}", sha256=d.sha256, size=d.size)
+    for name, d in sorted(saved_model.files.items())
+  )
   items = [
     Publishable(
-      key,
-      variant,
-      module_type,
-      version,
-      mapping.SAVED_MODEL,
-      files,
-      card,
-      directory,
-      checkpoint_sha256,
+      format=mapping.SAVED_MODEL,
+      files=saved_model_files,
+      directory=saved_model.path,
+      **common,
     )
   ]
-  for kind, info in sorted((entry.get("litert") or {}).items()):
-    if kind not in mapping.LITERT_TYPES:
-      raise SourceError(
-        f"manifest.json: {key}: LiteRT type {kind!r} has no Kaggle mapping; "
-        f"expected one of {', '.join(mapping.LITERT_TYPES)}"
-      )
-    format_name = mapping.LITERT_PREFIX + kind
-    name = mapping.file_name(variant, module_type, format_name)
-    items.append(
-      Publishable(
-        key,
-        variant,
-        module_type,
-        version,
-        format_name,
-        (_single_file(info, f"{key}: litert.{kind}", name),),
-        card,
-        checkpoint_sha256=checkpoint_sha256,
-      )
-    )
+  for format_name, by_type in sorted(entry.derived.items()):
+    if format_name not in registry.NAMES:
+      continue  # a format this tool does not know is not published
+    fmt = registry.by_name(format_name)
+    for kind, model in sorted(by_type.items()):
+      if kind not in fmt.types:
+        raise SourceError(
+          f"{manifest_lib.FILE_NAME}: {key}: {fmt.label} type {kind!r} has no Kaggle mapping; "
+          f"expected one of {', '.join(fmt.types)}"
+        )
+      rule = mapping.rule_of(format_name, kind)
+      name = mapping.file_name(variant, entry.module_type, rule.name)
+      items.append(Publishable(format=rule.name, files=(_source_file(model, name),), **common))
   return items
 
 
-def _keras_item(key: str, entry: dict) -> Publishable:
-  variant = _variant(entry, key)
-  module_type = _field(entry, "module_type", key)
-  name = mapping.file_name(variant, module_type, mapping.KERAS)
-  keras_file = _field(entry, "keras", key)
+def _file_item(key: str, entry: manifest_lib.FileEntry) -> Publishable:
+  """A module's file of a format made per module (the Keras file)."""
+  variant = _variant(key, entry)
+  rule = mapping.rule_of(entry.format)
+  name = mapping.file_name(variant, entry.module_type, rule.name)
   return Publishable(
-    key,
-    variant,
-    module_type,
-    None,
-    mapping.KERAS,
-    (_single_file(keras_file, key, name),),
-    checkpoint_sha256=_checkpoint_sha256(entry),
+    key=key,
+    variant=variant,
+    module_type=entry.module_type,
+    hub_version=None,
+    format=rule.name,
+    files=(_source_file(entry.file, name),),
+    checkpoint_sha256=entry.checkpoint.sha256,
   )
 
 
-def _checkpoint_sha256(entry: dict) -> Optional[str]:
-  checkpoint = entry.get("checkpoint")
-  return checkpoint.get("sha256") if isinstance(checkpoint, dict) else None
-
-
-def publishable_files(manifest: dict) -> list:
+def publishable_files(manifest: manifest_lib.Manifest) -> list:
   """Every Publishable the manifest describes, in the manifest's key order (paths relative to
   the hub directory; `check_files` reads the files)."""
   items = []
-  for key, entry in sorted(_field(manifest, "artifacts", "top level").items()):
-    if isinstance(entry, dict) and entry.get("format") == mapping.KERAS:
-      items.append(_keras_item(key, entry))
-    elif isinstance(entry, dict) and "saved_model" in entry:
-      items.extend(_saved_model_items(key, entry))
+  for key, entry in sorted(manifest.artifacts.items()):
+    if isinstance(entry, manifest_lib.ModuleVersionEntry):
+      items.extend(_module_version_items(key, entry))
+    elif entry.format in registry.NAMES:
+      items.append(_file_item(key, entry))
   return items
 
 
 # --- checks --------------------------------------------------------------------------------
-def read_manifest(hub_dir: str) -> dict:
-  path = os.path.join(hub_dir, regeneration_report.MANIFEST_NAME)
+def read_manifest(hub_dir: str) -> manifest_lib.Manifest:
+  path = os.path.join(hub_dir, manifest_lib.FILE_NAME)
   if not os.path.isfile(path):
     raise SourceError(
       f"{path}: no manifest; is {hub_dir} the --output_dir of a finished regeneration?"
     )
-  manifest = files.read_json(path)
-  if manifest is None or manifest.get("format") != regeneration_report.MANIFEST_FORMAT:
-    raise SourceError(
-      f"{path}: expected a {regeneration_report.MANIFEST_FORMAT} file, found "
-      f"{'unreadable JSON' if manifest is None else manifest.get('format')!r}"
-    )
-  if manifest.get("format_version") != state.FORMAT_VERSION:
-    raise SourceError(
-      f"{path}: format version {manifest.get('format_version')!r}, this tool "
-      f"reads {state.FORMAT_VERSION}"
-    )
-  return manifest
+  try:
+    return manifest_lib.read(path)
+  except manifest_lib.ManifestError as error:
+    raise SourceError(str(error)) from None
 
 
 def check_run(hub_dir: str) -> None:
@@ -229,7 +182,7 @@ def check_run(hub_dir: str) -> None:
     )
 
 
-def check_lock(manifest: dict, lock_path: str) -> None:
+def check_lock(manifest: manifest_lib.Manifest, lock_path: str) -> None:
   try:
     lock = regeneration_lock.read_lock(lock_path)
   except regeneration_lock.LockError as error:

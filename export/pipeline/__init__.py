@@ -2,7 +2,8 @@
 
 `download` (resumable, digest-checked archive downloads), `regenerate` (the orchestrator) with
 `plan`, `schedule`, `report`, `worker` (one artifact in a fresh process), `state` (artifacts,
-stamps, staleness) and `lock` (what a run must reproduce). docs/regeneration.md describes it.
+stamps, staleness), `manifest` (the manifest's schema, its only writer and reader, over the
+typed JSON `records`) and `lock` (what a run must reproduce). docs/regeneration.md describes it.
 
 May import every other `export` subpackage and `nets`. Never the binaries.
 """

@@ -1,8 +1,9 @@
 """The regeneration's lock file: what a run must reproduce, and how a run differs from it.
 
 A lock (tests/regeneration.lock.json) keeps, per artifact, what must be reproducible: digests,
-fingerprints and parameter counts, taken from a manifest; never a figure computed with float
-kernels. docs/regeneration.md describes it.
+fingerprints and parameter counts, its manifest entry's `locked()` part
+(export/pipeline/manifest.py); never a figure computed with float kernels.
+docs/regeneration.md describes it.
 
 A run that selects part of what is locked is checked on that part only (`selected_part`), and
 updates that part only (`merged_lock`): what it did not make is neither checked nor dropped.
@@ -15,14 +16,15 @@ from typing import Optional
 from export.base import errors
 from export.base import files
 from export.formats import registry
+from export.pipeline import manifest as manifest_lib
+from export.pipeline import records
 from export.pipeline import report
-from export.pipeline import state
 
 LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
 # The formats made with a module version (LiteRT): a module version's card lists their files, so
 # the card's digest and theirs depend on whether they were selected.
 BESIDE = tuple(fmt for fmt in registry.FORMATS if fmt.made_with)
-SELECTION_DEPENDENT = ("card_sha256",) + tuple(fmt.lock_field for fmt in BESIDE)
+SELECTION_DEPENDENT = ("card_sha256",) + tuple(manifest_lib.locked_field(f.name) for f in BESIDE)
 _BESIDE_LABELS = " and ".join(fmt.label for fmt in BESIDE)
 
 
@@ -30,43 +32,17 @@ class LockError(errors.Failure):
   """A lock file that cannot be read; the message is one line naming it."""
 
 
-def lock_from_manifest(manifest: dict) -> dict:
+def lock_from_manifest(manifest: manifest_lib.Manifest) -> dict:
   """What must be reproducible: digests, fingerprints, parameter counts (docs/regeneration.md)."""
   return {
-    "artifacts": {key: _locked(entry) for key, entry in manifest["artifacts"].items()},
+    "artifacts": {key: entry.locked() for key, entry in manifest.artifacts.items()},
     "format": LOCK_FORMAT,
-    "format_version": state.FORMAT_VERSION,
-    "tensorflow_version": manifest["tensorflow_version"],
+    "format_version": manifest_lib.FORMAT_VERSION,
+    "tensorflow_version": manifest.tensorflow_version,
   }
 
 
-def _locked(entry: dict) -> dict:
-  """The reproducible part of a manifest entry. Measured figures (float kernels' last bits)
-  stay out: the card is locked without its measurements (`static_sha256`)."""
-  locked = {
-    "checkpoint_sha256": entry["checkpoint"]["sha256"],
-    "parameters": entry["parameters"],
-  }
-  for fmt in registry.FORMATS:
-    if not fmt.per_version and fmt.name in entry:  # a file per module (Keras)
-      locked[fmt.lock_field] = entry[fmt.name]["sha256"]
-      return locked
-  saved_model = entry["saved_model"]
-  locked.update(
-    {
-      "archive_tar_sha256": entry["archive"]["tar_sha256"],
-      "card_sha256": entry["card"]["static_sha256"],
-      "fingerprint": saved_model["fingerprint"],
-      "saved_model_files": {name: f["sha256"] for name, f in saved_model["files"].items()},
-    }
-  )
-  for fmt in BESIDE:
-    if fmt.name in entry:
-      locked[fmt.lock_field] = {kind: model["sha256"] for kind, model in entry[fmt.name].items()}
-  return locked
-
-
-def write_lock(path: str, manifest: dict) -> None:
+def write_lock(path: str, manifest: manifest_lib.Manifest) -> None:
   files.write_json(path, lock_from_manifest(manifest))
 
 
@@ -78,10 +54,10 @@ def read_lock(path: str, any_format_version: bool = False) -> dict:
   lock = files.read_json(path)
   if lock is None or lock.get("format") != LOCK_FORMAT:
     raise LockError(f"{path}: not a readable regeneration lock file")
-  if lock.get("format_version") != state.FORMAT_VERSION and not any_format_version:
+  if lock.get("format_version") != manifest_lib.FORMAT_VERSION and not any_format_version:
     raise LockError(
       f"{path}: lock format version {lock.get('format_version')}, this tool "
-      f"reads {state.FORMAT_VERSION}"
+      f"reads {manifest_lib.FORMAT_VERSION}"
     )
   return lock
 
@@ -96,14 +72,17 @@ def _same_form(entry: dict, selected_beside: tuple) -> bool:
   """Whether a locked module version was made, as this run makes it, with the same formats
   beside it (LiteRT models): they go with the latest version selected, if `--formats` has
   them."""
-  return all((fmt.lock_field in entry) == (fmt.name in selected_beside) for fmt in BESIDE)
+  return all(
+    (manifest_lib.locked_field(fmt.name) in entry) == (fmt.name in selected_beside)
+    for fmt in BESIDE
+  )
 
 
 def _without_beside_form(entry: dict) -> dict:
   return {field: value for field, value in entry.items() if field not in SELECTION_DEPENDENT}
 
 
-def selected_part(lock: dict, manifest: dict, selected: dict) -> tuple:
+def selected_part(lock: dict, manifest: manifest_lib.Manifest, selected: dict) -> tuple:
   """(the lock, the run's lock: both cut to what the run can be checked on; a line saying
   what was cut, or "").
 
@@ -139,7 +118,7 @@ def selected_part(lock: dict, manifest: dict, selected: dict) -> tuple:
   return part, made, "; ".join(cut)
 
 
-def merged_lock(lock: Optional[dict], manifest: dict, selected: dict) -> tuple:
+def merged_lock(lock: Optional[dict], manifest: manifest_lib.Manifest, selected: dict) -> tuple:
   """(`lock` with this run's artifacts put in, how many locked artifacts it kept as they were,
   of how many of the run's it kept the card and LiteRT digests).
 
@@ -169,7 +148,7 @@ def merged_lock(lock: Optional[dict], manifest: dict, selected: dict) -> tuple:
   return dict(produced, artifacts=merged), kept, kept_in_part
 
 
-def lock_differences(lock: dict, manifest: dict) -> list:
+def lock_differences(lock: dict, manifest: manifest_lib.Manifest) -> list:
   """Readable lines, one per difference between a lock and a produced manifest."""
   return differences(lock, lock_from_manifest(manifest))
 
@@ -197,7 +176,7 @@ def differences(lock: dict, produced: dict) -> list:
 def _field_differences(old: dict, new: dict) -> list:
   old, new = _flatten(old), _flatten(new)
   return [
-    (_field_name(path), old.get(path), new.get(path))
+    (records.field_name(path), old.get(path), new.get(path))
     for path in sorted(set(old) | set(new))
     if old.get(path) != new.get(path)
   ]
@@ -210,13 +189,6 @@ def _flatten(value, path=()) -> dict:
       flat.update(_flatten(item, path + (key,)))
     return flat
   return {path: value}
-
-
-def _field_name(path: tuple) -> str:
-  name = path[0]
-  for part in path[1:]:
-    name += f"[{part}]" if ("/" in part or "." in part) else f".{part}"
-  return name
 
 
 def _short(value) -> str:

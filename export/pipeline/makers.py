@@ -1,14 +1,17 @@
 """What the regeneration's worker makes, per kind of artifact, inside a staging directory.
 
 `make(artifact, prefix, staging, output_dir, timings)` returns the artifact's manifest entry
-and its placements, (staged path, final path relative to the output root) pairs that the
-worker moves into place (under `output_dir`, the output root, only a failed verification's
-report is written, in `.regenerate/logs/`):
+(export/pipeline/manifest.py) and its placements, (staged path, final path relative to the
+output root) pairs that the worker moves into place (under `output_dir`, the output root, only
+a failed verification's report is written, in `.regenerate/logs/`):
 
   a module version  the SavedModel, its card and reproducible archive, and the files of the
                     formats selected with it (`beside`: the LiteRT models of its inference
                     function), each checked against the SavedModel before it is written;
   a module's file   a format made per module (`Format.write_module_file`: the Keras 3 file).
+
+What a format needs is asked of its registry entry (export/formats/format.py): the export's
+options that make it, the files it wrote, its writer and where its files go.
 
 Each is verified against the checkpoint (export/verification) before anything is placed; a
 failure raises ArtifactError. TensorFlow is imported only here, in the worker process.
@@ -21,6 +24,7 @@ from export.base import errors
 from export.base import files
 from export.base import timing
 from export.formats import registry
+from export.pipeline import manifest
 from export.pipeline import state
 from export.publish import hub_layout
 from nets import architecture
@@ -45,7 +49,7 @@ def make(
 
 
 def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: str) -> tuple:
-  """(report, checkpoint source) of the export at `export_path`; ArtifactError if it fails."""
+  """(report, checkpoint record) of the export at `export_path`; ArtifactError if it fails."""
   # pylint: disable=g-import-not-at-top
   from export.verification import expectation as expectation_lib
   from export.verification import verifier
@@ -66,27 +70,25 @@ def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: s
     report_path = os.path.join(logs_dir, f"{artifact.file_stem}.verify.json")
     files.write_file(report_path, report.to_json())
     raise ArtifactError(f"verification failed: {report.first_failure} (report: {report_path})")
-  return report, {"files": expectation.source["files"], "sha256": expectation.source["sha256"]}
+  source = expectation.source
+  return report, manifest.Checkpoint(files=tuple(source["files"]), sha256=source["sha256"])
 
 
-def _common_entry(artifact: state.Artifact, report, source: dict) -> dict:
+def _common_fields(artifact: state.Artifact, report, checkpoint: manifest.Checkpoint) -> dict:
+  """The fields every manifest entry has (export/pipeline/manifest.py)."""
   num_classes = architecture.num_classes(artifact.module_type)
   multiplier = artifact.variant.depth_multiplier
   return {
-    "checkpoint": source,
+    "checkpoint": checkpoint,
     "handle": artifact.variant.hub_handle(artifact.module_type),
     "module_type": artifact.module_type,
-    "parameters": {
-      "with_batch_norm": architecture.parameter_count(multiplier, num_classes, True),
-      "without_batch_norm": architecture.parameter_count(multiplier, num_classes),
-    },
+    "parameters": manifest.Parameters(
+      with_batch_norm=architecture.parameter_count(multiplier, num_classes, True),
+      without_batch_norm=architecture.parameter_count(multiplier, num_classes),
+    ),
     "parity": parity_figures(report),
     "variant": artifact.variant.name,
   }
-
-
-def _file_entry(path: str, relative: str) -> dict:
-  return {"bytes": os.path.getsize(path), "path": relative, "sha256": files.sha256(path)}
 
 
 @contextlib.contextmanager
@@ -124,65 +126,74 @@ def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
     )
     timings.update({f"export_{phase}": seconds for phase, seconds in result.timings.items()})
   with timing.phase(timings, "verify"):
-    report, source = _verify(artifact, prefix, saved_model, logs_dir)
+    report, checkpoint = _verify(artifact, prefix, saved_model, logs_dir)
   with timing.phase(timings, "card_archive_digests"):
-    return _module_files(artifact, report, source, staging, saved_model, result)
+    return _module_files(artifact, report, checkpoint, staging, saved_model, result)
 
 
-def _module_files(artifact, report, source, staging, saved_model, result) -> tuple:
+def _module_files(artifact, report, checkpoint, staging, saved_model, result) -> tuple:
   """The entry and placements of an exported, verified module version: its SavedModel, card,
   archive and the files of the formats made with it, with their digests."""
   from export.publish import model_card  # pylint: disable=g-import-not-at-top
 
   variant = artifact.variant
-  placements, beside = [], {}
+  placements, derived = [], {}
   for name, _ in artifact.beside:
     fmt = registry.by_name(name)
     for kind, path, extra in fmt.files_written(result):
       relative = hub_layout.relative_path(
         fmt, variant, artifact.module_type, artifact.version, kind
       )
-      beside.setdefault(name, {})[kind] = dict(_file_entry(path, relative), **extra)
+      derived.setdefault(name, {})[kind] = manifest.DerivedFile(
+        **extra, **_file_fields(path, relative)
+      )
       placements.append((path, relative))
   card = os.path.join(staging, "card.md")
+  derived_json = {
+    name: {kind: file.to_json() for kind, file in by_type.items()}
+    for name, by_type in derived.items()
+  }
   files.write_file(
-    card, model_card.render(variant, artifact.module_type, artifact.version, **beside)
+    card, model_card.render(variant, artifact.module_type, artifact.version, **derived_json)
   )
   archive = files.write_reproducible_archive(saved_model, os.path.join(staging, "archive.tar.gz"))
-  entry = _common_entry(artifact, report, source)
-  entry.update(
-    {
-      "archive": dict(
-        _file_entry(archive, artifact.key + hub_layout.ARCHIVE_SUFFIX),
-        tar_sha256=files.tar_sha256(archive),
-      ),
-      "card": dict(
-        _file_entry(card, artifact.key + hub_layout.CARD_SUFFIX),
-        static_sha256=model_card.static_sha256(card),
-      ),
-      "saved_model": {
-        "files": _saved_model_files(saved_model),
-        "fingerprint": _fingerprint(saved_model),
-        "path": artifact.key,
-      },
-      "version": artifact.version,
-    }
+  entry = manifest.ModuleVersionEntry(
+    version=artifact.version,
+    saved_model=manifest.SavedModel(
+      path=artifact.key,
+      files=_saved_model_files(saved_model),
+      fingerprint=_fingerprint(saved_model),
+    ),
+    card=manifest.Card(
+      static_sha256=model_card.static_sha256(card),
+      **_file_fields(card, artifact.key + hub_layout.CARD_SUFFIX),
+    ),
+    archive=manifest.Archive(
+      tar_sha256=files.tar_sha256(archive),
+      **_file_fields(archive, artifact.key + hub_layout.ARCHIVE_SUFFIX),
+    ),
+    derived=derived,
+    **_common_fields(artifact, report, checkpoint),
   )
-  entry.update(beside)
   placements += [
-    (card, entry["card"]["path"]),
-    (archive, entry["archive"]["path"]),
+    (card, entry.card.path),
+    (archive, entry.archive.path),
     (saved_model, artifact.key),
   ]
   return entry, placements
 
 
+def _file_fields(path: str, relative: str) -> dict:
+  """The fields of a manifest.File: `path` is made at `relative` under the output root."""
+  return {"path": relative, "sha256": files.sha256(path), "size": os.path.getsize(path)}
+
+
 def _saved_model_files(directory: str) -> dict:
   return {
-    name: {
-      "bytes": os.path.getsize(os.path.join(directory, name)),
-      "sha256": files.sha256(os.path.join(directory, *name.split("/"))),
-    }
+    name: manifest.Digest(
+      sha256=files.sha256(os.path.join(directory, *name.split("/"))),
+      size=os.path.getsize(os.path.join(directory, name)),
+    )
     for name in files.tree_files(directory)
   }
 
@@ -217,23 +228,28 @@ def _module_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
       use_ema=state.EXPORT_OPTIONS["use_ema"],
     )
   with timing.phase(timings, "verify"):
-    report, source = _verify(artifact, prefix, path, logs_dir)
-  entry = _common_entry(artifact, report, source)
-  entry.update({"format": fmt.name, fmt.name: _file_entry(path, relative)})
+    report, checkpoint = _verify(artifact, prefix, path, logs_dir)
+  entry = manifest.FileEntry(
+    format=fmt.name,
+    file=manifest.File(**_file_fields(path, relative)),
+    **_common_fields(artifact, report, checkpoint),
+  )
   return entry, [(path, relative)]
 
 
-def parity_figures(report) -> dict:
+def parity_figures(report) -> manifest.Parity:
   """The verification's figures: worst errors, top-k agreement, and each check's status."""
   checks = {check.name: check for check in report.checks}
   outputs = checks["outputs"].details
-  figures = {
-    "checks": {name: check.status for name, check in sorted(checks.items())},
-    "evaluations": outputs.get("evaluations"),
-    "max_abs_error": outputs.get("max_abs_error"),
-    "max_rel_error": outputs.get("max_rel_error"),
-    "variables_exactly_equal": checks["variables"].details.get("compared"),
+  agree = {
+    f"{name}_agree": checks[name].details.get("agree") if name in checks else None
+    for name in ("top1", "top5")
   }
-  for name in ("top1", "top5"):
-    figures[f"{name}_agree"] = checks[name].details.get("agree") if name in checks else None
-  return figures
+  return manifest.Parity(
+    checks={name: check.status for name, check in sorted(checks.items())},
+    evaluations=outputs.get("evaluations"),
+    max_abs_error=outputs.get("max_abs_error"),
+    max_rel_error=outputs.get("max_rel_error"),
+    variables_exactly_equal=checks["variables"].details.get("compared"),
+    **agree,
+  )

@@ -7,7 +7,6 @@ import dataclasses
 import os
 from typing import Optional
 
-from export.base import files
 from export.base import versions as versions_lib
 from export.formats import registry
 from export.pipeline import state
@@ -154,9 +153,8 @@ def triage(planned: list, sources: dict, output_dir: str) -> tuple:
     inputs = state.stamp_inputs(artifact, source, tool, tensorflow)
     outcome.reason = state.staleness(artifact, output_dir, inputs, code)
     if outcome.reason is None:
-      stamp = files.read_json(artifact.stamp_path(output_dir))
       outcome.status, outcome.reason = state.UP_TO_DATE, ""
-      outcome.max_abs_error = stamp["entry"]["parity"]["max_abs_error"]
+      outcome.max_abs_error = state.recorded_entry(artifact, output_dir).parity.max_abs_error
     else:
       jobs.append(Job(outcome, inputs, source))
   return outcomes, jobs

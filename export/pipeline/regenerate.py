@@ -27,6 +27,7 @@ from typing import TextIO
 from export.base import errors
 from export.base import files
 from export.base import versions as versions_lib
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import plan
 from export.pipeline import report
 from export.pipeline import schedule
@@ -53,7 +54,7 @@ class Options:
 @dataclasses.dataclass
 class RunResult:
   outcomes: list
-  manifest: Optional[dict]  # None when interrupted
+  manifest: Optional[manifest_lib.Manifest]  # None when interrupted
   interrupted: bool
   seconds: float
 
@@ -109,7 +110,7 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
     outcomes, jobs = plan.triage(planned, sources, output_dir)
     printer = report.Printer(out, len(jobs))
     printer.announce(output_dir, outcomes, jobs, sources, options.jobs)
-    manifest_path = os.path.join(output_dir, report.MANIFEST_NAME)
+    manifest_path = os.path.join(output_dir, manifest_lib.FILE_NAME)
     if jobs and os.path.exists(manifest_path):
       os.remove(manifest_path)  # it would describe files about to change
     interrupted = schedule.execute(
@@ -122,7 +123,7 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
       )
     manifest = None if interrupted else report.manifest(outcomes, output_dir)
     if manifest is not None:
-      files.write_json(manifest_path, manifest)
+      manifest_lib.write(manifest_path, manifest)
     shutil.rmtree(os.path.join(state_dir, "results"), ignore_errors=True)
     seconds = time.monotonic() - started
     files.write_json(
@@ -134,7 +135,7 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
   printer.summary(outcomes)
   if manifest is not None:
     printer.line(
-      f"manifest: {manifest_path} ({len(manifest['artifacts'])} of "
+      f"manifest: {manifest_path} ({len(manifest.artifacts)} of "
       f"{report.plural(len(outcomes), 'artifact')}); {report.clock(seconds)} in all"
     )
   return RunResult(outcomes, manifest, bool(interrupted), seconds)

@@ -1,21 +1,19 @@
 """Reporting a regeneration: progress lines, the summary, the manifest and the run report.
 
-`OUT/manifest.json` describes the complete artifacts and nothing that varies from run to run
-(digests, fingerprints, parameter counts, parity figures); `OUT/run_report.json` holds what
-does (timings, logs, statuses).
+`OUT/manifest.json` (export/pipeline/manifest.py) describes the complete artifacts and nothing
+that varies from run to run (digests, fingerprints, parameter counts, parity figures);
+`OUT/run_report.json` holds what does (timings, logs, statuses).
 """
 
 import os
 import time
 from typing import TextIO
 
-from export.base import files
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import plan
 from export.pipeline import state
 
-MANIFEST_NAME = "manifest.json"
 RUN_REPORT_NAME = "run_report.json"
-MANIFEST_FORMAT = "mobilenet_v2_hub_regeneration_manifest"
 STATUSES = (state.MADE, state.UP_TO_DATE, state.FAILED, state.NOT_RUN)
 
 
@@ -106,22 +104,19 @@ class Printer:
         self.line(f"{o.status} {o.artifact.key}: {o.reason}")
 
 
-def manifest(outcomes: list, output_dir: str) -> dict:
+def manifest(outcomes: list, output_dir: str) -> manifest_lib.Manifest:
   """The manifest of the complete artifacts, from their stamps."""
   artifacts = {}
   for outcome in outcomes:
     if outcome.status in (state.MADE, state.UP_TO_DATE):
-      stamp = files.read_json(outcome.artifact.stamp_path(output_dir))
-      artifacts[outcome.artifact.key] = stamp["entry"]
+      artifacts[outcome.artifact.key] = state.recorded_entry(outcome.artifact, output_dir)
   tensorflow = state.tensorflow_version()
-  return {
-    "artifacts": artifacts,
-    "environment": state.environment(tensorflow),
-    "format": MANIFEST_FORMAT,
-    "format_version": state.FORMAT_VERSION,
-    "tensorflow_version": tensorflow,
-    "tool": {"name": state.TOOL_NAME, "version": state.tool_version()},
-  }
+  return manifest_lib.Manifest(
+    artifacts=artifacts,
+    environment=state.environment(tensorflow),
+    tensorflow_version=tensorflow,
+    tool={"name": state.TOOL_NAME, "version": state.tool_version()},
+  )
 
 
 def run_report(

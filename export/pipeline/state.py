@@ -17,13 +17,13 @@ import zlib
 from export.base import files
 from export.core import labels
 from export.formats import registry
+from export.pipeline import manifest
 from export.publish import hub_layout
 from nets import variants as variants_lib
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL_NAME = "slim-mobilenet-hub"
 STATE_DIR = ".regenerate"  # inside OUT: stamps, staging, logs and the run lock
-FORMAT_VERSION = 1  # of the manifest and the lock file
 # What every artifact is exported with: the exporter's defaults, recorded in the stamps.
 EXPORT_OPTIONS = {"use_ema": True, "batch_norm_momentum_default": None}
 # Non-Python files the worker reads; their contents are part of what an artifact depends on.
@@ -240,37 +240,27 @@ def staleness(
   if changed:
     more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
     return f"stale: {changed[0]}{more} changed"
-  problem = _output_problem(output_dir, stamp.get("entry") or {})
+  problem = _output_problem(output_dir, artifact)
   return f"stale: {problem}" if problem else None
 
 
-def entry_files(entry: dict) -> dict:
-  """Relative path -> sha256 of every file a manifest entry records (KeyError if malformed)."""
-  for fmt in registry.FORMATS:
-    if not fmt.per_version and fmt.name in entry:  # a file per module (Keras)
-      return {entry[fmt.name]["path"]: entry[fmt.name]["sha256"]}
-  recorded = {entry[kind]["path"]: entry[kind]["sha256"] for kind in ("card", "archive")}
-  saved_model = entry["saved_model"]
-  for name, file_entry in saved_model["files"].items():
-    recorded[f"{saved_model['path']}/{name}"] = file_entry["sha256"]
-  for fmt in registry.FORMATS:
-    for model in entry.get(fmt.name, {}).values() if fmt.made_with else ():
-      recorded[model["path"]] = model["sha256"]
-  return recorded
+def recorded_entry(artifact: Artifact, output_dir: str) -> manifest.Entry:
+  """The manifest entry the artifact's stamp records; ManifestError if it cannot be read."""
+  stamp_path = artifact.stamp_path(output_dir)
+  stamp = files.read_json(stamp_path) or {}
+  return manifest.entry_from_json(stamp.get("entry"), stamp_path, artifact.key)
 
 
-def _output_problem(output_dir: str, entry: dict) -> Optional[str]:
+def _output_problem(output_dir: str, artifact: Artifact) -> Optional[str]:
   """Why the files on disk are not those the stamp's entry records, or None."""
   try:
-    recorded = entry_files(entry)
-    saved_model = entry.get("saved_model")
-    if saved_model:
-      root = os.path.join(output_dir, *saved_model["path"].split("/"))
-      if files.tree_files(root) != sorted(saved_model["files"]):
-        return f"{saved_model['path']}/ holds other files than recorded"
-  except (KeyError, TypeError, AttributeError):
+    entry = recorded_entry(artifact, output_dir)
+  except manifest.ManifestError:
     return "unreadable stamp"
-  for relative, digest in sorted(recorded.items()):
+  for directory, names in sorted(entry.directories().items()):
+    if files.tree_files(os.path.join(output_dir, *directory.split("/"))) != names:
+      return f"{directory}/ holds other files than recorded"
+  for relative, digest in sorted(entry.files().items()):
     path = os.path.join(output_dir, *relative.split("/"))
     if not os.path.isfile(path):
       return f"{relative} missing"

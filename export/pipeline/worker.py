@@ -48,9 +48,9 @@ def make_artifact(job: dict) -> dict:
         entry, placements = makers.make(artifact, prefix, staging, output_dir, timings)
     except checkpoint.CheckpointError as error:
       raise makers.ArtifactError(str(error), kind="checkpoint") from None
-    stamp = {"code": _code_digests(), "entry": entry, "inputs": job["inputs"]}
+    stamp = {"code": _code_digests(), "entry": entry.to_json(), "inputs": job["inputs"]}
     result = {
-      "max_abs_error": entry["parity"]["max_abs_error"],
+      "max_abs_error": entry.parity.max_abs_error,
       "status": state.MADE,
       "timings": {phase: round(seconds, 3) for phase, seconds in timings.items()},
     }

@@ -8,7 +8,7 @@ ones through the module and returns one result per path, in order: an `ImageResu
 `ImageFailure` naming what was wrong with that file. A module that cannot be used raises
 `ClassifyError`. Probabilities are the softmax of the 1001 logits (class 0 "background");
 labels come from a SavedModel's own `assets/ImageNetLabels.txt` (the package's copy for a
-`.keras` or `.tflite` file, which hold none).
+`.keras` file, which holds none, and for a `.tflite` file, which packs the same file).
 """
 
 import dataclasses

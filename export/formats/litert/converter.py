@@ -40,9 +40,11 @@ import numpy as np
 
 from export.base import errors
 from export.base import probe_images
+from export.base import versions
 from export.formats import agreement as litert_agreement
 from export.formats import litert as litert_format
 from export.formats.litert import calibration as litert_calibration
+from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import network as litert_network
 
 TYPES = litert_format.TYPES
@@ -218,6 +220,7 @@ def convert_beside(
   model_types: Sequence[str] = DEFAULT_TYPES,
   calibration_images: Optional[np.ndarray] = None,
   thresholds: Optional[dict] = None,
+  hub_version: int = versions.LATEST_VERSION,
 ) -> list:
   """Converts `root` to each type and checks every model: (WrittenModel, bytes) each.
 
@@ -226,7 +229,8 @@ def convert_beside(
   types are calibrated on `calibration_images` (float32 [N, S, S, 3] in [0, 1], e.g. from
   `litert_calibration.images_from_directory`) or else on the generated default set. Raises
   AgreementError when a model falls short of its threshold (`litert_format.THRESHOLDS`,
-  or `thresholds` {type: Threshold}). Writes nothing.
+  or `thresholds` {type: Threshold}). Writes nothing. Each model carries its TFLite Model
+  Metadata (`litert_metadata`), which names `hub_version`.
   """
   network = network_of(root)
   ranges = None
@@ -240,6 +244,10 @@ def convert_beside(
   for model_type in model_types:
     errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection
     model = convert(network, root.image_size, model_type, ranges)
+    subject = litert_metadata.Subject(
+      root.module_type, model_type, root.network.depth_multiplier, root.image_size, hub_version
+    )
+    model = litert_metadata.attach(model, subject)  # checked below as it will be written
     threshold = (thresholds or {}).get(model_type) or litert_format.THRESHOLDS[model_type]
     agreement = litert_agreement.measure(
       model_type, run(model, probes), reference, root.module_type, threshold

@@ -22,7 +22,9 @@ agreement with the SavedModel drops (cosine 0.989 instead of 0.994 on the probes
 computes, in the model's order: what full-integer quantization is calibrated with.
 """
 
+from concurrent import futures
 import dataclasses
+import os
 from typing import Mapping
 from typing import Optional
 from typing import Sequence
@@ -146,34 +148,70 @@ def conversion_function(network: FoldedNetwork, image_size: int):
 
 # --- exact activation ranges -------------------------------------------------------------
 def activation_ranges(
-  network: FoldedNetwork, images: Sequence[np.ndarray], batch_size: int = 16
+  network: FoldedNetwork,
+  images: Sequence[np.ndarray],
+  batch_size: int = 1,
+  workers: Optional[int] = None,
 ) -> np.ndarray:
   """float64 [ops + 1, 2]: (min, max) of the input and of each op's output, in `op_kinds` order.
 
   Computed over all `images` (float [N, S, S, 3] in [0, 1]) in float64 with a fixed summation
   order, so the ranges are the same bits on every machine. The input's range is [0, 1] by
   definition, whatever the images hold, and so [0, 2] and [-1, 1] after `2x` and `2x - 1`.
+
+  Batches of `batch_size` images run on `workers` threads (default: one per CPU this process
+  may use). Minima and maxima do not depend on which batch saw which image, or in what order
+  they are combined, once a zero endpoint is made +0 (NumPy may return either zero of a tie).
   """
   images = np.asarray(images)
-  ranges = None
-  for start in range(0, len(images), batch_size):
-    batch = _op_outputs(network, images[start : start + batch_size])
-    found = np.array([[np.min(output), np.max(output)] for output in batch])
-    ranges = (
-      found
-      if ranges is None
-      else np.stack(
-        [np.minimum(ranges[:, 0], found[:, 0]), np.maximum(ranges[:, 1], found[:, 1])], axis=1
-      )
-    )
+  batches = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
+  network = _in_float64(network)
+  with futures.ThreadPoolExecutor(workers or _usable_cpus()) as pool:
+    found = np.stack(list(pool.map(lambda batch: _batch_ranges(network, batch), batches)))
+  ranges = np.stack([found[:, :, 0].min(axis=0), found[:, :, 1].max(axis=0)], axis=1) + 0.0
   ranges[:3] = [(0.0, 1.0), (0.0, 2.0), (-1.0, 1.0)]
   return ranges
 
 
-def _op_outputs(network: FoldedNetwork, images: np.ndarray) -> list:
-  """The input, then the output of each op in `op_kinds` order (float64 arrays)."""
+def exact_outputs(network: FoldedNetwork, images: np.ndarray) -> np.ndarray:
+  """float64 [N, K]: the logits or features, computed as `activation_ranges` computes them."""
+  *_, outputs = _op_outputs(_in_float64(network), np.asarray(images))
+  return outputs
+
+
+def _in_float64(network: FoldedNetwork) -> FoldedNetwork:
+  """The same network with float64 weights (exact conversions), converted once for all batches."""
+  layers = tuple(
+    FoldedLayer(
+      tuple(
+        dataclasses.replace(
+          unit, kernel=unit.kernel.astype(np.float64), bias=unit.bias.astype(np.float64)
+        )
+        for unit in layer.units
+      ),
+      layer.residual,
+    )
+    for layer in network.layers
+  )
+  if network.logits_kernel is None:
+    return FoldedNetwork(layers, None, None)
+  return FoldedNetwork(
+    layers, network.logits_kernel.astype(np.float64), network.logits_bias.astype(np.float64)
+  )
+
+
+def _usable_cpus() -> int:
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _batch_ranges(network: FoldedNetwork, images: np.ndarray) -> np.ndarray:
+  return np.array([(np.min(output), np.max(output)) for output in _op_outputs(network, images)])
+
+
+def _op_outputs(network: FoldedNetwork, images: np.ndarray):
+  """Yields the input, then the output of each op in `op_kinds` order (float64 arrays)."""
   net = np.asarray(images, np.float64) * 2.0 - 1.0
-  outputs = [images, images * 2.0, net]
+  yield from (images, images * 2.0, net)
   for layer in network.layers:
     block_input = net
     for unit in layer.units:
@@ -182,16 +220,15 @@ def _op_outputs(network: FoldedNetwork, images: np.ndarray) -> list:
         net = exact.depthwise_conv2d(net, kernel, unit.stride)
       else:
         net = exact.conv2d(net, kernel, unit.stride)
-      net = net + np.asarray(unit.bias, np.float64)
+      np.add(net, np.asarray(unit.bias, np.float64), out=net)  # a new array: no copy needed
       if unit.relu6:
-        net = np.clip(net, 0.0, 6.0)
-      outputs.append(net)
+        np.clip(net, 0.0, 6.0, out=net)
+      yield net
     if layer.residual:
       net = net + block_input
-      outputs.append(net)
+      yield net
   n, h, w, c = net.shape
   net = exact.pairwise_mean(net.reshape(n, h * w, c), axis=1)
-  outputs.append(net)
+  yield net
   if network.logits_kernel is not None:
-    outputs.append(exact.matmul(net, network.logits_kernel) + network.logits_bias)
-  return outputs
+    yield exact.matmul(net, network.logits_kernel) + network.logits_bias

@@ -69,7 +69,12 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
     if options.tflite:
       with timing.phase(timings, "tflite"):
         converted = litert.convert_beside(
-          module, staging, export_dir, options.tflite_types, calibration_images
+          module,
+          staging,
+          export_dir,
+          options.tflite_types,
+          calibration_images,
+          hub_version=version.number,
         )
       for written, model in converted:
         staged_model = os.path.join(scratch, os.path.basename(written.path))

@@ -1,0 +1,318 @@
+"""ONNX models beside the SavedModel: checked, in agreement, with test vectors, same bytes.
+
+The session's 0.75/96 classifier export is copied once and both types written beside the
+copy; the tests read that. Checks of the files use stock tooling only (onnx, onnxruntime).
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+import onnxruntime
+import pytest
+import tensorflow as tf
+
+from export.base import probe_images
+from export.core import reusable_module
+from export.formats import agreement as litert_agreement
+from export.formats.litert import calibration as litert_calibration
+from export.formats.litert import network as litert_network
+from export.formats.onnx import exporter as onnx_export
+from export.formats.onnx import model as onnx_model
+from export.formats.onnx import quantize as onnx_quantize
+
+
+def _root(result, module_type):
+  return reusable_module.build(result.restored.values, 0.75, 96, module_type, 0.99)
+
+
+def _write(result, module_type, directory, model_types=onnx_export.TYPES):
+  export_dir = str(directory / "module")
+  shutil.copytree(result.export_dir, export_dir)
+  written = onnx_export.write_beside(_root(result, module_type), export_dir, model_types)
+  return export_dir, written
+
+
+@pytest.fixture(scope="module")
+def onnx_models(exported, tmp_path_factory):
+  """(export_dir, [WrittenModel]) of the classifier with both types beside a copy."""
+  return _write(exported(), "classification", tmp_path_factory.mktemp("onnx"))
+
+
+def _read(path) -> bytes:
+  with open(path, "rb") as stream:
+    return stream.read()
+
+
+def _stock_run(path, images) -> np.ndarray:
+  runner = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+  return runner.run(None, {runner.get_inputs()[0].name: images})[0]
+
+
+# --- what is written ---------------------------------------------------------------------
+def test_each_type_and_its_test_vectors_are_written_beside_the_saved_model(onnx_models):
+  export_dir, written = onnx_models
+  assert sorted(os.listdir(os.path.dirname(export_dir))) == [
+    "module",
+    "module.int8.onnx",
+    "module.int8.onnx.test_data",
+    "module.onnx",
+    "module.onnx.test_data",
+  ]
+  for model in written:
+    content = _read(model.path)
+    assert (model.size_bytes, model.sha256) == (len(content), hashlib.sha256(content).hexdigest())
+    assert sorted(os.listdir(os.path.join(model.test_data_dir, "test_data_set_0"))) == [
+      "input_0.pb",
+      "output_0.pb",
+    ]
+  assert [model.model_type for model in written] == ["float32", "int8"]
+
+
+@pytest.mark.parametrize("model_type", onnx_export.TYPES)
+def test_models_pass_the_full_checker_with_a_dynamic_batch(onnx_models, model_type):
+  model = onnx.load(onnx_export.path_beside(onnx_models[0], model_type))
+  onnx.checker.check_model(model, full_check=True)
+  (given,), (wanted,) = model.graph.input, model.graph.output
+  dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]  # noqa: E731
+  assert (given.name, dims(given), given.type.tensor_type.elem_type) == (
+    "inputs",
+    ["batch", 96, 96, 3],
+    onnx.TensorProto.FLOAT,
+  )
+  assert (wanted.name, dims(wanted), wanted.type.tensor_type.elem_type) == (
+    "logits",
+    ["batch", 1001],
+    onnx.TensorProto.FLOAT,
+  )
+  assert [(o.domain, o.version) for o in model.opset_import] == [("", onnx_model.OPSET)]
+
+
+def test_int8_model_is_qdq_with_per_channel_int8_weights_and_uint8_activations(onnx_models):
+  model = onnx.load(onnx_export.path_beside(onnx_models[0], "int8"))
+  initializers = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+  convs = [node for node in model.graph.node if node.op_type == "Conv"]
+  producers = {output: node for node in model.graph.node for output in node.output}
+  for conv in convs:
+    activation, weight = (producers[name] for name in conv.input[:2])
+    assert activation.op_type == weight.op_type == "DequantizeLinear"
+    assert initializers[activation.input[2]].dtype == np.uint8
+    assert initializers[weight.input[0]].dtype == np.int8  # stored quantized
+    assert initializers[weight.input[1]].shape == (initializers[weight.input[0]].shape[0],)
+  assert len(convs) == 52
+  assert os.path.getsize(onnx_export.path_beside(onnx_models[0], "int8")) < 0.35 * os.path.getsize(
+    onnx_export.path_beside(onnx_models[0])
+  )
+
+
+def test_float32_weights_are_the_exactly_folded_ones_bit_for_bit(exported):
+  # No TensorFlow float kernel reached the file: every Conv and Gemm weight is a folded one.
+  network = litert_network.fold(exported().restored.values, 0.75, "classification")
+  model = onnx_model.convert(network, 96)
+  values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+  units = [unit for layer in network.layers for unit in layer.units]
+  convs = [node for node in model.graph.node if node.op_type == "Conv"]
+  assert len(convs) == len(units)
+  for node, unit in zip(convs, units):
+    kernel = unit.kernel.transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    if unit.kind == "depthwise":
+      kernel = unit.kernel.transpose(2, 3, 0, 1)  # [h, w, C, 1] -> [C, 1, h, w]
+    np.testing.assert_array_equal(values[node.input[1]], kernel)
+    np.testing.assert_array_equal(values[node.input[2]], unit.bias)
+  (gemm,) = [node for node in model.graph.node if node.op_type == "Gemm"]
+  np.testing.assert_array_equal(values[gemm.input[1]], network.logits_kernel)
+  np.testing.assert_array_equal(values[gemm.input[2]], network.logits_bias)
+
+
+# --- agreement ---------------------------------------------------------------------------
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_float32_model_agrees_with_the_saved_model_at_two_batch_sizes(onnx_models, batch_size):
+  export_dir, _ = onnx_models
+  _, probes = probe_images.probe_batch(96)
+  want = tf.saved_model.load(export_dir)(tf.constant(probes)).numpy()
+  path = onnx_export.path_beside(export_dir)
+  got = np.concatenate(
+    [_stock_run(path, probes[start : start + batch_size]) for start in range(0, 16, batch_size)]
+  )
+  assert np.abs(got - want).max() <= 1e-5 * (1 + np.abs(want).max())
+
+
+def test_every_written_model_met_its_threshold_at_batch_1_and_8(onnx_models):
+  for model in onnx_models[1]:
+    assert sorted(model.agreements) == [1, 8]
+    for agreement in model.agreements.values():
+      assert agreement.passed and agreement.threshold == onnx_export.THRESHOLDS[model.model_type]
+      assert agreement.top1_agreement is not None
+
+
+def test_feature_vector_models_are_checked_and_named(exported, tmp_path):
+  _, written = _write(exported(module_type="feature_vector"), "feature_vector", tmp_path)
+  for model in written:
+    (output,) = onnx.load(model.path).graph.output
+    assert output.name == "feature_vector"
+    assert _stock_run(model.path, np.zeros((3, 96, 96, 3), np.float32)).shape == (3, 1280)
+    assert all(a.top1_agreement is None for a in model.agreements.values())
+  assert written[0].agreements[1].max_relative_difference <= 1e-5
+
+
+def test_a_model_short_of_its_threshold_is_refused_and_nothing_is_written(
+  exported, tmp_path, monkeypatch
+):
+  monkeypatch.setitem(onnx_export.THRESHOLDS, "int8", litert_agreement.Threshold(min_cosine=0.9999))
+  with pytest.raises(
+    litert_agreement.AgreementError,
+    match=r"module\.int8\.onnx: the int8 model does not agree with the SavedModel on the 16 "
+    r"probe images: min cosine similarity 0\.\d+ < 0\.9999; not written$",
+  ):
+    _write(exported(), "classification", tmp_path)
+  assert sorted(os.listdir(tmp_path)) == ["module"]  # the float32 model passed, yet is not placed
+
+
+# --- test vectors, read as a downloader would --------------------------------------------
+@pytest.mark.parametrize("model_type", onnx_export.TYPES)
+def test_test_vectors_check_the_model_with_stock_tooling(onnx_models, model_type):
+  path = onnx_export.path_beside(onnx_models[0], model_type)
+  data_set = os.path.join(path + ".test_data", "test_data_set_0")
+  given, wanted = (
+    onnx.load_tensor(os.path.join(data_set, name)) for name in ("input_0.pb", "output_0.pb")
+  )
+  session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+  assert (given.name, wanted.name) == (session.get_inputs()[0].name, "logits")
+  expected = numpy_helper.to_array(wanted)
+  (got,) = session.run(None, {given.name: numpy_helper.to_array(given)})
+  assert got.shape == expected.shape == (2, 1001)
+  if model_type == "float32":
+    assert np.abs(got - expected).max() <= 1e-5 * (1 + np.abs(expected).max())
+  else:
+    cosines = litert_agreement.cosine_similarities(got, expected)
+    assert cosines.min() >= 0.9
+
+
+def test_test_vectors_are_the_exact_networks_outputs_of_named_probes(onnx_models, exported):
+  network = litert_network.fold(exported().restored.values, 0.75, "classification")
+  names, probes = probe_images.probe_batch(96)
+  images = probes[[names.index("landscape"), names.index("gradient_colour")]]
+  data_set = os.path.join(onnx_models[1][0].test_data_dir, "test_data_set_0")
+  np.testing.assert_array_equal(
+    numpy_helper.to_array(onnx.load_tensor(os.path.join(data_set, "input_0.pb"))), images
+  )
+  np.testing.assert_array_equal(
+    numpy_helper.to_array(onnx.load_tensor(os.path.join(data_set, "output_0.pb"))),
+    litert_network.exact_outputs(network, images).astype(np.float32),
+  )
+
+
+# --- int8 calibration --------------------------------------------------------------------
+def test_every_activation_gets_its_exact_range_and_a_misaligned_graph_is_refused(exported):
+  network = litert_network.fold(exported().restored.values, 0.75, "classification")
+  model = onnx_model.convert(network, 96)
+  ranges = litert_network.activation_ranges(network, litert_calibration.default_images(96, [1]))
+  by_tensor = onnx_quantize.tensor_ranges(model, network.op_kinds, ranges)
+  assert by_tensor["inputs"] == (0.0, 1.0) and by_tensor["Transpose_0"] == (-1.0, 1.0)
+  assert by_tensor["logits"] == tuple(ranges[-1])
+  assert by_tensor["Clip_0"] == by_tensor["Conv_0"] == tuple(ranges[3])
+  with pytest.raises(ValueError, match="do not line up"):
+    onnx_quantize.tensor_ranges(model, network.op_kinds[:3] + network.op_kinds[4:], ranges[1:])
+
+
+def test_assigned_ranges_are_the_ranges_the_float_model_computes(exported):
+  # Ranges are assigned to tensors by walking the graph: each must be the range that tensor
+  # takes when ONNX Runtime runs the float32 model, up to float32 rounding.
+  network = litert_network.fold(exported().restored.values, 0.75, "classification")
+  model = onnx_model.convert(network, 96)
+  images = litert_calibration.default_images(96, seeds=[1])
+  by_tensor = onnx_quantize.tensor_ranges(
+    model, network.op_kinds, litert_network.activation_ranges(network, images)
+  )
+  # The input's range and so the first two ops' are [0, 1], [0, 2], [-1, 1] by definition.
+  defined = {"inputs": (0, 1), "Mul_0": (0, 2), "Sub_0": (-1, 1), "Transpose_0": (-1, 1)}
+  assert {name: by_tensor[name] for name in defined} == defined
+  clipped = {node.input[0] for node in model.graph.node if node.op_type == "Clip"}
+  names = sorted(set(by_tensor) - clipped - set(defined) - {"logits"})  # a conv's own is wider
+  model.graph.output.extend(
+    onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in names
+  )
+  session = onnxruntime.InferenceSession(
+    model.SerializeToString(), providers=["CPUExecutionProvider"]
+  )
+  outputs = dict(zip(["logits", *names], session.run(["logits", *names], {"inputs": images})))
+  assert len(names) == 52 + 10 + 1 + 1  # convs (or their clips), adds, pool, squeeze
+  for name, values in outputs.items():
+    low, high = by_tensor[name]
+    tolerance = 1e-4 * (1 + max(abs(low), abs(high)))
+    assert abs(values.min() - low) <= tolerance and abs(values.max() - high) <= tolerance, name
+
+
+def test_the_int8_models_input_scale_is_exactly_1_over_255(onnx_models):
+  model = onnx.load(onnx_export.path_beside(onnx_models[0], "int8"))
+  values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+  (quantize,) = [node for node in model.graph.node if node.input[0] == "inputs"]
+  assert quantize.op_type == "QuantizeLinear"
+  assert values[quantize.input[1]] == np.float32(1 / 255)
+  assert values[quantize.input[2]] == np.uint8(0)
+
+
+# --- reproducible bytes ------------------------------------------------------------------
+def test_normalized_bytes_do_not_depend_on_the_converters_names_or_order(exported):
+  network = litert_network.fold(exported().restored.values, 0.75, "feature_vector")
+  model = onnx_model.convert(network, 96)
+  shuffled = onnx.ModelProto.FromString(onnx_model.serialize(model))
+  # As tf2onnx's duplicate merge does between runs: other names, another order.
+  renamed = {
+    tensor.name: f"const_fold_opt__{i}" for i, tensor in enumerate(shuffled.graph.initializer)
+  }
+  for node in shuffled.graph.node:
+    node.input[:] = [renamed.get(name, name) for name in node.input]
+  tensors = list(shuffled.graph.initializer)[::-1]
+  for tensor in tensors:
+    tensor.name = renamed[tensor.name]
+  shuffled.graph.ClearField("initializer")
+  shuffled.graph.initializer.extend(tensors)
+  assert onnx_model.serialize(shuffled) != onnx_model.serialize(model)
+  normalized = onnx_model.normalize(shuffled, "feature_vector")
+  assert onnx_model.serialize(normalized) == onnx_model.serialize(model)
+
+
+_FRESH_PROCESS = """
+import hashlib, sys
+from export.core import checkpoint, reusable_module
+from export.formats.onnx import exporter as onnx_export
+restored = checkpoint.restore(sys.argv[1], 0.75, True)
+root = reusable_module.build(restored.values, 0.75, 96, "classification", 0.99)
+for written in onnx_export.write_beside(root, sys.argv[2], onnx_export.TYPES):
+  print("SHA256", written.model_type, written.sha256)
+"""
+
+
+@pytest.mark.slow
+def test_bytes_are_the_same_in_a_fresh_process_with_one_thread_and_without_onednn(
+  onnx_models, synthetic_checkpoint_075_96, tmp_path
+):
+  export_dir = str(tmp_path / "module")
+  shutil.copytree(onnx_models[0], export_dir)
+  environment = dict(
+    os.environ,
+    TF_NUM_INTRAOP_THREADS="1",
+    TF_ENABLE_ONEDNN_OPTS="0",
+    PYTHONPATH=os.pathsep.join(sys.path),
+  )
+  output = subprocess.run(
+    [sys.executable, "-c", _FRESH_PROCESS, synthetic_checkpoint_075_96, export_dir],
+    env=environment,
+    capture_output=True,
+    text=True,
+    check=True,
+  ).stdout
+  fresh = dict(line.split()[1:] for line in output.splitlines() if line.startswith("SHA256"))
+  assert fresh == {model.model_type: model.sha256 for model in onnx_models[1]}
+  for model in onnx_models[1]:
+    for name in ("input_0.pb", "output_0.pb"):
+      relative = os.path.join(os.path.basename(model.test_data_dir), "test_data_set_0", name)
+      assert _read(os.path.join(tmp_path, relative)) == _read(
+        os.path.join(os.path.dirname(model.test_data_dir), relative)
+      )
