@@ -44,8 +44,8 @@ class Format:
   """One format's rules. Its files are named `<stem><infix><suffix>`, where the infix is
   `.<type>` for every type but the first (`5.tflite`, `5.int8.tflite`)."""
 
-  name: str  # as --formats spells it; the manifest entry and lock field (`<name>_sha256`) of
-  # its files (the SavedModel's, the primary format's, are its own: files, fingerprint, ...)
+  name: str  # as --formats spells it; it keys its files in the manifest and the lock
+  # (`<name>_sha256`, export/pipeline/manifest.py), the SavedModel's own fields aside
   label: str  # its name in a sentence: "LiteRT"
   title: str  # a few words for version notes and overviews; `{kind}` stands for the type
   suffix: str  # of its file; "" for a directory
@@ -70,10 +70,6 @@ class Format:
   # (Kaggle handle, the instance's file name, image size) -> Python lines that download and
   # load it with its own client, for the instance's usage notes
   kaggle_usage: Callable = lambda handle, file_name, image_size: []
-
-  @property
-  def lock_field(self) -> str:
-    return f"{self.name}_sha256"
 
   def describe(self, kind: str = "") -> str:
     return self.title.format(kind=kind or self.types[0])
