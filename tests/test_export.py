@@ -1,4 +1,7 @@
-"""The export library: a TF-Slim checkpoint becomes a Reusable SavedModel with TF-Slim's outputs."""
+"""The export library: a TF-Slim checkpoint becomes a Reusable SavedModel with TF-Slim's outputs.
+
+What every format promises (atomic and interrupted writes, --overwrite, the umask, agreement,
+verify and classify) is tested once for all in test_formats.py."""
 
 import os
 import pathlib

@@ -1,4 +1,7 @@
-"""The .keras exporter: reproducible bytes, atomic writes, one-line errors and exit codes."""
+"""The .keras exporter: reproducible bytes, its own one-line errors and exit codes.
+
+What every format promises (atomic and interrupted writes, --overwrite, the umask, agreement,
+verify and classify) is tested once for all in test_formats.py."""
 
 import json
 import os

@@ -4,9 +4,10 @@
 module implementing it), `registry` (every format, in order; lookup by name and by path),
 and a package per format: `saved_model` (the Reusable SavedModel; `exporter` writes it and the
 LiteRT models beside it), `keras` (the Keras 3 file), `litert` (the LiteRT models of four
-types: converter, network, calibration, agreement). Each package's `__init__` declares its
-format without importing TensorFlow; its other modules import it. docs/architecture.md says
-how to add a format.
+types: converter, network, calibration, metadata), and `agreement` (a format's outputs
+against the SavedModel's). Each package's `__init__` declares its format without importing
+TensorFlow. `onnx` and `tfjs` hold the next formats' writers, not yet registered.
+docs/architecture.md says how to add a format.
 
 May import: `export.core`, `export.base`, `nets`. Never `export.runtime`, `export.verification`
 or anything above, nor the binaries.
