@@ -22,7 +22,7 @@ import numpy as np
 from export.base import errors
 
 BACKENDS = ("cpu", "wasm")
-PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[2] / "tfjs"
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[3] / "tfjs"  # the checkout's tfjs/
 RUNNER = PACKAGE_DIR / "run_model.mjs"
 TIMEOUT_SECONDS = 600
 
