@@ -59,9 +59,9 @@ def test_keras_files_have_no_hub_version():
 def test_unproduced_hub_versions_and_bad_slugs_are_refused():
   with pytest.raises(ValueError, match="hub versions"):
     mapping.target(V075_96, "classification", 3, "saved_model", "t")
-  with pytest.raises(ValueError, match="--model"):
+  with pytest.raises(ValueError, match=r"^'MobileNet V2' is not a model slug"):
     mapping.target(V075_96, "classification", 5, "saved_model", "t", "MobileNet V2")
-  with pytest.raises(ValueError, match="--owner"):
+  with pytest.raises(ValueError, match=r"^'a/b' is not a Kaggle user or organization slug"):
     mapping.target(V075_96, "classification", 5, "saved_model", "a/b")
 
 

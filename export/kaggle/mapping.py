@@ -106,7 +106,7 @@ def select_formats(names) -> tuple:
 def check_owner(owner: str) -> str:
   if not owner or not _OWNER.match(owner):
     raise ValueError(
-      f"owner must be a Kaggle user or organization slug (letters, digits, '-', '_'), got {owner!r}"
+      f"{owner!r} is not a Kaggle user or organization slug (letters, digits, '-', '_')"
     )
   return owner
 
@@ -114,8 +114,8 @@ def check_owner(owner: str) -> str:
 def check_model_slug(model: str) -> str:
   if not model or not _SLUG.match(model):
     raise ValueError(
-      f"model must be a slug of lowercase letters and digits joined by "
-      f"hyphens, such as {DEFAULT_MODEL_SLUG}, got {model!r}"
+      f"{model!r} is not a model slug (lowercase letters and digits joined by hyphens, "
+      f"such as {DEFAULT_MODEL_SLUG})"
     )
   return model
 
