@@ -26,6 +26,7 @@ from export.core import litert_agreement
 from export.core import litert_calibration
 from export.core import litert_network
 from export.core import options as options_lib
+from nets import variants
 
 ALL_FILES = [
   "module",
@@ -200,7 +201,7 @@ def test_feature_vector_int8_model_is_checked_by_cosine(synthetic_checkpoint_075
   result = _export(
     synthetic_checkpoint_075_96,
     tmp_path,
-    module_type="feature_vector",
+    spec=variants.ModelSpec(0.75, 96, "feature_vector"),
     tflite=True,
     tflite_types=("int8",),
   )

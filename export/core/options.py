@@ -50,7 +50,7 @@ def check_export(options: ExportOptions) -> versions.Version:
   """The version to produce; ValueError (a usage error) for options that cannot work."""
   version = versions.producible(options.version)
   if options.batch_norm_momentum_default is not None:
-    _check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
+    check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
   check_output_dir(options.export_dir, options.overwrite)
   _check_litert(options)
   return version
@@ -79,17 +79,13 @@ def check_output_dir(path: str, overwrite: bool) -> None:
 
 def check_momentum(momentum: float, what: str = "batch-norm momentum") -> None:
   """ValueError unless `momentum` lies in [0, 1]."""
-  _check_momentum(momentum, what)
-
-
-def _check_momentum(momentum: float, what: str) -> None:
   if not 0.0 <= momentum <= 1.0:
     raise ValueError(f"{what} must lie in [0, 1], got {momentum}")
 
 
 def check_keras_export(options: KerasExportOptions) -> None:
   """ValueError (a usage error) for options that cannot work."""
-  _check_momentum(options.batch_norm_momentum, "batch-norm momentum")
+  check_momentum(options.batch_norm_momentum)
   output = str(options.output)
   if not output.endswith(KERAS_SUFFIX):
     raise ValueError(f"{output}: a Keras model file must end in {KERAS_SUFFIX}")
