@@ -14,6 +14,7 @@ from export.base import files
 from export.core import checkpoint
 from export.core import keras_exporter as export_lib
 from export.core import options as options_lib
+from nets import variants
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,9 @@ def test_overwrite_replaces_an_existing_file(synthetic_checkpoint_075_96, tmp_pa
   target = tmp_path / "features.keras"
   target.write_bytes(b"stale")
   options = options_lib.KerasExportOptions(
-    checkpoint_path=synthetic_checkpoint_075_96, output=str(target), module_type="feature_vector"
+    checkpoint_path=synthetic_checkpoint_075_96,
+    output=str(target),
+    spec=variants.ModelSpec(0.75, 96, "feature_vector"),
   )
   with pytest.raises(ValueError, match=r"file exists .*--overwrite"):
     export_lib.export_keras(options)
@@ -121,7 +124,6 @@ def test_overwrite_replaces_an_existing_file(synthetic_checkpoint_075_96, tmp_pa
 @pytest.mark.parametrize(
   "changes,error,match",
   [
-    (dict(module_type="detection"), ValueError, "module type must be one of"),
     (dict(batch_norm_momentum=1.5), ValueError, "momentum must lie in"),
     (dict(output="model.h5"), ValueError, "model.h5: a Keras model file must end"),
     (

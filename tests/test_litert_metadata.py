@@ -30,6 +30,7 @@ from export.core import litert_calibration
 from export.core import litert_flatbuffers
 from export.core import litert_metadata
 from export.core import litert_network
+from nets import variants
 
 MODULE_TYPES = ("classification", "feature_vector")
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "litert.md"
@@ -43,7 +44,9 @@ EMBEDDING_COSINE = {"float32": 0.9999, "float16": 0.9999, "int8": 0.97, "uint8":
 def exports(exported):
   """{module type: ExportResult} of the session's 0.75/96 checkpoint with all four types."""
   return {
-    module_type: exported(module_type=module_type, tflite=True, tflite_types=litert.TYPES)
+    module_type: exported(
+      spec=variants.ModelSpec(0.75, 96, module_type), tflite=True, tflite_types=litert.TYPES
+    )
     for module_type in MODULE_TYPES
   }
 

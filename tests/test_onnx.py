@@ -25,10 +25,13 @@ from export.core import onnx_export
 from export.core import onnx_model
 from export.core import onnx_quantize
 from export.core import reusable_module
+from nets import variants
 
 
 def _root(result, module_type):
-  return reusable_module.build(result.restored.values, 0.75, 96, module_type, 0.99)
+  return reusable_module.build(
+    result.restored.values, variants.ModelSpec(0.75, 96, module_type), 0.99
+  )
 
 
 def _write(result, module_type, directory, model_types=onnx_export.TYPES):
@@ -151,7 +154,9 @@ def test_every_written_model_met_its_threshold_at_batch_1_and_8(onnx_models):
 
 
 def test_feature_vector_models_are_checked_and_named(exported, tmp_path):
-  _, written = _write(exported(module_type="feature_vector"), "feature_vector", tmp_path)
+  _, written = _write(
+    exported(spec=variants.ModelSpec(0.75, 96, "feature_vector")), "feature_vector", tmp_path
+  )
   for model in written:
     (output,) = onnx.load(model.path).graph.output
     assert output.name == "feature_vector"
@@ -282,8 +287,9 @@ _FRESH_PROCESS = """
 import hashlib, sys
 from export.core import onnx_export, reusable_module
 from export.core import checkpoint
+from nets import variants
 restored = checkpoint.restore(sys.argv[1], 0.75, True)
-root = reusable_module.build(restored.values, 0.75, 96, "classification", 0.99)
+root = reusable_module.build(restored.values, variants.ModelSpec(0.75, 96, "classification"), 0.99)
 for written in onnx_export.write_beside(root, sys.argv[2], onnx_export.TYPES):
   print("SHA256", written.model_type, written.sha256)
 """

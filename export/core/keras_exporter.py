@@ -34,15 +34,11 @@ def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
   with files.staged_file(options.output) as staging:
     with timing.phase(timings, "restore"):
       restored = checkpoint.restore(
-        options.checkpoint_path, options.depth_multiplier, options.use_ema
+        options.checkpoint_path, options.spec.depth_multiplier, options.use_ema
       )
     with timing.phase(timings, "build"):
       model = keras_model.build_keras_model(
-        restored.values,
-        options.depth_multiplier,
-        options.image_size,
-        options.module_type,
-        options.batch_norm_momentum,
+        restored.values, options.spec, options.batch_norm_momentum
       )
     with timing.phase(timings, "save"), open(staging, "wb") as staged:
       staged.write(keras_model.keras_file_bytes(model))

@@ -65,15 +65,9 @@ class WrittenModel:
   agreement: litert_agreement.Agreement
 
 
-def parse_types(text: str) -> tuple:
-  """`float32,int8` -> ("float32", "int8"), in TYPES order; ValueError (one line) otherwise."""
-  names = [name.strip() for name in text.split(",") if name.strip()]
-  unknown = [name for name in names if name not in TYPES]
-  if unknown or not names:
-    raise ValueError(
-      f"--tflite_types: expected a comma-separated subset of {','.join(TYPES)}, got {text!r}"
-    )
-  return tuple(name for name in TYPES if name in names)
+def check_types(model_types) -> tuple:
+  """The model types in TYPES order; ValueError naming an unknown one."""
+  return errors.check_subset(model_types, TYPES, "tflite type")
 
 
 def path_beside(export_dir: str, model_type: str = "float32") -> str:

@@ -11,10 +11,9 @@ from typing import Optional
 
 from export.base import versions
 from export.core import litert
-from nets import architecture
 from nets import variants
 
-_DEFAULT = variants.default()
+DEFAULT_SPEC = variants.default().spec()
 KERAS_SUFFIX = ".keras"
 KERAS_BATCH_NORM_MOMENTUM = versions.HUB_BATCH_NORM_MOMENTUM  # 0.99, since version 3
 
@@ -25,9 +24,7 @@ class ExportOptions:
 
   checkpoint_path: str
   export_dir: str
-  depth_multiplier: float = _DEFAULT.depth_multiplier
-  image_size: int = _DEFAULT.image_size
-  module_type: str = architecture.MODULE_TYPES[0]
+  spec: variants.ModelSpec = DEFAULT_SPEC
   version: int = versions.LATEST_VERSION
   overwrite: bool = False
   use_ema: bool = True
@@ -43,9 +40,7 @@ class KerasExportOptions:
 
   checkpoint_path: str
   output: str  # the .keras file to write
-  depth_multiplier: float = _DEFAULT.depth_multiplier
-  image_size: int = _DEFAULT.image_size
-  module_type: str = architecture.MODULE_TYPES[0]
+  spec: variants.ModelSpec = DEFAULT_SPEC
   overwrite: bool = False
   use_ema: bool = True
   batch_norm_momentum: float = KERAS_BATCH_NORM_MOMENTUM
@@ -54,26 +49,24 @@ class KerasExportOptions:
 def check_export(options: ExportOptions) -> versions.Version:
   """The version to produce; ValueError (a usage error) for options that cannot work."""
   version = versions.producible(options.version)
-  architecture.validate(options.depth_multiplier, options.image_size, options.module_type)
   if options.batch_norm_momentum_default is not None:
-    _check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
+    check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
   check_output_dir(options.export_dir, options.overwrite)
   _check_litert(options)
   return version
 
 
 def _check_litert(options: ExportOptions) -> None:
-  if not options.tflite_types or any(name not in litert.TYPES for name in options.tflite_types):
-    raise ValueError(
-      f"tflite types must be a non-empty subset of {', '.join(litert.TYPES)}, "
-      f"got {', '.join(options.tflite_types) or 'none'}"
-    )
+  litert.check_types(options.tflite_types)
   if not options.tflite and tuple(options.tflite_types) != litert.DEFAULT_TYPES:
-    raise ValueError("--tflite_types needs --tflite")
-  if options.calibration_images is not None and not (
-    options.tflite and set(litert.FULL_INTEGER_TYPES) & set(options.tflite_types)
-  ):
-    raise ValueError("--calibration_images needs --tflite with int8 or uint8 in --tflite_types")
+    raise ValueError("tflite types need tflite")
+  if options.calibration_images is not None and not litert_calibrated(options):
+    raise ValueError("calibration images need tflite with an int8 or uint8 tflite type")
+
+
+def litert_calibrated(options: ExportOptions) -> bool:
+  """Whether the export makes a LiteRT model calibrated on images (int8 or uint8)."""
+  return options.tflite and bool(set(litert.FULL_INTEGER_TYPES) & set(options.tflite_types))
 
 
 def check_output_dir(path: str, overwrite: bool) -> None:
@@ -84,22 +77,15 @@ def check_output_dir(path: str, overwrite: bool) -> None:
     raise ValueError(f"{path}: directory exists and is not empty (pass --overwrite to replace it)")
 
 
-def check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum) -> None:
-  """ValueError for a network the Keras model cannot be built as."""
-  architecture.validate(depth_multiplier, image_size, module_type)
-  _check_momentum(batch_norm_momentum, "batch-norm momentum")
-
-
-def _check_momentum(momentum: float, what: str) -> None:
+def check_momentum(momentum: float, what: str = "batch-norm momentum") -> None:
+  """ValueError unless `momentum` lies in [0, 1]."""
   if not 0.0 <= momentum <= 1.0:
     raise ValueError(f"{what} must lie in [0, 1], got {momentum}")
 
 
 def check_keras_export(options: KerasExportOptions) -> None:
   """ValueError (a usage error) for options that cannot work."""
-  check_keras_arguments(
-    options.depth_multiplier, options.image_size, options.module_type, options.batch_norm_momentum
-  )
+  check_momentum(options.batch_norm_momentum)
   output = str(options.output)
   if not output.endswith(KERAS_SUFFIX):
     raise ValueError(f"{output}: a Keras model file must end in {KERAS_SUFFIX}")

@@ -88,16 +88,16 @@ def rule(format_name: str) -> FormatRule:
   raise ValueError(f"unknown format {format_name!r}; formats are {', '.join(FORMATS)}")
 
 
-def parse_formats(text: str) -> tuple:
+def select_formats(names) -> tuple:
   """Formats from "all", names of FORMATS, or "litert" for the four LiteRT types; table order."""
   chosen = set()
-  for word in (w.strip() for w in text.split(",")):
-    if word == "all":
+  for name in names:
+    if name == "all":
       chosen.update(FORMATS)
-    elif word == "litert":
+    elif name == "litert":
       chosen.update(LITERT_PREFIX + kind for kind in LITERT_TYPES)
-    elif word:
-      chosen.add(rule(word).name)
+    else:
+      chosen.add(rule(name).name)
   if not chosen:
     raise ValueError("no formats selected")
   return tuple(name for name in FORMATS if name in chosen)
@@ -106,8 +106,7 @@ def parse_formats(text: str) -> tuple:
 def check_owner(owner: str) -> str:
   if not owner or not _OWNER.match(owner):
     raise ValueError(
-      f"--owner must be a Kaggle user or organization slug (letters, digits, "
-      f"'-', '_'), got {owner!r}"
+      f"{owner!r} is not a Kaggle user or organization slug (letters, digits, '-', '_')"
     )
   return owner
 
@@ -115,8 +114,8 @@ def check_owner(owner: str) -> str:
 def check_model_slug(model: str) -> str:
   if not model or not _SLUG.match(model):
     raise ValueError(
-      f"--model must be a slug of lowercase letters and digits joined by "
-      f"hyphens, such as {DEFAULT_MODEL_SLUG}, got {model!r}"
+      f"{model!r} is not a model slug (lowercase letters and digits joined by hyphens, "
+      f"such as {DEFAULT_MODEL_SLUG})"
     )
   return model
 

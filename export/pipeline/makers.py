@@ -51,14 +51,8 @@ def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: s
   from export.verification import verifier
   # pylint: enable=g-import-not-at-top
 
-  variant = artifact.variant
   try:
-    expectation = expectation_lib.expectation_from_checkpoint(
-      prefix,
-      depth_multiplier=variant.depth_multiplier,
-      image_size=variant.image_size,
-      module_type=artifact.module_type,
-    )
+    expectation = expectation_lib.expectation_from_checkpoint(prefix, artifact.spec)
     report = verifier.compare(export_path, expectation)
   except expectation_lib.VerifyInputError as error:
     raise ArtifactError(f"verification could not run: {error}") from None
@@ -102,16 +96,13 @@ def _module_version(artifact, prefix, staging, litert_types, logs_dir, timings) 
   from export.core import exporter  # pylint: disable=g-import-not-at-top
   from export.core import options  # pylint: disable=g-import-not-at-top
 
-  variant = artifact.variant
   saved_model = os.path.join(staging, "saved_model")
   with _exporting(timings):
     result = exporter.export_saved_model(
       options.ExportOptions(
         checkpoint_path=prefix,
         export_dir=saved_model,
-        depth_multiplier=variant.depth_multiplier,
-        image_size=variant.image_size,
-        module_type=artifact.module_type,
+        spec=artifact.spec,
         version=artifact.version,
         tflite=bool(litert_types),
         tflite_types=tuple(litert_types) or ("float32",),
@@ -213,9 +204,7 @@ def _keras_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
       options.KerasExportOptions(
         checkpoint_path=prefix,
         output=path,
-        depth_multiplier=variant.depth_multiplier,
-        image_size=variant.image_size,
-        module_type=artifact.module_type,
+        spec=artifact.spec,
         use_ema=state.EXPORT_OPTIONS["use_ema"],
       )
     )

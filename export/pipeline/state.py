@@ -58,6 +58,10 @@ class Artifact:
     return self.version is None
 
   @property
+  def spec(self) -> variants_lib.ModelSpec:
+    return self.variant.spec(self.module_type)
+
+  @property
   def key(self) -> str:
     """`<handle>/<version>` or `<handle>/keras`: the artifact's path under the output root."""
     if self.is_keras:
