@@ -89,6 +89,7 @@ def define_flags() -> None:
     "export_dir",
     None,
     "The classification module to run: a SavedModel directory, .keras or .tflite file.",
+    required=True,
   )
   flags.DEFINE_integer(
     "top_k",
@@ -101,7 +102,6 @@ def define_flags() -> None:
 
 
 def options_from_flags(argv) -> Options:
-  cli.require("export_dir")
   if len(argv) < 2:
     raise ValueError("give at least one image file after the flags")
   return Options(FLAGS.export_dir, tuple(argv[1:]), FLAGS.top_k, FLAGS.json)

@@ -85,7 +85,10 @@ def define_export_source_flags() -> None:
   module type flags)."""
   define_variant_flags()
   flags.DEFINE_string(
-    "checkpoint_path", None, "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz."
+    "checkpoint_path",
+    None,
+    "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz.",
+    required=True,
   )
   define_module_type_flag()
   flags.DEFINE_bool(
@@ -100,12 +103,9 @@ def export_source_from_flags() -> dict:
   """The options those flags give, as the export binaries' option fields (ValueError on a
   variant that contradicts itself or the checkpoint's file name)."""
   flag_values = flags.FLAGS
-  depth_multiplier, image_size = variant_from_flags(flag_values.checkpoint_path)
   return dict(
     checkpoint_path=flag_values.checkpoint_path,
-    depth_multiplier=depth_multiplier,
-    image_size=image_size,
-    module_type=flag_values.module_type,
+    spec=spec_from_flags(flag_values.checkpoint_path),
     use_ema=flag_values.use_ema,
   )
 
@@ -118,9 +118,9 @@ def define_module_type_flag(
   )
 
 
-def variant_from_flags(checkpoint_path: Optional[str] = None) -> tuple:
-  """(depth_multiplier, image_size) from --variant, the pair of flags and the checkpoint's
-  file name (`mobilenet_v2_1.0_224.ckpt` names 1.0 and 224).
+def spec_from_flags(checkpoint_path: Optional[str] = None) -> variants.ModelSpec:
+  """The network --variant, the pair of flags and the checkpoint's file name
+  (`mobilenet_v2_1.0_224.ckpt` names 1.0 and 224) give, of --module_type's type.
 
   A flag left out takes the file name's value; a flag that contradicts the file name or
   --variant is a ValueError naming both.
@@ -148,12 +148,12 @@ def variant_from_flags(checkpoint_path: Optional[str] = None) -> tuple:
         f"--{name}={flag.value} contradicts {source[name]}, which has {name} {chosen[name]}"
       )
     chosen.setdefault(name, flag.value)
-  architecture.validate(chosen["depth_multiplier"], chosen["image_size"])
-  return chosen["depth_multiplier"], chosen["image_size"]
+  return variants.ModelSpec(**chosen, module_type=flag_values.module_type)
 
 
 def released_variant_from_flags() -> variants.Variant:
-  return variants.find(*variant_from_flags())
+  spec = spec_from_flags()
+  return variants.find(spec.depth_multiplier, spec.image_size)
 
 
 def reject_positional_arguments(argv) -> None:
@@ -161,10 +161,33 @@ def reject_positional_arguments(argv) -> None:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
-def require(*names: str) -> None:
-  for name in names:
-    if not flags.FLAGS[name].value:
-      raise ValueError(f"--{name} is required")
+def from_flag(name: str, convert: Callable):
+  """`convert(--name's value)`: the library's typed value; its ValueError, which speaks of the
+  value, is given the flag's name."""
+  try:
+    return convert(flags.FLAGS[name].value)
+  except ValueError as error:
+    raise ValueError(f"--{name}: {error}") from None
+
+
+def define_variants_flag(help_text: str) -> None:
+  flags.DEFINE_list("variants", ["all"], help_text)
+
+
+def variants_from_flag() -> tuple:
+  """--variants as released variants, in the table's order."""
+  return from_flag("variants", variants.select)
+
+
+# absl's message for a required flag left out, said as the binaries always have.
+_MISSING = re.compile(r"^flag --(\w+)=None: Flag --\1 must have a value other than None\.$")
+
+
+def _flag_error(error: flags.Error) -> str:
+  """absl's message in one line (its first: absl lists every failed flag on its own line)."""
+  line = errors.first_line(error)
+  missing = _MISSING.match(line)
+  return f"--{missing.group(1)} is required" if missing else line
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
@@ -268,7 +291,7 @@ def run(main: Callable, define_flags: Callable[[], None]) -> None:
     try:
       argv = flags.FLAGS(argv)
     except flags.Error as error:
-      fail(str(error), USAGE_ERROR)
+      fail(_flag_error(error), USAGE_ERROR)
     _quiet()
     return argv
 

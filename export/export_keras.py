@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   cli.define_export_source_flags()
-  flags.DEFINE_string("output", None, "The .keras file to write (atomically).")
+  flags.DEFINE_string("output", None, "The .keras file to write (atomically).", required=True)
   flags.DEFINE_bool("overwrite", False, "Replace an existing --output file.")
   flags.DEFINE_float(
     "batch_norm_momentum",
@@ -38,7 +38,6 @@ def define_flags() -> None:
 def options_from_flags(argv):
   """Typed, checked KerasExportOptions from the parsed flags; ValueError on a usage error."""
   cli.reject_positional_arguments(argv)
-  cli.require("checkpoint_path", "output")
   options = options_lib.KerasExportOptions(
     **cli.export_source_from_flags(),
     output=FLAGS.output,
@@ -60,7 +59,7 @@ def main(argv) -> None:
   result = cli.work_or_exit(keras_exporter.export_keras, options)
   print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")
   print(
-    f"wrote {options.module_type} Keras model ({result.weights} weights, "
+    f"wrote {options.spec.module_type} Keras model ({result.weights} weights, "
     f"{result.trainable_weights} trainable) to {result.output}"
   )
 

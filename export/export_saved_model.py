@@ -20,8 +20,8 @@ from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import options as options_lib
+from export.formats import litert
 from export.formats import saved_model
-from export.formats.litert import converter as litert
 
 FLAGS = flags.FLAGS
 
@@ -33,7 +33,9 @@ def define_flags() -> None:
     versions.LATEST_VERSION,
     f"TF Hub version to produce: one of {versions.PRODUCED_VERSIONS}.",
   )
-  flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (written atomically).")
+  flags.DEFINE_string(
+    "export_dir", None, "Where the SavedModel goes (written atomically).", required=True
+  )
   flags.DEFINE_bool("overwrite", False, "Replace a non-empty --export_dir.")
   flags.DEFINE_float(
     "batch_norm_momentum_default",
@@ -47,9 +49,9 @@ def define_flags() -> None:
     "Also write LiteRT (TFLite) models of the inference function beside the SavedModel, each "
     "after checking its outputs against the SavedModel's (docs/litert.md).",
   )
-  flags.DEFINE_string(
+  flags.DEFINE_list(
     "tflite_types",
-    "float32",
+    list(litert.DEFAULT_TYPES),
     "With --tflite: comma-separated LiteRT model types among float32 (<export_dir>.tflite), "
     "float16, int8 and uint8 (<export_dir>.<type>.tflite).",
   )
@@ -64,7 +66,6 @@ def define_flags() -> None:
 def options_from_flags(argv):
   """Typed, checked ExportOptions from the parsed flags; ValueError on a usage error."""
   cli.reject_positional_arguments(argv)
-  cli.require("checkpoint_path", "export_dir")
   options = options_lib.ExportOptions(
     **cli.export_source_from_flags(),
     export_dir=FLAGS.export_dir,
@@ -72,9 +73,16 @@ def options_from_flags(argv):
     overwrite=FLAGS.overwrite,
     batch_norm_momentum_default=FLAGS.batch_norm_momentum_default,
     tflite=FLAGS.tflite,
-    tflite_types=litert.parse_types(FLAGS.tflite_types),
+    tflite_types=cli.from_flag("tflite_types", litert.check_types),
     calibration_images=FLAGS.calibration_images,
   )
+  # The LiteRT rules of saved_model.check_request, said of the flags.
+  if options.tflite_types != litert.DEFAULT_TYPES and not options.tflite:
+    raise ValueError("--tflite_types needs --tflite")
+  if options.calibration_images is not None and not litert.calibrated(
+    options.tflite, options.tflite_types
+  ):
+    raise ValueError("--calibration_images needs --tflite with int8 or uint8 in --tflite_types")
   saved_model.check_request(options)
   return options
 
@@ -90,8 +98,8 @@ def main(argv) -> None:
   result = cli.work_or_exit(exporter.export_saved_model, options)
   print(f"{'EMA' if options.use_ema else 'raw'} weights: {result.restored.summary()}")
   print(
-    f"exported mobilenet_v2 {options.depth_multiplier} {options.image_size}x"
-    f"{options.image_size} {options.module_type} version {options.version} to "
+    f"exported mobilenet_v2 {options.spec.depth_multiplier} {options.spec.image_size}x"
+    f"{options.spec.image_size} {options.spec.module_type} version {options.version} to "
     f"{os.path.abspath(result.export_dir)}"
   )
   for written in result.litert_models:

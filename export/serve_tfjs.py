@@ -17,13 +17,14 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("model_dir", None, "A TF.js graph model directory (model.json + shards).")
+  flags.DEFINE_string(
+    "model_dir", None, "A TF.js graph model directory (model.json + shards).", required=True
+  )
   flags.DEFINE_integer("port", 8000, "The port on 127.0.0.1; 0 picks a free one.", lower_bound=0)
 
 
 def main(argv) -> int:
   cli.parse_or_exit(cli.reject_positional_arguments, argv)
-  cli.parse_or_exit(cli.require, "model_dir")
   from export.formats.tfjs import server as tfjs_server  # pylint: disable=g-import-not-at-top
 
   server = cli.work_or_exit(tfjs_server.make_server, FLAGS.model_dir, FLAGS.port)

@@ -24,6 +24,7 @@ from absl import flags
 
 from export import cli
 from export.base import files
+from nets import variants
 
 FLAGS = flags.FLAGS
 
@@ -35,9 +36,7 @@ class Options:
   golden: Optional[str]
   write_golden: Optional[str]
   report: Optional[str]
-  depth_multiplier: float
-  image_size: int
-  module_type: str
+  spec: variants.ModelSpec
 
 
 def define_flags() -> None:
@@ -75,16 +74,13 @@ def options_from_flags(argv) -> Options:
     )
   if not FLAGS.export_dir and not FLAGS.write_golden:
     raise ValueError("--export_dir is required (unless only writing a golden)")
-  depth_multiplier, image_size = cli.variant_from_flags(FLAGS.checkpoint_path)
   return Options(
     FLAGS.export_dir,
     FLAGS.checkpoint_path,
     FLAGS.golden,
     FLAGS.write_golden,
     FLAGS.report,
-    depth_multiplier,
-    image_size,
-    FLAGS.module_type,
+    cli.spec_from_flags(FLAGS.checkpoint_path),
   )
 
 
@@ -142,14 +138,9 @@ def verify_from_options(options: Options) -> int:
 
   # pylint: enable=g-import-not-at-top
   _check_inputs(options)
-  variant = dict(
-    depth_multiplier=options.depth_multiplier,
-    image_size=options.image_size,
-    module_type=options.module_type,
-  )
   if options.write_golden:
     stored = golden.write_golden(
-      options.write_golden, checkpoint_path=options.checkpoint_path, **variant
+      options.write_golden, options.spec, checkpoint_path=options.checkpoint_path
     )
     print(
       f"wrote golden {options.write_golden}: {len(stored.input_names)} inputs, "
@@ -158,7 +149,7 @@ def verify_from_options(options: Options) -> int:
   if not options.export_dir:
     return 0
   report = verifier.compare(
-    options.export_dir, verifier.expectation(options.checkpoint_path, options.golden, **variant)
+    options.export_dir, verifier.expectation(options.checkpoint_path, options.golden, options.spec)
   )
   if options.report:
     _write_report(report, options.report)

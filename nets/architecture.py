@@ -49,7 +49,8 @@ def network_input(images):
 
 def validate(depth_multiplier=None, image_size=None, module_type=None) -> None:
   """Checks what is given; ValueError with the message users see. The one place these rules
-  live: the binaries, the libraries and the synthetic checkpoints all call it."""
+  live: `variants.ModelSpec` checks a network with it when made; the synthetic checkpoints,
+  the probe images and the module-type lookups check their single values."""
   if depth_multiplier is not None and (
     isinstance(depth_multiplier, bool)
     or not isinstance(depth_multiplier, numbers.Real)

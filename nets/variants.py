@@ -1,4 +1,5 @@
-"""The 22 released TF-Slim MobileNet V2 checkpoints: the project's single table of variants.
+"""The 22 released TF-Slim MobileNet V2 checkpoints: the project's single table of variants,
+and `ModelSpec`, the network (multiplier, image size, module type) a piece of work is about.
 
 Everything that names a variant (the export and verify binaries, the regeneration, the model
 cards, the tests) reads it from here. The figures are those of the TF-Slim README: MACs in
@@ -65,6 +66,49 @@ class Variant:
     architecture.validate(module_type=module_type)
     return f"{HUB_PUBLISHER_PREFIX}/{self.hub_name}/{module_type}"
 
+  def spec(self, module_type: str = MODULE_TYPES[0]) -> "ModelSpec":
+    """The network of this variant's `module_type` module."""
+    return ModelSpec(self.depth_multiplier, self.image_size, module_type)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """The network an export, a reference or a golden is of: what travels together through
+  the exporters, the verifier and the regeneration. Checked once, when made: a ValueError
+  with the message users see (`architecture.validate`)."""
+
+  depth_multiplier: float
+  image_size: int
+  module_type: str = MODULE_TYPES[0]
+
+  def __post_init__(self):
+    architecture.validate(self.depth_multiplier, self.image_size, self.module_type)
+
+  @property
+  def num_classes(self) -> Optional[int]:
+    """The logits layer's width, or None for a feature vector."""
+    return architecture.num_classes(self.module_type)
+
+  @property
+  def name(self) -> str:
+    """TF-Slim's name of the network, released or not: mobilenet_v2_0.75_96."""
+    return checkpoint_stem(self.depth_multiplier, self.image_size)
+
+  @property
+  def variant(self) -> Optional[Variant]:
+    """The released variant of this multiplier and size (its TF Hub and TF-Slim names), or
+    None for a network no checkpoint was released of."""
+    return next((v for v in VARIANTS if _same(v, self.depth_multiplier, self.image_size)), None)
+
+  def with_module_type(self, module_type: str) -> "ModelSpec":
+    return dataclasses.replace(self, module_type=module_type)
+
+
+def _same(variant: Variant, depth_multiplier: float, image_size: int) -> bool:
+  return (
+    abs(variant.depth_multiplier - depth_multiplier) < 1e-9 and variant.image_size == image_size
+  )
+
 
 def _v(multiplier, size, macs, params, top1, top5):
   return Variant(multiplier, size, macs, params, top1, top5)
@@ -101,7 +145,7 @@ DEFAULT_VARIANT_NAME = "mobilenet_v2_0.75_96"
 def find(depth_multiplier: float, image_size: int) -> Variant:
   """The released variant of this multiplier and size; ValueError naming the known ones."""
   for variant in VARIANTS:
-    if abs(variant.depth_multiplier - depth_multiplier) < 1e-9 and variant.image_size == image_size:
+    if _same(variant, depth_multiplier, image_size):
       return variant
   raise ValueError(
     f"no released MobileNet V2 checkpoint has depth multiplier {depth_multiplier} and image "
@@ -118,6 +162,16 @@ def by_name(name: str) -> Variant:
     f"unknown variant {name!r}; expected a TF-Slim name such as {VARIANTS[11].name} or a "
     f"TF Hub name such as {VARIANTS[11].hub_name}"
   )
+
+
+def select(names) -> tuple:
+  """The variants of TF-Slim or TF Hub `names` (or ["all"]), in the table's order."""
+  if list(names) == ["all"]:
+    return VARIANTS
+  chosen = {by_name(name) for name in names}
+  if not chosen:
+    raise ValueError("no variants selected")
+  return tuple(variant for variant in VARIANTS if variant in chosen)
 
 
 def default() -> Variant:

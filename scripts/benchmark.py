@@ -44,6 +44,7 @@ from benchmarking import processes
 from benchmarking import report
 from export import cli
 from export.base import files
+from nets import variants
 
 FLAGS = flags.FLAGS
 # Modules beyond the core install -> the setup.cfg extra that installs them.
@@ -60,6 +61,7 @@ def define_flags() -> None:
     "output_dir",
     None,
     "Where benchmark.md and benchmark.png go (created); docs to update the committed report.",
+    required=True,  # never the checkout's docs/ unless asked
   )
   flags.DEFINE_string("work_dir", None, "Keeps the exports here (default: a temporary directory).")
   flags.DEFINE_integer("rounds", 9, "Timed rounds per serving and TFLite figure.")
@@ -97,7 +99,6 @@ def _checkpoint(work_dir: pathlib.Path) -> tuple:
 
 def _check_flags(argv) -> None:
   cli.reject_positional_arguments(argv)
-  cli.require("output_dir")  # never the checkout's docs/ unless asked
 
 
 def check_optional_modules() -> None:
@@ -158,8 +159,7 @@ def benchmark(work_dir: pathlib.Path) -> dict:
     options.KerasExportOptions(
       checkpoint_path=checkpoint_path,
       output=keras_file,
-      depth_multiplier=processes.MULTIPLIER,
-      image_size=processes.IMAGE_SIZE,
+      spec=variants.ModelSpec(processes.MULTIPLIER, processes.IMAGE_SIZE),
     )
   )
   results["keras3"] = keras3.measure(keras_file, export["export_dir"], FLAGS.rounds)

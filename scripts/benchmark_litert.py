@@ -30,6 +30,7 @@ from absl import flags
 from benchmarking.processes import IMAGE_SIZE  # beside this script
 from benchmarking.processes import MULTIPLIER
 from export import cli
+from nets import variants
 
 FLAGS = flags.FLAGS
 
@@ -111,7 +112,10 @@ def seed_agreements(
     ranges = None  # the feature vector's are the classifier's without the logits'
     for module_type in ("classification", "feature_vector"):
       root = reusable_module.build(
-        values, multiplier, image_size, module_type, 0.99, labels_file=labels.LABELS_FILE
+        values,
+        variants.ModelSpec(multiplier, image_size, module_type),
+        0.99,
+        labels_file=labels.LABELS_FILE,
       )
       reference = root.__call__(tf.constant(probes), training=False).numpy()
       network = litert.network_of(root)
@@ -150,8 +154,7 @@ def benchmark(scratch: pathlib.Path) -> dict:
     options.ExportOptions(
       checkpoint_path=checkpoint_path,
       export_dir=str(scratch / "module"),
-      depth_multiplier=MULTIPLIER,
-      image_size=IMAGE_SIZE,
+      spec=variants.ModelSpec(MULTIPLIER, IMAGE_SIZE),
       tflite=True,
       tflite_types=litert.TYPES,
     )
@@ -173,7 +176,7 @@ def benchmark(scratch: pathlib.Path) -> dict:
   with checkpoint.opened(checkpoint_path) as prefix:
     values = checkpoint.model_values(prefix, MULTIPLIER, True).values
   root = reusable_module.build(
-    values, MULTIPLIER, IMAGE_SIZE, "classification", 0.99, labels_file=labels.LABELS_FILE
+    values, variants.ModelSpec(MULTIPLIER, IMAGE_SIZE), 0.99, labels_file=labels.LABELS_FILE
   )
   network = litert.network_of(root)
   _, probes = probe_images.probe_batch(IMAGE_SIZE)
@@ -191,8 +194,6 @@ def benchmark(scratch: pathlib.Path) -> dict:
   print("other checkpoint seeds ...", flush=True)
   results["seeds"] = seed_agreements(seeds, scratch)
   if FLAGS.all_variants:
-    from nets import variants
-
     print("every variant ...", flush=True)
     results["variants"] = [
       row

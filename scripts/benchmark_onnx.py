@@ -18,6 +18,7 @@ from absl import flags
 
 from benchmarking import onnx_runtime  # beside this script
 from export import cli
+from nets import variants
 
 FLAGS = flags.FLAGS
 
@@ -41,12 +42,14 @@ def benchmark(scratch: pathlib.Path) -> dict:
       options_lib.ExportOptions(
         checkpoint_path=checkpoint_path,
         export_dir=export_dir,
-        module_type=module_type,
+        spec=variants.ModelSpec(0.75, 96, module_type),
         tflite=True,
         tflite_types=("float32", "int8"),
       )
     )
-    root = reusable_module.build(result.restored.values, 0.75, 96, module_type, 0.99)
+    root = reusable_module.build(
+      result.restored.values, variants.ModelSpec(0.75, 96, module_type), 0.99
+    )
     written = onnx_export.write_beside(root, export_dir, onnx_export.TYPES)
     agreements += [(module_type, *row) for row in onnx_runtime.agreement_rows(written)]
     if module_type == "classification":

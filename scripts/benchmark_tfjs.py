@@ -32,6 +32,7 @@ from export.formats.tfjs import exporter as tfjs
 from export.formats.tfjs import node as tfjs_node
 from export.formats.tfjs import server as tfjs_server
 from export.testing import synthetic_checkpoint
+from nets import variants
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("variants", ["0.75/96", "1.0/224"], "multiplier/size of each variant")
@@ -59,7 +60,7 @@ def measure_variant(multiplier: float, size: int, work: pathlib.Path, screenshot
   export_dir = str(work / "module")
   exporter.export_saved_model(
     options_lib.ExportOptions(
-      checkpoint_path=prefix, export_dir=export_dir, depth_multiplier=multiplier, image_size=size
+      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(multiplier, size)
     )
   )
   network = tfjs.network_of_checkpoint(prefix, multiplier, "classification")

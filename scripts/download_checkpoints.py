@@ -13,20 +13,17 @@ from absl import flags
 
 from export import cli
 from export.pipeline import download
-from export.pipeline import plan
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string(
-    "variants",
-    "all",
+  cli.define_variants_flag(
     "Comma-separated TF-Slim (mobilenet_v2_0.75_96) or TF Hub (mobilenet_v2_075_96) variant "
     "names, or 'all' for the 22 released checkpoints.",
   )
   flags.DEFINE_string(
-    "output_dir", None, "Directory for the <name>.tgz archives (created if missing)."
+    "output_dir", None, "Directory for the <name>.tgz archives (created if missing).", required=True
   )
   flags.DEFINE_string(
     "base_url", None, f"Replaces {download.RELEASE_BASE_URL} in the archive URLs, for a mirror."
@@ -53,10 +50,9 @@ def define_flags() -> None:
 def options_from_flags(argv) -> list:
   """The variants to download; ValueError (a usage error) for bad flags."""
   cli.reject_positional_arguments(argv)
-  cli.require("output_dir")
   if FLAGS.base_url is not None:
     download.check_base_url(FLAGS.base_url)
-  return plan.parse_variants(FLAGS.variants)
+  return cli.variants_from_flag()
 
 
 def main(argv) -> int:

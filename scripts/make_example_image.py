@@ -15,15 +15,13 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("output", None, "Where the .png or .jpg goes.")
+  flags.DEFINE_string("output", None, "Where the .png or .jpg goes.", required=True)
   flags.DEFINE_integer("size", 256, "Height and width in pixels.", lower_bound=1)
   flags.DEFINE_enum("kind", "landscape", list(probe_images.PHOTO_KINDS), "What it shows.")
 
 
 def main(argv) -> None:
-  cli.parse_or_exit(
-    lambda argv: (cli.reject_positional_arguments(argv), cli.require("output")), argv
-  )
+  cli.parse_or_exit(cli.reject_positional_arguments, argv)
   from export.core import images  # pylint: disable=g-import-not-at-top  (TensorFlow)
 
   cli.parse_or_exit(

@@ -22,9 +22,9 @@ from nets import variants
 
 DEFAULT_OUTPUT_DIR = pathlib.Path(__file__).resolve().parents[1] / "tests" / "golden"
 # (depth multiplier, image size, module type, checkpoint seed) of each committed golden.
-GOLDENS = (
-  (0.75, 96, "classification", 0),
-  (0.75, 96, "feature_vector", 0),
+GOLDENS = (  # (the network, the synthetic checkpoint's seed)
+  (variants.ModelSpec(0.75, 96, "classification"), 0),
+  (variants.ModelSpec(0.75, 96, "feature_vector"), 0),
 )
 
 
@@ -32,18 +32,17 @@ def define_flags() -> None:
   flags.DEFINE_string("output_dir", str(DEFAULT_OUTPUT_DIR), "Where the goldens go.")
 
 
-def golden_name(depth_multiplier: float, image_size: int, module_type: str, seed: int) -> str:
+def golden_name(spec: variants.ModelSpec, seed: int) -> str:
   """mobilenet_v2_0.75_96_classification_seed0.npz"""
-  stem = variants.checkpoint_stem(depth_multiplier, image_size)
-  return f"{stem}_{module_type}_seed{seed}.npz"
+  return f"{spec.name}_{spec.module_type}_seed{seed}.npz"
 
 
 def make_goldens(output_dir: str) -> list:
   """Writes every golden of GOLDENS into `output_dir`; returns their paths."""
   paths, checkpoints = [], {}
   with tempfile.TemporaryDirectory(prefix="make_goldens_") as scratch:
-    for depth_multiplier, image_size, module_type, seed in GOLDENS:
-      key = (depth_multiplier, image_size, seed)
+    for spec, seed in GOLDENS:
+      key = (spec.depth_multiplier, spec.image_size, seed)
       if key not in checkpoints:
         # A directory per checkpoint keeps the plain TF-Slim file names, which the golden's
         # metadata records.
@@ -51,14 +50,8 @@ def make_goldens(output_dir: str) -> list:
           os.path.join(scratch, str(len(checkpoints))), *key
         )
       prefix = checkpoints[key]
-      path = os.path.join(output_dir, golden_name(depth_multiplier, image_size, module_type, seed))
-      golden.write_golden(
-        path,
-        checkpoint_path=prefix,
-        depth_multiplier=depth_multiplier,
-        image_size=image_size,
-        module_type=module_type,
-      )
+      path = os.path.join(output_dir, golden_name(spec, seed))
+      golden.write_golden(path, spec, checkpoint_path=prefix)
       paths.append(path)
   return paths
 

@@ -24,21 +24,22 @@ from export.kaggle import mapping
 from export.kaggle import publish as publish_lib
 from export.kaggle import staging
 from export.kaggle import upload as upload_lib
-from export.pipeline import plan as regeneration_plan
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("hub_dir", None, "The --output_dir of a finished regeneration.")
-  flags.DEFINE_string("owner", None, "Kaggle user or organization that owns the model.")
-  flags.DEFINE_string("model", mapping.DEFAULT_MODEL_SLUG, "The Kaggle model's slug.")
   flags.DEFINE_string(
-    "variants", "all", "Comma-separated TF-Slim or TF Hub variant names, or 'all'."
+    "hub_dir", None, "The --output_dir of a finished regeneration.", required=True
   )
   flags.DEFINE_string(
+    "owner", None, "Kaggle user or organization that owns the model.", required=True
+  )
+  flags.DEFINE_string("model", mapping.DEFAULT_MODEL_SLUG, "The Kaggle model's slug.")
+  cli.define_variants_flag("Comma-separated TF-Slim or TF Hub variant names, or 'all'.")
+  flags.DEFINE_list(
     "formats",
-    "all",
+    ["all"],
     f"Comma-separated formats among {', '.join(mapping.FORMATS)}; 'litert' "
     f"means the four LiteRT types, 'all' everything the manifest has.",
   )
@@ -56,13 +57,12 @@ def define_flags() -> None:
 
 def _options_from_flags(argv) -> publish_lib.Options:
   cli.reject_positional_arguments(argv)
-  cli.require("hub_dir", "owner")
   return publish_lib.Options(
     hub_dir=FLAGS.hub_dir,
-    owner=mapping.check_owner(FLAGS.owner),
-    model=mapping.check_model_slug(FLAGS.model),
-    variants=tuple(regeneration_plan.parse_variants(FLAGS.variants)),
-    formats=mapping.parse_formats(FLAGS.formats),
+    owner=cli.from_flag("owner", mapping.check_owner),
+    model=cli.from_flag("model", mapping.check_model_slug),
+    variants=cli.variants_from_flag(),
+    formats=cli.from_flag("formats", mapping.select_formats),
     output_dir=FLAGS.output_dir,
     lock=FLAGS.lock,
     private=not FLAGS.public,

@@ -27,6 +27,7 @@ from export.pipeline import plan
 from export.pipeline import regenerate
 from export.pipeline import report
 from export.pipeline import state
+from nets import architecture
 
 FLAGS = flags.FLAGS
 
@@ -37,28 +38,28 @@ def define_flags() -> None:
     None,
     "Directory of checkpoints: <name>.ckpt.index with its data file, or the "
     "released <name>.tgz (TF-Slim names, e.g. mobilenet_v2_0.75_96).",
+    required=True,
   )
   flags.DEFINE_string(
     "output_dir",
     None,
     "Root of the TF Hub layout: <handle>/<version>/ (SavedModel), "
     "<version>.md, <version>.tar.gz, and manifest.json.",
+    required=True,
   )
-  flags.DEFINE_string(
-    "variants", "all", "Comma-separated TF-Slim or TF Hub variant names, or 'all' (22)."
+  cli.define_variants_flag("Comma-separated TF-Slim or TF Hub variant names, or 'all' (22).")
+  flags.DEFINE_list(
+    "module_types", list(architecture.MODULE_TYPES), "Comma-separated module types."
   )
-  flags.DEFINE_string(
-    "module_types", "classification,feature_vector", "Comma-separated module types."
-  )
-  flags.DEFINE_string(
+  flags.DEFINE_list(
     "formats",
-    ",".join(plan.FORMATS),
+    list(plan.FORMATS),
     "Comma-separated formats: saved_model (module versions with card and archive), litert "
     "(the latest version's LiteRT models; needs saved_model), keras (a .keras file per module).",
   )
-  flags.DEFINE_string(
+  flags.DEFINE_list(
     "versions",
-    ",".join(map(str, versions.PRODUCED_VERSIONS)),
+    [str(number) for number in versions.PRODUCED_VERSIONS],
     "Comma-separated TF Hub versions to produce.",
   )
   flags.DEFINE_integer(
@@ -88,7 +89,6 @@ def define_flags() -> None:
 
 def options_from_flags(argv) -> regenerate.Options:
   cli.reject_positional_arguments(argv)
-  cli.require("checkpoint_dir", "output_dir")
   if FLAGS.check and FLAGS.update_lock:
     raise ValueError("give at most one of --check and --update_lock")
   if FLAGS.prune_lock and not FLAGS.update_lock:
@@ -99,10 +99,10 @@ def options_from_flags(argv) -> regenerate.Options:
   return regenerate.Options(
     checkpoint_dir=FLAGS.checkpoint_dir,
     output_dir=FLAGS.output_dir,
-    variants=tuple(plan.parse_variants(FLAGS.variants)),
-    module_types=tuple(plan.parse_module_types(FLAGS.module_types)),
-    versions=tuple(plan.parse_versions(FLAGS.versions)),
-    formats=tuple(plan.parse_formats(FLAGS.formats)),
+    variants=cli.variants_from_flag(),
+    module_types=cli.from_flag("module_types", plan.check_module_types),
+    versions=cli.from_flag("versions", lambda words: plan.check_versions(list(map(int, words)))),
+    formats=cli.from_flag("formats", plan.check_formats),
     jobs=jobs,
   )
 

@@ -42,7 +42,7 @@ MARKER = re.compile(r"^<!-- test_docs: (.*?) -->$")
 SHELL_LANGUAGES = ("sh", "bash", "shell")
 FRESH_PATH = "/usr/local/bin:/usr/bin:/bin"  # a fresh login's: no virtualenv, no pyenv shims
 QUICKSTART = "bash scripts/quickstart.sh"
-LINKED = ("scripts", "export", "nets")
+LINKED = ("scripts", "export", "nets", "tfjs")
 COPIED = ("setup.cfg", "pyproject.toml", "tests/regeneration.lock.json")
 
 

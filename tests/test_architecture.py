@@ -6,6 +6,7 @@ read back from the module under test.
 """
 
 import math
+import re
 
 import pytest
 
@@ -166,3 +167,34 @@ def test_checkpoint_stem_spells_multipliers_as_the_released_names():
   assert variants.checkpoint_stem(1, 224) == "mobilenet_v2_1.0_224"
   # Unreleased multipliers keep their digits rather than colliding with a rounded neighbour.
   assert variants.checkpoint_stem(0.125, 96) == "mobilenet_v2_0.125_96"
+
+
+@pytest.mark.parametrize(
+  "arguments,message",
+  [
+    (dict(module_type="detection"), "module type must be one of classification, feature_vector"),
+    (dict(depth_multiplier=-1.0), "depth multiplier must be a positive number, got -1.0"),
+    (dict(depth_multiplier=True), "depth multiplier must be a positive number, got True"),
+    (dict(image_size=0), "image size must be a positive whole number of pixels, got 0"),
+    (dict(image_size=96.0), "image size must be a positive whole number of pixels, got 96.0"),
+  ],
+)
+def test_a_model_spec_is_checked_when_made_with_the_message_users_see(arguments, message):
+  fields = dict(depth_multiplier=0.75, image_size=96, module_type="classification")
+  with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+    variants.ModelSpec(**dict(fields, **arguments))
+
+
+def test_a_model_spec_names_its_network_and_released_variant():
+  spec = variants.by_name("mobilenet_v2_075_96").spec()
+  assert spec == variants.ModelSpec(0.75, 96, "classification")
+  assert (spec.name, spec.num_classes, spec.variant.hub_name) == (
+    "mobilenet_v2_0.75_96",
+    1001,
+    "mobilenet_v2_075_96",
+  )
+  features = spec.with_module_type("feature_vector")
+  assert features.num_classes is None and features.variant == spec.variant
+  # A network no checkpoint was released of is still a network, with TF-Slim's name for it.
+  unreleased = variants.ModelSpec(0.6, 128)
+  assert (unreleased.name, unreleased.variant) == ("mobilenet_v2_0.6_128", None)

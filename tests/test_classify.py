@@ -17,6 +17,7 @@ from export import classify
 from export.base import probe_images
 from export.core import images
 from export.runtime import classifier
+from nets import variants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 96
@@ -29,7 +30,7 @@ def classification_dir(exported):
 
 @pytest.fixture(scope="module")
 def feature_vector_dir(exported):
-  return exported(module_type="feature_vector").export_dir
+  return exported(spec=variants.ModelSpec(0.75, 96, "feature_vector")).export_dir
 
 
 def _pixels(kind, size, seed=0):

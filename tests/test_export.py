@@ -20,8 +20,10 @@ from export.formats.saved_model import exporter as export_lib
 from export.testing import synthetic_checkpoint
 from export.verification import reference
 from export.verification import report
+from nets import variants
 
 BATCH = 3
+FEATURES = variants.ModelSpec(0.75, 96, "feature_vector")
 
 
 def _images(image_size, seed=0, batch=BATCH):
@@ -46,7 +48,8 @@ def loaded_classifier(classifier):
 
 @pytest.fixture(scope="module")
 def slim_reference(synthetic_checkpoint_075_96):
-  with reference.SlimReference(synthetic_checkpoint_075_96, 0.75, 96) as slim_graph:
+  classifier = variants.ModelSpec(0.75, 96)
+  with reference.SlimReference(synthetic_checkpoint_075_96, classifier) as slim_graph:
     yield slim_graph
 
 
@@ -76,11 +79,10 @@ def test_other_variants_equal_the_tf_slim_graph(
   prefix = synthetic_checkpoint.write_checkpoint(
     str(tmp_path_factory.mktemp("ckpt")), multiplier, calibration_size, seed=3
   )
-  result = export_checkpoint(
-    prefix, depth_multiplier=multiplier, image_size=size, module_type=module_type
-  )
+  spec = variants.ModelSpec(multiplier, size, module_type)
+  result = export_checkpoint(prefix, spec=spec)
   images = _images(size, seed=1, batch=2)
-  with reference.SlimReference(prefix, multiplier, size, module_type) as slim_graph:
+  with reference.SlimReference(prefix, spec) as slim_graph:
     ref = slim_graph(images)
   got = tf.saved_model.load(result.export_dir)(tf.constant(images)).numpy()
   assert got.shape == ref.shape
@@ -142,7 +144,7 @@ def test_inference_leaves_every_variable_unchanged_and_has_no_dropout(loaded_cla
 
 
 def test_feature_vector_returns_the_global_pool_and_carries_no_labels(exported):
-  result = exported(module_type="feature_vector")
+  result = exported(spec=FEATURES)
   loaded = tf.saved_model.load(result.export_dir)
   assert list(loaded.signatures["serving_default"].structured_outputs) == ["feature_vector"]
   assert not any("Logits" in v.name for v in loaded.variables)
@@ -208,7 +210,7 @@ def test_wrong_multiplier_names_variable_shapes_and_the_implied_multiplier(
     r"variable MobilenetV2/Conv/weights/ExponentialMovingAverage has shape \[3, 3, 3, 24\], "
     r"expected \[3, 3, 3, 32\] for depth multiplier 1.0 .*depth multiplier 0.75",
     checkpoint_path=synthetic_checkpoint_075_96,
-    depth_multiplier=1.0,
+    spec=variants.ModelSpec(1.0, 96),
   )
 
 
@@ -244,10 +246,7 @@ def test_missing_variable_is_named(synthetic_checkpoint_075_96, tmp_path):
 @pytest.mark.parametrize(
   "field,value,match",
   [
-    ("module_type", "detection", "module type must be one of"),
     ("version", 3, "version 3 .* cannot be produced"),
-    ("depth_multiplier", -1.0, "depth multiplier must be a positive number"),
-    ("image_size", 0, "image size must be a positive"),
     ("batch_norm_momentum_default", 1.5, "momentum default must lie in"),
   ],
 )

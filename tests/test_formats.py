@@ -31,6 +31,7 @@ from export.pipeline import manifest
 from export.runtime import classifier
 from export.runtime import loading
 from export.verification import verifier
+from nets import variants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOLDENS = {
@@ -55,7 +56,7 @@ def _saved_model(prefix, target, module_type, overwrite, **options):
     options_lib.ExportOptions(
       checkpoint_path=prefix,
       export_dir=str(target),
-      module_type=module_type,
+      spec=variants.ModelSpec(0.75, 96, module_type),
       overwrite=overwrite,
       **options,
     )
@@ -71,7 +72,10 @@ def _litert(prefix, target, module_type, overwrite):
 def _keras(prefix, target, module_type, overwrite):
   return keras_exporter.export_keras(
     options_lib.KerasExportOptions(
-      checkpoint_path=prefix, output=str(target), module_type=module_type, overwrite=overwrite
+      checkpoint_path=prefix,
+      output=str(target),
+      spec=variants.ModelSpec(0.75, 96, module_type),
+      overwrite=overwrite,
     )
   ).output
 
@@ -138,9 +142,9 @@ def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
 
   def path(format_name, module_type):
     if format_name == "saved_model":
-      return exported(module_type=module_type).export_dir
+      return exported(spec=variants.ModelSpec(0.75, 96, module_type)).export_dir
     if format_name == "litert":
-      result = exported(module_type=module_type, tflite=True)
+      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tflite=True)
       return result.litert_models[0].path
     if module_type not in keras_files:
       target = tmp_path_factory.mktemp("keras") / f"{module_type}.keras"
@@ -276,13 +280,13 @@ def test_verify_accepts_the_formats_it_checks_and_refuses_the_others(
   format_name, module_type, written
 ):
   path = written(format_name, module_type)
-  variant = dict(depth_multiplier=0.75, image_size=96, module_type=module_type)
+  spec = variants.ModelSpec(0.75, 96, module_type)
   if not registry.by_name(format_name).verifiable:
     with pytest.raises(verifier.VerifyInputError) as raised:
-      verifier.verify(path, golden_path=str(GOLDENS[module_type]), **variant)
+      verifier.verify(path, spec, golden_path=str(GOLDENS[module_type]))
     assert "\n" not in str(raised.value) and str(raised.value).startswith(path)
     return
-  report = verifier.verify(path, golden_path=str(GOLDENS[module_type]), **variant)
+  report = verifier.verify(path, spec, golden_path=str(GOLDENS[module_type]))
   assert report.passed, report.first_failure
 
 

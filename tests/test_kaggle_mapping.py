@@ -59,9 +59,9 @@ def test_keras_files_have_no_hub_version():
 def test_unproduced_hub_versions_and_bad_slugs_are_refused():
   with pytest.raises(ValueError, match="hub versions"):
     mapping.target(V075_96, "classification", 3, "saved_model", "t")
-  with pytest.raises(ValueError, match="--model"):
+  with pytest.raises(ValueError, match=r"^'MobileNet V2' is not a model slug"):
     mapping.target(V075_96, "classification", 5, "saved_model", "t", "MobileNet V2")
-  with pytest.raises(ValueError, match="--owner"):
+  with pytest.raises(ValueError, match=r"^'a/b' is not a Kaggle user or organization slug"):
     mapping.target(V075_96, "classification", 5, "saved_model", "a/b")
 
 
@@ -73,17 +73,19 @@ def test_version_notes_are_the_hub_versions_changelog_entry():
   assert versions.get(4).changes[0] not in notes
 
 
-def test_formats_parse_shorthands_in_table_order():
-  assert mapping.parse_formats("keras,litert") == (
+def test_formats_are_selected_with_shorthands_in_table_order():
+  assert mapping.select_formats(["keras", "litert"]) == (
     "litert_float32",
     "litert_float16",
     "litert_int8",
     "litert_uint8",
     "keras",
   )
-  assert mapping.parse_formats("all") == mapping.FORMATS
+  assert mapping.select_formats(["all"]) == mapping.FORMATS
   with pytest.raises(ValueError, match="unknown format 'onnx'"):
-    mapping.parse_formats("saved_model,onnx")
+    mapping.select_formats(["saved_model", "onnx"])
+  with pytest.raises(ValueError, match=r"^no formats selected$"):
+    mapping.select_formats([])
 
 
 def test_single_files_are_named_after_the_module():

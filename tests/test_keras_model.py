@@ -22,8 +22,11 @@ from export.testing import synthetic_checkpoint
 from export.verification import reference
 from export.verification import verifier
 from nets import architecture
+from nets import variants
 
 TOLERANCE = 1e-5
+CLASSIFIER = variants.ModelSpec(0.75, 96, "classification")
+FEATURES = CLASSIFIER.with_module_type("feature_vector")
 
 
 def _images(image_size, seed=0, batch=3):
@@ -44,7 +47,7 @@ def values(synthetic_checkpoint_075_96):
 
 @pytest.fixture(scope="module")
 def keras_file(values, tmp_path_factory):
-  model = keras_model.build_keras_model(values, 0.75, 96, "classification")
+  model = keras_model.build_keras_model(values, CLASSIFIER)
   path = tmp_path_factory.mktemp("keras") / "classifier.keras"
   path.write_bytes(keras_model.keras_file_bytes(model))
   return path
@@ -65,7 +68,7 @@ def saved_model_dir(exported):
 def outputs(classifier, saved_model_dir, synthetic_checkpoint_075_96):
   """Inputs and the outputs of the three implementations on them, for 0.75/96."""
   images = _images(96)
-  with reference.SlimReference(synthetic_checkpoint_075_96, 0.75, 96) as slim_graph:
+  with reference.SlimReference(synthetic_checkpoint_075_96, CLASSIFIER) as slim_graph:
     slim = slim_graph(images)
   saved_model = tf.saved_model.load(saved_model_dir)(tf.constant(images)).numpy()
   return dict(
@@ -97,11 +100,10 @@ def test_other_variants_equal_the_tf_slim_graph(
   prefix = synthetic_checkpoint.write_checkpoint(
     str(tmp_path), multiplier, calibration_size, seed=3
   )
-  model = keras_model.build_keras_model(
-    checkpoint.model_values(prefix, multiplier).values, multiplier, size, module_type
-  )
+  spec = variants.ModelSpec(multiplier, size, module_type)
+  model = keras_model.build_keras_model(checkpoint.model_values(prefix, multiplier).values, spec)
   images = _images(size, seed=1, batch=2)
-  with reference.SlimReference(prefix, multiplier, size, module_type) as slim_graph:
+  with reference.SlimReference(prefix, spec) as slim_graph:
     want = slim_graph(images)
   got = model.predict(images, verbose=0)
   assert got.shape == (2, width)
@@ -126,7 +128,7 @@ def test_weights_are_the_checkpoints_ema_values_bit_for_bit(
 
 
 def test_feature_vector_model_has_no_head(values):
-  model = keras_model.build_keras_model(values, 0.75, 96, "feature_vector")
+  model = keras_model.build_keras_model(values, FEATURES)
   assert model.output_shape == (None, 1280) and model.output_names == ["feature_vector"]
   assert (len(model.weights), len(model.trainable_weights), len(model.losses)) == (260, 156, 35)
   assert not any("Logits" in layer.name for layer in model.layers)
@@ -188,10 +190,10 @@ def test_dropout_acts_in_training_only(classifier, values, outputs):
   _assert_close(inference, outputs["keras"])
   # Batch statistics make training outputs differ from inference, but not from each other:
   # only dropout can tell two training calls apart.
-  model = keras_model.build_keras_model(values, 0.75, 96, "classification")
+  model = keras_model.build_keras_model(values, CLASSIFIER)
   first, second = (keras.ops.convert_to_numpy(model(images, training=True)) for _ in range(2))
   assert np.abs(first - second).max() > 1e-3
-  features = keras_model.build_keras_model(values, 0.75, 96, "feature_vector")
+  features = keras_model.build_keras_model(values, FEATURES)
   np.testing.assert_array_equal(features(images, training=True), features(images, training=True))
 
 
@@ -259,9 +261,7 @@ def _output_sizes(multiplier, image_size):
 
 
 def test_momentum_is_set_at_build(values):
-  model = keras_model.build_keras_model(
-    values, 0.75, 96, "feature_vector", batch_norm_momentum=0.997
-  )
+  model = keras_model.build_keras_model(values, FEATURES, batch_norm_momentum=0.997)
   assert {
     layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
   } == {0.997}
@@ -282,14 +282,15 @@ def test_momentum_is_set_at_build(values):
 def test_bad_arguments_are_named(values, kwargs, match):
   arguments = dict(depth_multiplier=0.75, image_size=96, module_type="classification")
   arguments.update(kwargs)
+  momentum = arguments.pop("batch_norm_momentum", 0.99)
   with pytest.raises(ValueError, match=match):
-    keras_model.build_keras_model(values, **arguments)
+    keras_model.build_keras_model(values, variants.ModelSpec(**arguments), momentum)
 
 
 def test_missing_value_is_named(values):
   partial = {k: v for k, v in values.items() if k != "MobilenetV2/Conv_1/BatchNorm/gamma"}
   with pytest.raises(ValueError, match="variable MobilenetV2/Conv_1/BatchNorm/gamma is missing"):
-    keras_model.build_keras_model(partial, 0.75, 96, "classification")
+    keras_model.build_keras_model(partial, CLASSIFIER)
 
 
 # --- the file, anywhere: no project, other backends, the SavedModel in Keras 3 -------------
@@ -377,13 +378,7 @@ def test_tfsm_layer_cannot_find_serving_default_in_version_4(saved_model_v4_dir,
 # --- verification of the file against the checkpoint ----------------------------------------
 @pytest.mark.slow
 def test_verify_checks_a_keras_file_against_the_checkpoint(keras_file, synthetic_checkpoint_075_96):
-  report = verifier.verify(
-    str(keras_file),
-    checkpoint_path=synthetic_checkpoint_075_96,
-    depth_multiplier=0.75,
-    image_size=96,
-    module_type="classification",
-  )
+  report = verifier.verify(str(keras_file), CLASSIFIER, checkpoint_path=synthetic_checkpoint_075_96)
   assert report.passed, report.text()
   checks = {check.name: check for check in report.checks}
   assert checks["variables"].summary == "262 of 262 exactly equal"
@@ -397,15 +392,7 @@ def test_verify_names_a_changed_weight_of_a_keras_file(
   name = "MobilenetV2/expanded_conv_5/project/weights"
   changed = dict(values, **{name: values[name] * np.float32(1.001)})
   path = tmp_path / "changed.keras"
-  path.write_bytes(
-    keras_model.keras_file_bytes(keras_model.build_keras_model(changed, 0.75, 96, "classification"))
-  )
-  report = verifier.verify(
-    str(path),
-    checkpoint_path=synthetic_checkpoint_075_96,
-    depth_multiplier=0.75,
-    image_size=96,
-    module_type="classification",
-  )
+  path.write_bytes(keras_model.keras_file_bytes(keras_model.build_keras_model(changed, CLASSIFIER)))
+  report = verifier.verify(str(path), CLASSIFIER, checkpoint_path=synthetic_checkpoint_075_96)
   assert not report.passed
   assert report.first_failure.startswith(f"variables: 1 of 262 differ, first {name}")

@@ -28,6 +28,7 @@ from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import network as litert_network
 from export.formats.saved_model import exporter as export_lib
 from export.runtime import classifier
+from nets import variants
 
 ALL_FILES = [
   "module",
@@ -202,7 +203,7 @@ def test_feature_vector_int8_model_is_checked_by_cosine(synthetic_checkpoint_075
   result = _export(
     synthetic_checkpoint_075_96,
     tmp_path,
-    module_type="feature_vector",
+    spec=variants.ModelSpec(0.75, 96, "feature_vector"),
     tflite=True,
     tflite_types=("int8",),
   )
@@ -313,25 +314,24 @@ def test_default_calibration_images_are_not_the_probe_images():
 
 
 # --- options -----------------------------------------------------------------------------
-def test_types_parse_in_a_fixed_order_and_unknown_ones_are_refused():
-  assert litert.parse_types("uint8, float32") == ("float32", "uint8")
+def test_types_come_in_a_fixed_order_and_unknown_ones_are_refused():
+  assert litert.check_types(["uint8", "float32"]) == ("float32", "uint8")
   with pytest.raises(
-    ValueError,
-    match=r"^--tflite_types: expected a comma-separated subset of "
-    r"float32,float16,int8,uint8, got 'int4'$",
+    ValueError, match=r"^unknown tflite type int4; expected some of float32,float16,int8,uint8$"
   ):
-    litert.parse_types("int4")
+    litert.check_types(["int4"])
 
 
 @pytest.mark.parametrize(
   "options,message",
   [
-    (dict(tflite_types=("int8",)), "--tflite_types needs --tflite"),
+    (dict(tflite_types=("int8",)), r"^tflite types need tflite$"),
     (
       dict(tflite=True, tflite_types=("float32",), calibration_images="photos"),
-      "--calibration_images needs --tflite with int8 or uint8 in --tflite_types",
+      r"^calibration images need tflite with an int8 or uint8 tflite type$",
     ),
-    (dict(tflite=True, tflite_types=("bfloat16",)), "tflite types must be a non-empty subset"),
+    (dict(tflite=True, tflite_types=("bfloat16",)), r"^unknown tflite type bfloat16; expected"),
+    (dict(tflite=True, tflite_types=()), r"^no tflite type selected; expected"),
   ],
 )
 def test_inconsistent_options_are_refused_before_any_work(tmp_path, options, message):
@@ -343,9 +343,7 @@ def test_inconsistent_options_are_refused_before_any_work(tmp_path, options, mes
 # --- determinism -------------------------------------------------------------------------
 _FRESH_PROCESS = """
 import hashlib, sys
-from export.core import options as options_lib
 from export.formats import litert
-from export.formats.saved_model import exporter as export_lib
 result = export_lib.export_saved_model(options_lib.ExportOptions(
     checkpoint_path=sys.argv[1], export_dir=sys.argv[2], tflite=True, tflite_types=litert.TYPES))
 for written in result.litert_models:

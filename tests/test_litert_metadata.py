@@ -31,6 +31,7 @@ from export.formats.litert import flatbuffers as litert_flatbuffers
 from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import network as litert_network
 from export.runtime import classifier
+from nets import variants
 
 MODULE_TYPES = ("classification", "feature_vector")
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "litert.md"
@@ -44,7 +45,9 @@ EMBEDDING_COSINE = {"float32": 0.9999, "float16": 0.9999, "int8": 0.97, "uint8":
 def exports(exported):
   """{module type: ExportResult} of the session's 0.75/96 checkpoint with all four types."""
   return {
-    module_type: exported(module_type=module_type, tflite=True, tflite_types=litert.TYPES)
+    module_type: exported(
+      spec=variants.ModelSpec(0.75, 96, module_type), tflite=True, tflite_types=litert.TYPES
+    )
     for module_type in MODULE_TYPES
   }
 

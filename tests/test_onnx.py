@@ -25,10 +25,13 @@ from export.formats.litert import network as litert_network
 from export.formats.onnx import exporter as onnx_export
 from export.formats.onnx import model as onnx_model
 from export.formats.onnx import quantize as onnx_quantize
+from nets import variants
 
 
 def _root(result, module_type):
-  return reusable_module.build(result.restored.values, 0.75, 96, module_type, 0.99)
+  return reusable_module.build(
+    result.restored.values, variants.ModelSpec(0.75, 96, module_type), 0.99
+  )
 
 
 def _write(result, module_type, directory, model_types=onnx_export.TYPES):
@@ -151,7 +154,9 @@ def test_every_written_model_met_its_threshold_at_batch_1_and_8(onnx_models):
 
 
 def test_feature_vector_models_are_checked_and_named(exported, tmp_path):
-  _, written = _write(exported(module_type="feature_vector"), "feature_vector", tmp_path)
+  _, written = _write(
+    exported(spec=variants.ModelSpec(0.75, 96, "feature_vector")), "feature_vector", tmp_path
+  )
   for model in written:
     (output,) = onnx.load(model.path).graph.output
     assert output.name == "feature_vector"
@@ -281,9 +286,8 @@ def test_normalized_bytes_do_not_depend_on_the_converters_names_or_order(exporte
 _FRESH_PROCESS = """
 import hashlib, sys
 from export.core import checkpoint, reusable_module
-from export.formats.onnx import exporter as onnx_export
 restored = checkpoint.restore(sys.argv[1], 0.75, True)
-root = reusable_module.build(restored.values, 0.75, 96, "classification", 0.99)
+root = reusable_module.build(restored.values, variants.ModelSpec(0.75, 96, "classification"), 0.99)
 for written in onnx_export.write_beside(root, sys.argv[2], onnx_export.TYPES):
   print("SHA256", written.model_type, written.sha256)
 """

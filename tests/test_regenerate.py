@@ -486,14 +486,33 @@ def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields(
 
 # --- selection and checkpoints ----------------------------------------------------------
 def test_variants_are_selected_by_either_name_in_table_order():
-  chosen = plan.parse_variants("mobilenet_v2_035_96, mobilenet_v2_1.4_224")
+  chosen = variants.select(["mobilenet_v2_035_96", "mobilenet_v2_1.4_224"])
   assert [v.name for v in chosen] == ["mobilenet_v2_1.4_224", "mobilenet_v2_0.35_96"]
-  assert len(plan.parse_variants("all")) == 22
+  assert len(variants.select(["all"])) == 22
   with pytest.raises(ValueError, match="unknown variant"):
-    plan.parse_variants("mobilenet_v2_0.6_96")
+    variants.select(["mobilenet_v2_0.6_96"])
+  with pytest.raises(ValueError, match=r"^no variants selected$"):
+    variants.select([])
+
+
+def test_module_types_versions_and_formats_are_checked_values_in_a_fixed_order():
   with pytest.raises(ValueError, match="cannot be produced"):
-    plan.parse_versions("3,5")
-  assert plan.parse_module_types("feature_vector") == ["feature_vector"]
+    plan.check_versions([3, 5])
+  assert plan.check_versions([5, 4, 5]) == (4, 5)
+  assert plan.check_module_types(["feature_vector", "classification"]) == (
+    "classification",
+    "feature_vector",
+  )
+  with pytest.raises(
+    ValueError,
+    match=r"^unknown module type detection; expected some of classification,feature_vector$",
+  ):
+    plan.check_module_types(["detection"])
+  assert plan.check_formats(["keras", "saved_model"]) == ("saved_model", "keras")
+  with pytest.raises(ValueError, match=r"^litert is made from the saved_model format's module"):
+    plan.check_formats(["litert"])
+  with pytest.raises(ValueError, match=r"^no format selected; expected some of"):
+    plan.check_formats([])
 
 
 def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_missing(tmp_path):

@@ -22,6 +22,7 @@ from export.formats.litert import converter as litert
 from export.formats.tfjs import converter as tfjs_converter
 from export.formats.tfjs import exporter as tfjs
 from export.formats.tfjs import node as tfjs_node
+from nets import variants
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-4  # relative to 1 + max |SavedModel output|, as the issue asks of the judges
@@ -157,7 +158,7 @@ def test_same_bytes_in_a_fresh_process_with_one_thread_and_no_onednn(
 def test_node_cpu_and_wasm_agree_with_the_saved_model(
   module_type, written, exported, synthetic_checkpoint_075_96, tmp_path
 ):
-  export_dir = exported(module_type=module_type).export_dir
+  export_dir = exported(spec=variants.ModelSpec(0.75, 96, module_type)).export_dir
   model_dir = tmp_path
   if module_type == "classification":
     model_dir = written[1]["float32"].path

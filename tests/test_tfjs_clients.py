@@ -21,6 +21,7 @@ from export.formats.tfjs import node as tfjs_node
 from export.formats.tfjs import server as tfjs_server
 from export.runtime import classifier
 from export.testing import synthetic_checkpoint
+from nets import variants
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def export_224(tmp_path_factory):
   export_dir = str(parent / "module")
   exporter.export_saved_model(
     options_lib.ExportOptions(
-      checkpoint_path=prefix, export_dir=export_dir, depth_multiplier=0.75, image_size=224
+      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(0.75, 224)
     )
   )
   network = tfjs.network_of_checkpoint(prefix, 0.75, "classification")

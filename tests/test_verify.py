@@ -26,6 +26,7 @@ from export.verification import golden as golden_lib
 from export.verification import report as report_lib
 from export.verification import verifier
 from nets import architecture
+from nets import variants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOLDEN_DIR = ROOT / "tests" / "golden"
@@ -33,7 +34,8 @@ GOLDENS = {
   module_type: GOLDEN_DIR / f"mobilenet_v2_0.75_96_{module_type}_seed0.npz"
   for module_type in ("classification", "feature_vector")
 }
-VARIANT = dict(depth_multiplier=0.75, image_size=96)
+CLASSIFIER = variants.ModelSpec(0.75, 96, "classification")
+FEATURES = CLASSIFIER.with_module_type("feature_vector")
 CHANGED_WEIGHT = "MobilenetV2/expanded_conv_5/project/weights"
 
 
@@ -50,7 +52,7 @@ def classification_dir(exported):
 
 @pytest.fixture(scope="module")
 def feature_vector_dir(exported):
-  return exported(module_type="feature_vector").export_dir
+  return exported(spec=FEATURES).export_dir
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +64,7 @@ def raw_dir(exported):
 def unscaled_dir(prefix, tmp_path_factory):
   """The faithful network and weights, but `__call__` feeds x in [0, 1] without 2x - 1."""
   values = checkpoint.model_values(prefix, 0.75).values
-  root = reusable_module.build(
-    values, 0.75, 96, "classification", 0.99, labels_file=labels.LABELS_FILE
-  )
+  root = reusable_module.build(values, CLASSIFIER, 0.99, labels_file=labels.LABELS_FILE)
   network = root.network
 
   def call_without_rescaling(inputs, training=False, batch_norm_momentum=0.99):
@@ -78,9 +78,7 @@ def unscaled_dir(prefix, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def expectation(prefix):
-  return expectation_lib.expectation_from_checkpoint(
-    prefix, module_type="classification", **VARIANT
-  )
+  return expectation_lib.expectation_from_checkpoint(prefix, CLASSIFIER)
 
 
 def _checks(report):
@@ -196,9 +194,7 @@ def test_a_single_changed_weight_fails_and_is_named(classification_dir, prefix, 
     shape_and_slices=[""] * len(names),
     tensors=[tensors[name] for name in names],
   )
-  report = verifier.verify(
-    classification_dir, checkpoint_path=changed, module_type="classification", **VARIANT
-  )
+  report = verifier.verify(classification_dir, CLASSIFIER, checkpoint_path=changed)
   assert not report.passed
   assert report.first_failure.startswith(
     f"variables: 1 of 262 differ, first {CHANGED_WEIGHT} (max |diff| 0.25)"
@@ -234,9 +230,7 @@ def test_export_of_the_other_module_type_fails(feature_vector_dir, classificatio
   assert _checks(report)["variables"].summary == (
     "2 missing, first MobilenetV2/Logits/Conv2d_1c_1x1/weights"
   )
-  features = golden_lib.expectation_from_golden(
-    GOLDENS["feature_vector"], module_type="feature_vector", **VARIANT
-  )
+  features = golden_lib.expectation_from_golden(GOLDENS["feature_vector"], FEATURES)
   report = verifier.compare(classification_dir, features)
   assert report.first_failure.startswith(
     "module_type: the export returns float32 [1, 1001] for a batch of 1 (a classification export?)"
@@ -278,9 +272,7 @@ def test_golden_written_in_a_subprocess_verifies_an_export_made_here(
   assert "float64" in metadata["reference"]
   assert inputs.shape == (16, 96, 96, 3) and outputs.shape == (16, 1001)
 
-  report = verifier.verify(
-    classification_dir, golden_path=str(golden), module_type="classification", **VARIANT
-  )
+  report = verifier.verify(classification_dir, CLASSIFIER, golden_path=str(golden))
   assert report.passed, report.text()
   assert _checks(report)["variables"].status == report_lib.SKIPPED
   assert "cannot be compared" in _checks(report)["variables"].summary
@@ -288,7 +280,7 @@ def test_golden_written_in_a_subprocess_verifies_an_export_made_here(
 
 def test_golden_outputs_agree_with_the_tf_slim_graph(prefix, expectation):
   golden = expectation_lib.expectation_from_checkpoint(
-    prefix, module_type="classification", reference_network=expectation_lib.FLOAT64, **VARIANT
+    prefix, CLASSIFIER, reference_network=expectation_lib.FLOAT64
   )
   assert golden.source["network"] == expectation_lib.FLOAT64
   np.testing.assert_array_equal(golden.inputs, expectation.inputs)
@@ -331,13 +323,9 @@ def test_make_goldens_rewrites_the_committed_bytes_under_other_kernels(tmp_path)
 
 
 def test_committed_goldens_verify_fresh_exports(classification_dir, feature_vector_dir):
-  for module_type, export_dir in (
-    ("classification", classification_dir),
-    ("feature_vector", feature_vector_dir),
-  ):
-    report = verifier.verify(
-      export_dir, golden_path=str(GOLDENS[module_type]), module_type=module_type, **VARIANT
-    )
+  for spec, export_dir in ((CLASSIFIER, classification_dir), (FEATURES, feature_vector_dir)):
+    module_type = spec.module_type
+    report = verifier.verify(export_dir, spec, golden_path=str(GOLDENS[module_type]))
     assert report.passed, report.text()
     _, inputs, _ = golden_lib.read_golden(str(GOLDENS[module_type]))
     # The generator still draws the stored set, exactly (it uses exact arithmetic only).
@@ -414,9 +402,11 @@ def test_inputs_that_prevent_verification_are_named(
       golden_path=golden_path and paths.get(golden_path, str(tmp_path / golden_path)),
       checkpoint_path=checkpoint_path
       and paths.get(checkpoint_path, str(tmp_path / checkpoint_path)),
-      depth_multiplier=arguments.get("depth_multiplier", 0.75),
-      image_size=96,
-      module_type=arguments.get("module_type", "classification"),
+      spec=variants.ModelSpec(
+        arguments.get("depth_multiplier", 0.75),
+        96,
+        arguments.get("module_type", "classification"),
+      ),
     )
 
 
@@ -480,8 +470,7 @@ def test_the_results_are_printed_when_the_report_cannot_be_written(
     golden=str(GOLDENS["classification"]),
     write_golden=None,
     report=str(report),
-    module_type="classification",
-    **VARIANT,
+    spec=CLASSIFIER,
   )
   with pytest.raises(files.UnwritableError) as error:
     verify.verify_from_options(options)

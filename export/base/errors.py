@@ -16,11 +16,24 @@ remembered interrupt is reported as the interrupt, and nothing is placed after o
 import contextlib
 import signal
 import sys
+from typing import Iterable
 from typing import Iterator
+from typing import Sequence
 
 
 class Failure(Exception):
   """The work cannot be done; the message is one line naming the file or variable."""
+
+
+def check_subset(chosen: Iterable[str], choices: Sequence[str], what: str) -> tuple:
+  """`chosen` in the order of `choices`; a usage error (ValueError) naming the unknown values,
+  or saying that none was chosen."""
+  chosen = set(chosen)
+  unknown = sorted(chosen - set(choices))
+  if unknown or not chosen:
+    found = f"unknown {what} {', '.join(unknown)}" if unknown else f"no {what} selected"
+    raise ValueError(f"{found}; expected some of {','.join(choices)}")
+  return tuple(name for name in choices if name in chosen)
 
 
 def first_line(error: BaseException) -> str:

@@ -1,9 +1,9 @@
 """What an export is asked for, and the checks made before any work that every format shares.
 
 Each format checks what is its own (`export/formats/<format>/__init__.py` `check_request`: the
-LiteRT types, the Keras file name). No TensorFlow here, nor anything that imports it: the binaries check their options (and that the checkpoint is there)
-before TensorFlow is imported, so a usage error comes back at once instead of after seconds
-of start-up. The exporters check the same options again for library callers.
+LiteRT types, the Keras file name). No TensorFlow here, nor anything that imports it: the
+binaries check their options (and that the checkpoint is there) before TensorFlow is imported,
+so a usage error comes back at once instead of after seconds of start-up. The exporters check the same options again for library callers.
 """
 
 import dataclasses
@@ -11,10 +11,9 @@ import os
 from typing import Optional
 
 from export.base import versions
-from nets import architecture
 from nets import variants
 
-_DEFAULT = variants.default()
+DEFAULT_SPEC = variants.default().spec()
 KERAS_BATCH_NORM_MOMENTUM = versions.HUB_BATCH_NORM_MOMENTUM  # 0.99, since version 3
 
 
@@ -24,9 +23,7 @@ class ExportOptions:
 
   checkpoint_path: str
   export_dir: str
-  depth_multiplier: float = _DEFAULT.depth_multiplier
-  image_size: int = _DEFAULT.image_size
-  module_type: str = architecture.MODULE_TYPES[0]
+  spec: variants.ModelSpec = DEFAULT_SPEC
   version: int = versions.LATEST_VERSION
   overwrite: bool = False
   use_ema: bool = True
@@ -42,9 +39,7 @@ class KerasExportOptions:
 
   checkpoint_path: str
   output: str  # the .keras file to write
-  depth_multiplier: float = _DEFAULT.depth_multiplier
-  image_size: int = _DEFAULT.image_size
-  module_type: str = architecture.MODULE_TYPES[0]
+  spec: variants.ModelSpec = DEFAULT_SPEC
   overwrite: bool = False
   use_ema: bool = True
   batch_norm_momentum: float = KERAS_BATCH_NORM_MOMENTUM
@@ -53,9 +48,8 @@ class KerasExportOptions:
 def check_export(options: ExportOptions) -> versions.Version:
   """The version to produce; ValueError (a usage error) for options that cannot work."""
   version = versions.producible(options.version)
-  architecture.validate(options.depth_multiplier, options.image_size, options.module_type)
   if options.batch_norm_momentum_default is not None:
-    _check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
+    check_momentum(options.batch_norm_momentum_default, "batch-norm momentum default")
   check_output_dir(options.export_dir, options.overwrite)
   return version
 
@@ -68,12 +62,7 @@ def check_output_dir(path: str, overwrite: bool) -> None:
     raise ValueError(f"{path}: directory exists and is not empty (pass --overwrite to replace it)")
 
 
-def check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum) -> None:
-  """ValueError for a network the Keras model cannot be built as."""
-  architecture.validate(depth_multiplier, image_size, module_type)
-  _check_momentum(batch_norm_momentum, "batch-norm momentum")
-
-
-def _check_momentum(momentum: float, what: str) -> None:
+def check_momentum(momentum: float, what: str = "batch-norm momentum") -> None:
+  """ValueError unless `momentum` lies in [0, 1]."""
   if not 0.0 <= momentum <= 1.0:
     raise ValueError(f"{what} must lie in [0, 1], got {momentum}")

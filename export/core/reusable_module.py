@@ -19,6 +19,7 @@ from export.base import errors
 from export.core import labels
 from export.core import network as network_lib
 from nets import architecture
+from nets import variants
 
 SERVING_INPUT_NAME = "inputs"
 OUTPUT_NAMES = {"classification": "logits", "feature_vector": "feature_vector"}
@@ -32,21 +33,19 @@ class ReusableModule(tf.__internal__.tracking.AutoTrackable):
 
 def build(
   values: Mapping[str, np.ndarray],
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
+  spec: variants.ModelSpec,
   batch_norm_momentum_default: float,
   labels_file: str = labels.LABELS_FILE,
 ) -> ReusableModule:
-  num_classes = architecture.num_classes(module_type)
-  network = network_lib.MobileNetV2(depth_multiplier, values, num_classes)
+  num_classes = spec.num_classes
+  network = network_lib.MobileNetV2(spec.depth_multiplier, values, num_classes)
   root = ReusableModule()
   root.network = network
   root.variables = list(network.model_variables)
   root.trainable_variables = [v for v in network.model_variables if v.trainable]
   root.regularization_losses = network.regularization_losses()
-  root.image_size = image_size
-  root.module_type = module_type
+  root.image_size = spec.image_size
+  root.module_type = spec.module_type
   if num_classes:
     root.labels_file = tf.saved_model.Asset(labels_file)
 

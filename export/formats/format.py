@@ -61,12 +61,16 @@ class Format:
   kaggle_hub_versions: str = ALL_VERSIONS
   fine_tunable: bool = False
   # A format made per module: the module defining `write_module_file(checkpoint_path, path,
-  # depth_multiplier, image_size, module_type, use_ema)`, which writes it from a checkpoint.
+  # spec=ModelSpec, use_ema=bool)`, which writes it from a checkpoint.
   writer: str = ""
   # A format made with the SavedModel: its types -> the SavedModel export's options that make
   # them, and the export's result -> (type, path, extra manifest fields) of each file written.
   export_request: Callable = lambda types: {}
   files_written: Callable = lambda result: []
+  # What its files add to a module version's time in a regeneration (export/pipeline/estimate.py),
+  # in units of one artifact's fixed cost: per type, and per billion multiply-adds of the variant.
+  cost_per_type: float = 0.0
+  cost_per_billion_macs: float = 0.0
   # (Kaggle handle, the instance's file name, image size) -> Python lines that download and
   # load it with its own client, for the instance's usage notes
   kaggle_usage: Callable = lambda handle, file_name, image_size: []
@@ -116,10 +120,10 @@ class Format:
     threshold = self.thresholds[self.types.index(kind)]
     return agreement_lib.measure(kind or self.name, outputs, reference, module_type, threshold)
 
-  def write_module_file(self, checkpoint_path: str, path: str, **network) -> None:
-    """Writes a format made per module from a checkpoint (`network`: depth_multiplier,
-    image_size, module_type, use_ema)."""
-    importlib.import_module(self.writer).write_module_file(checkpoint_path, path, **network)
+  def write_module_file(self, checkpoint_path: str, path: str, *, spec, use_ema: bool) -> None:
+    """Writes a format made per module from a checkpoint (`spec`: a nets.variants.ModelSpec)."""
+    module = importlib.import_module(self.writer)
+    module.write_module_file(checkpoint_path, path, spec=spec, use_ema=use_ema)
 
   def implementation_module(self):
     return importlib.import_module(self.implementation)

@@ -98,16 +98,16 @@ def rule_of(format_name: str, kind: str = "") -> FormatRule:
   raise ValueError(f"format {format_name!r} {kind!r} has no Kaggle mapping")
 
 
-def parse_formats(text: str) -> tuple:
+def select_formats(names) -> tuple:
   """Formats from "all", names of FORMATS, or "litert" for the four LiteRT types; table order."""
   chosen = set()
-  for word in (w.strip() for w in text.split(",")):
-    if word == "all":
+  for name in names:
+    if name == "all":
       chosen.update(FORMATS)
-    elif word in registry.NAMES and registry.by_name(word).typed:
-      chosen.update(rule.name for rule in RULES if rule.format == word)
-    elif word:
-      chosen.add(rule(word).name)
+    elif name in registry.NAMES and registry.by_name(name).typed:
+      chosen.update(rule.name for rule in RULES if rule.format == name)
+    else:
+      chosen.add(rule(name).name)
   if not chosen:
     raise ValueError("no formats selected")
   return tuple(name for name in FORMATS if name in chosen)
@@ -116,8 +116,7 @@ def parse_formats(text: str) -> tuple:
 def check_owner(owner: str) -> str:
   if not owner or not _OWNER.match(owner):
     raise ValueError(
-      f"--owner must be a Kaggle user or organization slug (letters, digits, "
-      f"'-', '_'), got {owner!r}"
+      f"{owner!r} is not a Kaggle user or organization slug (letters, digits, '-', '_')"
     )
   return owner
 
@@ -125,8 +124,8 @@ def check_owner(owner: str) -> str:
 def check_model_slug(model: str) -> str:
   if not model or not _SLUG.match(model):
     raise ValueError(
-      f"--model must be a slug of lowercase letters and digits joined by "
-      f"hyphens, such as {DEFAULT_MODEL_SLUG}, got {model!r}"
+      f"{model!r} is not a model slug (lowercase letters and digits joined by hyphens, "
+      f"such as {DEFAULT_MODEL_SLUG})"
     )
   return model
 

@@ -55,14 +55,8 @@ def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: s
   from export.verification import verifier
   # pylint: enable=g-import-not-at-top
 
-  variant = artifact.variant
   try:
-    expectation = expectation_lib.expectation_from_checkpoint(
-      prefix,
-      depth_multiplier=variant.depth_multiplier,
-      image_size=variant.image_size,
-      module_type=artifact.module_type,
-    )
+    expectation = expectation_lib.expectation_from_checkpoint(prefix, artifact.spec)
     report = verifier.compare(export_path, expectation)
   except expectation_lib.VerifyInputError as error:
     raise ArtifactError(f"verification could not run: {error}") from None
@@ -106,7 +100,6 @@ def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
   from export.core import options  # pylint: disable=g-import-not-at-top
   from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
-  variant = artifact.variant
   saved_model = os.path.join(staging, "saved_model")
   beside = {}  # the options that make the formats selected with this version (LiteRT's)
   for name, types in artifact.beside:
@@ -116,9 +109,7 @@ def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
       options.ExportOptions(
         checkpoint_path=prefix,
         export_dir=saved_model,
-        depth_multiplier=variant.depth_multiplier,
-        image_size=variant.image_size,
-        module_type=artifact.module_type,
+        spec=artifact.spec,
         version=artifact.version,
         **beside,
         **state.EXPORT_OPTIONS,
@@ -219,14 +210,7 @@ def _module_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
   relative = hub_layout.relative_path(fmt, variant, artifact.module_type)
   path = os.path.join(staging, os.path.basename(relative))
   with _exporting(timings):
-    fmt.write_module_file(
-      prefix,
-      path,
-      depth_multiplier=variant.depth_multiplier,
-      image_size=variant.image_size,
-      module_type=artifact.module_type,
-      use_ema=state.EXPORT_OPTIONS["use_ema"],
-    )
+    fmt.write_module_file(prefix, path, spec=artifact.spec, use_ema=state.EXPORT_OPTIONS["use_ema"])
   with timing.phase(timings, "verify"):
     report, checkpoint = _verify(artifact, prefix, path, logs_dir)
   entry = manifest.FileEntry(

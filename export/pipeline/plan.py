@@ -7,45 +7,25 @@ import dataclasses
 import os
 from typing import Optional
 
+from export.base import errors
 from export.base import versions as versions_lib
 from export.formats import registry
 from export.pipeline import state
 from nets import architecture
-from nets import variants as variants_lib
 
 WORKER_MEMORY_BYTES = 3 << 29  # 1.5 GiB: a worker's peak (about 1 GB) with some margin
 
 
-def parse_variants(text: str) -> list:
-  """Variants from "all" or comma-separated TF-Slim / TF Hub names, in the table's order."""
-  if text.strip() == "all":
-    return list(variants_lib.VARIANTS)
-  chosen = {variants_lib.by_name(name.strip()) for name in text.split(",") if name.strip()}
-  if not chosen:
-    raise ValueError("no variants selected")
-  return [variant for variant in variants_lib.VARIANTS if variant in chosen]
+def check_module_types(module_types) -> tuple:
+  """The module types in their table's order; ValueError naming an unknown one."""
+  return errors.check_subset(module_types, architecture.MODULE_TYPES, "module type")
 
 
-def parse_module_types(text: str) -> list:
-  chosen = {name.strip() for name in text.split(",") if name.strip()}
-  if not chosen:
-    raise ValueError("no module types selected")
-  for name in sorted(chosen):
-    architecture.validate(module_type=name)
-  return [name for name in architecture.MODULE_TYPES if name in chosen]
-
-
-def parse_versions(text: str) -> list:
-  numbers = set()
-  for word in text.split(","):
-    if word.strip():
-      try:
-        numbers.add(versions_lib.producible(int(word)).number)
-      except ValueError as error:
-        raise ValueError(f"--versions: {error}") from None
+def check_versions(numbers) -> tuple:
+  """The version numbers, sorted; ValueError for one this pipeline cannot produce."""
   if not numbers:
     raise ValueError("no versions selected")
-  return sorted(numbers)
+  return tuple(sorted({versions_lib.producible(number).number for number in numbers}))
 
 
 def default_jobs() -> int:
@@ -67,19 +47,15 @@ def default_jobs() -> int:
 FORMATS = registry.NAMES
 
 
-def parse_formats(text: str) -> list:
-  chosen = {name.strip() for name in text.split(",") if name.strip()}
-  unknown = sorted(chosen - set(FORMATS))
-  if unknown or not chosen:
-    found = f"unknown format {', '.join(unknown)}" if unknown else "no format selected"
-    raise ValueError(f"--formats: {found}; expected some of {','.join(FORMATS)}")
-  for name in sorted(chosen):
+def check_formats(formats) -> tuple:
+  """The formats in FORMATS order; ValueError naming an unknown one, or one made with another
+  format's module (LiteRT, with the SavedModel's) without it."""
+  chosen = errors.check_subset(formats, FORMATS, "format")
+  for name in chosen:
     made_with = registry.by_name(name).made_with
     if made_with and made_with not in chosen:
-      raise ValueError(
-        f"--formats: {name} is made from the {made_with} format's module: select both"
-      )
-  return [name for name in FORMATS if name in chosen]
+      raise ValueError(f"{name} is made from the {made_with} format's module: select both")
+  return chosen
 
 
 def artifacts(variants: list, module_types: list, versions: list, formats: tuple = FORMATS) -> list:

@@ -9,6 +9,7 @@ import os
 import time
 from typing import TextIO
 
+from export.pipeline import estimate
 from export.pipeline import manifest as manifest_lib
 from export.pipeline import plan
 from export.pipeline import state
@@ -31,11 +32,16 @@ def clock(seconds: float) -> str:
 
 class Printer:
   """The run's lines on `out`: the plan, a line per artifact started and finished (with how
-  many are done, the time elapsed and an estimate of the time left), and the summary."""
+  many are done, the time elapsed and an estimate of the time left), and the summary.
+
+  The estimate weighs each artifact by its expected cost (export/pipeline/estimate.py) once
+  `announce` has named them; before, every artifact counts the same."""
 
   def __init__(self, out: TextIO, total: int):
     self.out, self.total, self.done = out, total, 0
     self.started = time.monotonic()
+    self.cost_of = lambda artifact: 1.0
+    self.time_left = estimate.TimeLeft([1.0] * total)
 
   def line(self, text: str = "") -> None:
     print(text, file=self.out, flush=True)
@@ -47,6 +53,8 @@ class Printer:
       if isinstance(source, str):
         count = sum(o.artifact.variant == variant for o in outcomes)
         self.line(f"FAILED {source}; its {plural(count, 'artifact')} are not made")
+    self.cost_of = estimate.cost
+    self.time_left = estimate.TimeLeft(estimate.cost(job.outcome.artifact) for job in jobs)
     up_to_date = sum(o.status == state.UP_TO_DATE for o in outcomes)
     failed = sum(o.status == state.FAILED for o in outcomes)
     self.line(
@@ -61,7 +69,8 @@ class Printer:
   def finished_one(self, outcome: plan.Outcome) -> None:
     self.done += 1
     elapsed = time.monotonic() - self.started
-    left = elapsed / self.done * (self.total - self.done)
+    self.time_left.finished(self.cost_of(outcome.artifact))
+    left = self.time_left.seconds(elapsed)
     if outcome.status == state.MADE:
       what = (
         f"made {outcome.artifact.key} in {outcome.seconds:.1f} s "

@@ -65,6 +65,10 @@ class Artifact:
     return dict(self.beside).get(format_name, ())
 
   @property
+  def spec(self) -> variants_lib.ModelSpec:
+    return self.variant.spec(self.module_type)
+
+  @property
   def key(self) -> str:
     """`<handle>/<version>` or `<handle>/<format>`: the artifact's path under the output root."""
     if self.per_module:

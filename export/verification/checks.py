@@ -20,9 +20,9 @@ TOP_K = 5
 def _module_type_check(
   runs, expectation: expectation_lib.Expectation, variable_names
 ) -> report_lib.Check:
-  expected = expectation.outputs.shape[1]
+  expected, module_type = expectation.outputs.shape[1], expectation.spec.module_type
   kinds = {"classification": "logits", "feature_vector": "features"}
-  want = f"[N, {expected}] {kinds[expectation.module_type]} ({expectation.module_type})"
+  want = f"[N, {expected}] {kinds[module_type]} ({module_type})"
   has_logits = any(f"/{architecture.LOGITS_SCOPE}/" in name for name in variable_names)
   details = {"expected_output_shape": ["N", expected], "has_logits_variables": has_logits}
   for (start, stop), outputs in runs:
@@ -32,7 +32,7 @@ def _module_type_check(
       looks_like = ""
       if outputs.ndim == 2 and outputs.dtype == np.float32:
         other = "classification" if has_logits else "feature_vector"
-        if other != expectation.module_type:
+        if other != module_type:
           looks_like = f" (a {other} export?)"
       return report_lib.Check(
         "module_type",
@@ -115,7 +115,7 @@ def _evaluations(runs, expectation: expectation_lib.Expectation) -> list:
           stop - start,
           got,
           ref,
-          expectation.module_type == "classification",
+          expectation.spec.module_type == "classification",
         )
       )
   return rows
@@ -240,4 +240,4 @@ def run_checks(runs: list, expectation: expectation_lib.Expectation, variables: 
     _variables_check(variables, expectation.variables),
   ]
   rows = _evaluations(runs, expectation) if checks[0].status == report_lib.PASS else []
-  return checks + _output_checks(rows, expectation.module_type), rows
+  return checks + _output_checks(rows, expectation.spec.module_type), rows

@@ -25,6 +25,7 @@ from export.core import checkpoint
 from export.verification import reference
 from nets import architecture
 from nets import numpy_mobilenet_v2
+from nets import variants
 
 # The networks a checkpoint's reference outputs can come from.
 TF_SLIM, FLOAT64 = "tf_slim", "float64"
@@ -45,9 +46,7 @@ class VerifyInputError(errors.Failure):
 class Expectation:
   """The probe inputs and the reference's outputs on them (and the variables, if known)."""
 
-  depth_multiplier: float
-  image_size: int
-  module_type: str
+  spec: variants.ModelSpec
   input_names: list
   inputs: np.ndarray  # uint8 [N, S, S, 3]; the images are inputs / 255
   outputs: np.ndarray  # float32 [N, K]: logits or features of the reference
@@ -58,10 +57,8 @@ class Expectation:
 
 def expectation_from_checkpoint(
   checkpoint_path: str,
+  spec: variants.ModelSpec,
   *,
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
   reference_network: str = TF_SLIM,
 ) -> Expectation:
   """The probe set run through the checkpoint's network (EMA weights) and the values the
@@ -71,25 +68,24 @@ def expectation_from_checkpoint(
   evaluates; FLOAT64 runs the fixed-order float64 network (nets/numpy_mobilenet_v2.py), whose
   outputs have the same bits on every machine, which is what goldens store.
   """
-  architecture.validate(depth_multiplier, image_size, module_type)
   if reference_network not in REFERENCE_NETWORKS:
     raise ValueError(
       f"reference network must be one of {', '.join(REFERENCE_NETWORKS)}, got {reference_network!r}"
     )
   started = time.perf_counter()
-  names, inputs = probe_images.probe_uint8(image_size)
+  names, inputs = probe_images.probe_uint8(spec.image_size)
   images = probe_images.to_float(inputs)
   with checkpoint.opened(checkpoint_path) as prefix:
-    values = expected_variables(prefix, depth_multiplier, module_type)
+    values = expected_variables(prefix, spec)
     digest, files = checkpoint_digest(prefix)
     if reference_network == TF_SLIM:
-      outputs = _tf_slim_outputs(prefix, depth_multiplier, image_size, module_type, images)
+      outputs = _tf_slim_outputs(prefix, spec, images)
     else:
       outputs, _ = numpy_mobilenet_v2.mobilenet_v2(
         architecture.network_input(images.astype(np.float64)),
         values,
-        depth_multiplier,
-        num_classes=architecture.num_classes(module_type),
+        spec.depth_multiplier,
+        num_classes=spec.num_classes,
       )
   source = {
     "kind": "checkpoint",
@@ -101,9 +97,7 @@ def expectation_from_checkpoint(
     "network": reference_network,
   }
   return Expectation(
-    depth_multiplier,
-    image_size,
-    module_type,
+    spec,
     names,
     inputs,
     outputs.astype(np.float32),
@@ -113,7 +107,7 @@ def expectation_from_checkpoint(
   )
 
 
-def expected_variables(prefix: str, depth_multiplier: float, module_type: str) -> dict:
+def expected_variables(prefix: str, spec: variants.ModelSpec) -> dict:
   """TF-Slim name -> the value an export of the checkpoint must hold, read here rather than by
   the exporter (so that a bug in its restore cannot hide itself): a trainable variable's
   `/ExponentialMovingAverage` shadow when the checkpoint has one, else its plain value."""
@@ -121,22 +115,20 @@ def expected_variables(prefix: str, depth_multiplier: float, module_type: str) -
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_variable_to_shape_map()
     values = {}
-    for spec in architecture.variable_specs(
-      depth_multiplier, architecture.num_classes(module_type)
-    ):
-      shadow = architecture.ema_name(spec.name)
-      name = shadow if spec.trainable and shadow in stored else spec.name
+    for variable in architecture.variable_specs(spec.depth_multiplier, spec.num_classes):
+      shadow = architecture.ema_name(variable.name)
+      name = shadow if variable.trainable and shadow in stored else variable.name
       if name not in stored:
         raise checkpoint.CheckpointError(
-          f"{prefix}: variable {spec.name} is missing (expected shape {list(spec.shape)} for "
-          f"depth multiplier {depth_multiplier})"
+          f"{prefix}: variable {variable.name} is missing (expected shape "
+          f"{list(variable.shape)} for depth multiplier {spec.depth_multiplier})"
         )
-      if tuple(stored[name]) != spec.shape:
+      if tuple(stored[name]) != variable.shape:
         raise checkpoint.CheckpointError(
           f"{prefix}: variable {name} has shape {list(stored[name])}, expected "
-          f"{list(spec.shape)} for depth multiplier {depth_multiplier}"
+          f"{list(variable.shape)} for depth multiplier {spec.depth_multiplier}"
         )
-      values[spec.name] = reader.get_tensor(name)
+      values[variable.name] = reader.get_tensor(name)
   except (tf.errors.OpError, ValueError, IndexError) as error:
     raise checkpoint.CheckpointError(
       f"{prefix}: cannot read checkpoint ({errors.first_line(error)})"
@@ -144,10 +136,8 @@ def expected_variables(prefix: str, depth_multiplier: float, module_type: str) -
   return values
 
 
-def _tf_slim_outputs(prefix, depth_multiplier, image_size, module_type, images):
-  with reference.SlimReference(
-    prefix, depth_multiplier, image_size, module_type, use_ema=True
-  ) as slim:
+def _tf_slim_outputs(prefix, spec, images):
+  with reference.SlimReference(prefix, spec, use_ema=True) as slim:
     return np.concatenate(
       [slim(images[start:stop]) for start, stop in probe_images.batch_plan(len(images))[1:]]
     )

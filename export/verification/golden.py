@@ -17,7 +17,6 @@ from export.base import errors
 from export.base import files
 from export.base import probe_images
 from export.verification import expectation as expectation_lib
-from nets import architecture
 from nets import variants
 
 GOLDEN_FORMAT = "mobilenet_v2_verification_golden"
@@ -29,34 +28,25 @@ _MEMBERS = ("inputs", "outputs", "metadata")
 
 
 def write_golden(
-  golden_path: str,
-  *,
-  checkpoint_path: str,
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
+  golden_path: str, spec: variants.ModelSpec, *, checkpoint_path: str
 ) -> expectation_lib.Expectation:
   """Computes the reference from the checkpoint and stores it as a golden file."""
   expectation = expectation_lib.expectation_from_checkpoint(
-    checkpoint_path,
-    depth_multiplier=depth_multiplier,
-    image_size=image_size,
-    module_type=module_type,
-    reference_network=expectation_lib.FLOAT64,
+    checkpoint_path, spec, reference_network=expectation_lib.FLOAT64
   )
   save_golden(golden_path, expectation)
   return expectation
 
 
 def golden_metadata(expectation: expectation_lib.Expectation) -> dict:
-  source = expectation.source
+  source, spec = expectation.source, expectation.spec
   return {
     "format": GOLDEN_FORMAT,
     "format_version": GOLDEN_VERSION,
-    "variant": variants.checkpoint_stem(expectation.depth_multiplier, expectation.image_size),
-    "depth_multiplier": expectation.depth_multiplier,
-    "image_size": expectation.image_size,
-    "module_type": expectation.module_type,
+    "variant": spec.name,
+    "depth_multiplier": spec.depth_multiplier,
+    "image_size": spec.image_size,
+    "module_type": spec.module_type,
     "checkpoint": {
       "name": os.path.basename(source["path"]),
       "sha256": source["sha256"],
@@ -158,10 +148,9 @@ def read_golden(golden_path: str):
 
 
 def expectation_from_golden(
-  golden_path: str, *, depth_multiplier: float, image_size: int, module_type: str
+  golden_path: str, spec: variants.ModelSpec
 ) -> expectation_lib.Expectation:
   """The stored reference; it must be for this variant and module type."""
-  architecture.validate(depth_multiplier, image_size, module_type)
   started = time.perf_counter()
   metadata, inputs, outputs = read_golden(golden_path)
   stored = (
@@ -169,22 +158,22 @@ def expectation_from_golden(
     metadata.get("image_size"),
     metadata.get("module_type"),
   )
-  multiplier_ok = isinstance(stored[0], (int, float)) and abs(stored[0] - depth_multiplier) < 1e-9
-  if not multiplier_ok or stored[1:] != (image_size, module_type):
+  multiplier_ok = (
+    isinstance(stored[0], (int, float)) and abs(stored[0] - spec.depth_multiplier) < 1e-9
+  )
+  if not multiplier_ok or stored[1:] != (spec.image_size, spec.module_type):
     raise VerifyInputError(
       f"{golden_path}: golden is for depth multiplier {stored[0]}, image size {stored[1]}, "
-      f"{stored[2]}; verifying {depth_multiplier}, {image_size}, {module_type}"
+      f"{stored[2]}; verifying {spec.depth_multiplier}, {spec.image_size}, {spec.module_type}"
     )
-  if inputs.shape[1:3] != (image_size, image_size):
+  if inputs.shape[1:3] != (spec.image_size, spec.image_size):
     raise VerifyInputError(
       f"{golden_path}: golden inputs are {inputs.shape[2]}x"
-      f"{inputs.shape[1]}, its metadata says image size {image_size}"
+      f"{inputs.shape[1]}, its metadata says image size {spec.image_size}"
     )
   source = {"kind": "golden", "path": str(golden_path), "metadata": metadata}
   return expectation_lib.Expectation(
-    depth_multiplier,
-    image_size,
-    module_type,
+    spec,
     list(metadata["input_names"]),
     inputs,
     outputs,

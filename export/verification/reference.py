@@ -12,6 +12,7 @@ from export.base import errors
 from export.core import checkpoint
 from nets import architecture
 from nets import mobilenet_v2
+from nets import variants
 
 v1 = tf.compat.v1
 
@@ -22,19 +23,17 @@ class SlimReference:
   def __init__(
     self,
     prefix: str,
-    depth_multiplier: float,
-    image_size: int,
-    module_type: str = "classification",
+    spec: variants.ModelSpec,
     use_ema: bool = True,
   ):
     self.graph = tf.Graph()
     shapes = checkpoint.read_shapes(prefix)
     with self.graph.as_default():
-      self.images = v1.placeholder(tf.float32, [None, image_size, image_size, 3])
+      self.images = v1.placeholder(tf.float32, [None, spec.image_size, spec.image_size, 3])
       self.output, _ = mobilenet_v2.mobilenet_v2(
         architecture.network_input(self.images),
-        depth_multiplier,
-        num_classes=architecture.num_classes(module_type),
+        spec.depth_multiplier,
+        num_classes=spec.num_classes,
         is_training=False,
       )
       trainable = {variable.op.name for variable in v1.trainable_variables()}

@@ -28,9 +28,7 @@ class Check:
 @dataclasses.dataclass
 class Report:
   export_dir: str
-  depth_multiplier: float
-  image_size: int
-  module_type: str
+  spec: variants.ModelSpec
   reference: dict
   checks: list
   evaluations: list  # per (input, batch size): error figures and agreement
@@ -69,10 +67,10 @@ class Report:
         "passed": self.passed,
         "first_failure": self.first_failure,
         "export_dir": self.export_dir,
-        "variant": variants.checkpoint_stem(self.depth_multiplier, self.image_size),
-        "depth_multiplier": self.depth_multiplier,
-        "image_size": self.image_size,
-        "module_type": self.module_type,
+        "variant": self.spec.name,
+        "depth_multiplier": self.spec.depth_multiplier,
+        "image_size": self.spec.image_size,
+        "module_type": self.spec.module_type,
         "reference": self.reference,
         "tolerance_policy": {
           "outputs": f"max |diff| <= {OUTPUT_TOLERANCE:g} * (1 + max |reference|), per input",

@@ -20,6 +20,7 @@ from export.verification import checks as checks_lib
 from export.verification import expectation as expectation_lib
 from export.verification import golden
 from export.verification import report as report_lib
+from nets import variants
 
 VerifyInputError = expectation_lib.VerifyInputError
 
@@ -67,7 +68,7 @@ def _run_export(loaded: loading.Loaded, export_dir: str, images: np.ndarray) -> 
 def compare(export_dir: str, expectation: expectation_lib.Expectation) -> report_lib.Report:
   """Runs every check of the export at `export_dir` against `expectation`."""
   started = time.perf_counter()
-  loaded = load_export(export_dir, expectation.image_size)
+  loaded = load_export(export_dir, expectation.spec.image_size)
   loaded_at = time.perf_counter()
   runs = _run_export(loaded, export_dir, probe_images.to_float(expectation.inputs))
   checks, rows = checks_lib.run_checks(runs, expectation, loaded.variables())
@@ -78,9 +79,7 @@ def compare(export_dir: str, expectation: expectation_lib.Expectation) -> report
   }
   return report_lib.Report(
     str(export_dir),
-    expectation.depth_multiplier,
-    expectation.image_size,
-    expectation.module_type,
+    expectation.spec,
     dict(expectation.source),
     checks,
     rows,
@@ -91,26 +90,20 @@ def compare(export_dir: str, expectation: expectation_lib.Expectation) -> report
 def expectation(
   checkpoint_path: Optional[str],
   golden_path: Optional[str],
-  *,
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
+  spec: variants.ModelSpec,
 ) -> expectation_lib.Expectation:
   """From the checkpoint (the TF-Slim graph) or else from the golden file."""
-  variant = dict(depth_multiplier=depth_multiplier, image_size=image_size, module_type=module_type)
   if checkpoint_path:
-    return expectation_lib.expectation_from_checkpoint(checkpoint_path, **variant)
-  return golden.expectation_from_golden(golden_path, **variant)
+    return expectation_lib.expectation_from_checkpoint(checkpoint_path, spec)
+  return golden.expectation_from_golden(golden_path, spec)
 
 
 def verify(
   export_dir: str,
+  spec: variants.ModelSpec,
   *,
   checkpoint_path: Optional[str] = None,
   golden_path: Optional[str] = None,
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
 ) -> report_lib.Report:
   """Verifies an export against a checkpoint or (without one) against a golden file.
 
@@ -119,13 +112,4 @@ def verify(
   if (checkpoint_path is None) == (golden_path is None):
     raise ValueError("give exactly one of a checkpoint path and a golden path")
   check_export_dir(export_dir)  # before the reference, which takes seconds
-  return compare(
-    export_dir,
-    expectation(
-      checkpoint_path,
-      golden_path,
-      depth_multiplier=depth_multiplier,
-      image_size=image_size,
-      module_type=module_type,
-    ),
-  )
+  return compare(export_dir, expectation(checkpoint_path, golden_path, spec))

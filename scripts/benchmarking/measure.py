@@ -13,6 +13,7 @@ from benchmarking.processes import IMAGE_SIZE
 from benchmarking.processes import MULTIPLIER
 from benchmarking.processes import run_child
 from nets import architecture
+from nets import variants
 
 BATCH_SIZES = (1, 8, 64)
 MEASURE_SECONDS = 0.3  # length of one timed measurement; a median is taken over rounds
@@ -39,8 +40,7 @@ def child(arguments: list) -> dict:
       options.ExportOptions(
         checkpoint_path=arguments[1],
         export_dir=arguments[2],
-        depth_multiplier=MULTIPLIER,
-        image_size=IMAGE_SIZE,
+        spec=variants.ModelSpec(MULTIPLIER, IMAGE_SIZE),
         tflite=arguments[3:] == ["tflite"],
         tflite_types=litert.TYPES if arguments[3:] == ["tflite"] else litert.DEFAULT_TYPES,
       )

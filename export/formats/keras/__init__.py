@@ -50,9 +50,7 @@ FORMAT = format_lib.Format(
 
 def check_request(options: options_lib.KerasExportOptions) -> None:
   """ValueError (a usage error) for options that cannot work."""
-  options_lib.check_keras_arguments(
-    options.depth_multiplier, options.image_size, options.module_type, options.batch_norm_momentum
-  )
+  options_lib.check_momentum(options.batch_norm_momentum)
   output = str(options.output)
   if not output.endswith(SUFFIX):
     raise ValueError(f"{output}: a Keras model file must end in {SUFFIX}")

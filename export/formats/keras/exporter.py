@@ -35,15 +35,11 @@ def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
   with files.staged_file(options.output) as staging:
     with timing.phase(timings, "restore"):
       restored = checkpoint.restore(
-        options.checkpoint_path, options.depth_multiplier, options.use_ema
+        options.checkpoint_path, options.spec.depth_multiplier, options.use_ema
       )
     with timing.phase(timings, "build"):
       model = keras_model.build_keras_model(
-        restored.values,
-        options.depth_multiplier,
-        options.image_size,
-        options.module_type,
-        options.batch_norm_momentum,
+        restored.values, options.spec, options.batch_norm_momentum
       )
     with timing.phase(timings, "save"), open(staging, "wb") as staged:
       staged.write(keras_model.keras_file_bytes(model))
@@ -58,22 +54,11 @@ def export_keras(options: options_lib.KerasExportOptions) -> KerasExportResult:
 
 
 def write_module_file(
-  checkpoint_path: str,
-  path: str,
-  *,
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
-  use_ema: bool = True,
+  checkpoint_path: str, path: str, *, spec, use_ema: bool = True
 ) -> KerasExportResult:
   """The regeneration's call (`Format.write_module_file`): a module's file, written anew."""
   return export_keras(
     options_lib.KerasExportOptions(
-      checkpoint_path=checkpoint_path,
-      output=path,
-      depth_multiplier=depth_multiplier,
-      image_size=image_size,
-      module_type=module_type,
-      use_ema=use_ema,
+      checkpoint_path=checkpoint_path, output=path, spec=spec, use_ema=use_ema
     )
   )

@@ -37,6 +37,7 @@ import numpy as np
 from export.core import options
 from export.formats import keras as keras_format
 from nets import architecture
+from nets import variants
 
 INPUT_NAME = "inputs"
 # The output layers are named as the SavedModel's serving_default outputs.
@@ -98,19 +99,22 @@ def _name(scope: str) -> str:
 # --- the model ---------------------------------------------------------------------------
 def build_keras_model(
   values: Mapping[str, np.ndarray],
-  depth_multiplier: float,
-  image_size: int,
-  module_type: str,
+  spec: variants.ModelSpec,
   batch_norm_momentum: float = options.KERAS_BATCH_NORM_MOMENTUM,
 ) -> keras.Model:
   """The network as a functional Keras model whose weights are `values` (TF-Slim names).
 
   `values` holds every variable of the classifier layout, as
-  `export.core.checkpoint.model_values(prefix, depth_multiplier).values` gives them; the feature
-  vector model leaves the logits out. Raises ValueError naming a bad argument or value.
+  `export.core.checkpoint.model_values(prefix, spec.depth_multiplier).values` gives them; the
+  feature vector model leaves the logits out. Raises ValueError naming a bad argument or value.
   """
-  options.check_keras_arguments(depth_multiplier, image_size, module_type, batch_norm_momentum)
-  num_classes = architecture.num_classes(module_type)
+  options.check_momentum(batch_norm_momentum)
+  depth_multiplier, image_size, module_type = (
+    spec.depth_multiplier,
+    spec.image_size,
+    spec.module_type,
+  )
+  num_classes = spec.num_classes
   specs = architecture.variable_specs(depth_multiplier, num_classes)
   _check_values(values, specs, depth_multiplier)
   inputs = keras.Input((image_size, image_size, 3), dtype="float32", name=INPUT_NAME)

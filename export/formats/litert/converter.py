@@ -50,6 +50,7 @@ from export.formats.litert import network as litert_network
 TYPES = litert_format.TYPES
 DEFAULT_TYPES = litert_format.DEFAULT_TYPES
 FULL_INTEGER_TYPES = litert_format.FULL_INTEGER_TYPES
+check_types = litert_format.check_types
 AgreementError = litert_agreement.AgreementError
 
 
@@ -62,17 +63,6 @@ class WrittenModel:
   size_bytes: int
   sha256: str
   agreement: litert_agreement.Agreement
-
-
-def parse_types(text: str) -> tuple:
-  """`float32,int8` -> ("float32", "int8"), in TYPES order; ValueError (one line) otherwise."""
-  names = [name.strip() for name in text.split(",") if name.strip()]
-  unknown = [name for name in names if name not in TYPES]
-  if unknown or not names:
-    raise ValueError(
-      f"--tflite_types: expected a comma-separated subset of {','.join(TYPES)}, got {text!r}"
-    )
-  return tuple(name for name in TYPES if name in names)
 
 
 # --- conversion --------------------------------------------------------------------------

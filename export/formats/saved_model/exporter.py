@@ -41,7 +41,7 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
   calibration_images = None  # the photos are read before any work: they may be unreadable
   if options.calibration_images is not None:
     calibration_images = litert_calibration.images_from_directory(
-      options.calibration_images, options.image_size
+      options.calibration_images, options.spec.image_size
     )
   export_dir = os.path.abspath(options.export_dir)
   parent, name = os.path.split(export_dir)
@@ -50,16 +50,11 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
     os.mkdir(staging)
     with timing.phase(timings, "restore"):
       restored = checkpoint.restore(
-        options.checkpoint_path, options.depth_multiplier, options.use_ema
+        options.checkpoint_path, options.spec.depth_multiplier, options.use_ema
       )
     with timing.phase(timings, "build"):
       module = reusable_module.build(
-        restored.values,
-        options.depth_multiplier,
-        options.image_size,
-        options.module_type,
-        momentum,
-        labels_file=labels.LABELS_FILE,
+        restored.values, options.spec, momentum, labels_file=labels.LABELS_FILE
       )
     with timing.phase(timings, "trace"):
       signatures = reusable_module.trace(module, version.serving_signature)

@@ -1,0 +1,53 @@
+"""How long a regeneration has left: the expected cost of the artifacts left, at the run's pace.
+
+Artifacts differ severalfold in time (a 1.4/224 module version with its LiteRT models against a
+0.35/96 Keras file), and the plan starts with the largest variants, so a flat average per
+artifact would be far off for most of a run. `cost` weighs an artifact by its kind and its
+variant's multiply-adds, in units of one artifact's fixed cost; `TimeLeft` prices the units
+with the run's own rate (wall seconds per unit done so far), so no machine's seconds are
+written here and the workers running side by side are in the rate.
+"""
+
+from typing import Iterable
+from typing import Optional
+
+from export.formats import registry
+from export.pipeline import state
+
+# The weights, in units of one artifact's fixed cost (a fresh process, TensorFlow's import,
+# tracing, saving, verifying, the card): ratios of the timings in docs/regeneration.md and
+# docs/litert.md. They need to be right only roughly; the rate absorbs the machine.
+FIXED = 1.0
+# Exporting and verifying run the network: 1.4/224 (0.58 billion multiply-adds per image)
+# costs about half again as much as 0.35/96. A Keras file costs about what a version does.
+PER_BILLION_MACS = 1.0
+# The files of the formats made with a module version (the LiteRT models) cost what their
+# registry entry says (`Format.cost_per_type`, `Format.cost_per_billion_macs`).
+
+
+def cost(artifact: state.Artifact) -> float:
+  """The artifact's expected time, in units of one artifact's fixed cost."""
+  billion_macs = artifact.variant.macs_millions / 1000
+  units = FIXED + PER_BILLION_MACS * billion_macs
+  for name, types in artifact.beside:
+    fmt = registry.by_name(name)
+    units += fmt.cost_per_type * len(types) + fmt.cost_per_billion_macs * billion_macs
+  return units
+
+
+class TimeLeft:
+  """The cost left times the wall seconds per unit of cost done so far. With equal costs it is
+  the flat average: the time so far per artifact, times the artifacts left."""
+
+  def __init__(self, costs: Iterable[float]):
+    self.cost_left, self.cost_done = float(sum(costs)), 0.0
+
+  def finished(self, cost_of_one: float) -> None:
+    self.cost_done += cost_of_one
+    self.cost_left = max(0.0, self.cost_left - cost_of_one)
+
+  def seconds(self, elapsed: float) -> Optional[float]:
+    """None until something is done: there is no rate yet."""
+    if not self.cost_done:
+      return None
+    return elapsed / self.cost_done * self.cost_left

@@ -1,0 +1,91 @@
+"""export/pipeline/estimate.py: the regeneration's time left weighs each artifact left by its
+expected cost (kind and variant size), priced at the run's own pace; the progress line prints
+it. Fake clocks, no workers."""
+
+import io
+
+import pytest
+
+from export.pipeline import estimate
+from export.pipeline import plan
+from export.pipeline import report
+from export.pipeline import state
+from nets import variants as variants_lib
+
+LARGE = variants_lib.by_name("mobilenet_v2_1.4_224")
+SMALL = variants_lib.by_name("mobilenet_v2_0.35_96")
+
+
+def _planned(variant) -> dict:
+  """The variant's classification artifacts as the regeneration plans them, by version."""
+  found = plan.artifacts([variant], ["classification"], [4, 5])
+  return {artifact.version or "keras": artifact for artifact in found}
+
+
+def test_nothing_done_gives_no_estimate_and_equal_costs_give_the_flat_average():
+  time_left = estimate.TimeLeft([2.0, 2.0, 2.0])
+  assert time_left.seconds(30.0) is None
+
+  time_left.finished(2.0)
+
+  assert time_left.seconds(30.0) == pytest.approx(60.0)  # 30 s per artifact, two left
+
+
+def test_after_a_cheap_artifact_an_expensive_one_left_is_priced_at_its_cost():
+  time_left = estimate.TimeLeft([1.0, 4.0])
+
+  time_left.finished(1.0)
+
+  # 10 s for one unit, four units left: the flat average (10 s) would be 4 times short.
+  assert time_left.seconds(10.0) == pytest.approx(40.0)
+  time_left.finished(4.0)
+  assert time_left.seconds(50.0) == 0.0
+
+
+def test_an_artifact_costs_more_with_a_larger_variant_and_with_its_litert_models():
+  large, small = _planned(LARGE), _planned(SMALL)
+  assert large[5].beside and not large[4].beside  # the latest version has its LiteRT models
+
+  assert estimate.cost(large[5]) > estimate.cost(large[4]) > estimate.cost(small[4])
+  assert estimate.cost(small[5]) > estimate.cost(small[4])
+  assert estimate.cost(large[5]) - estimate.cost(large[4]) > (
+    estimate.cost(small[5]) - estimate.cost(small[4])
+  )  # the LiteRT calibration runs the network
+  # A Keras file costs about what a module version without LiteRT models does.
+  assert estimate.cost(large["keras"]) == estimate.cost(large[4])
+  assert estimate.cost(large[5]) >= 2 * estimate.cost(small["keras"])
+
+
+class _Clock:
+  def __init__(self):
+    self.now = 100.0
+
+  def monotonic(self):
+    return self.now
+
+
+def _left_after_first(monkeypatch, first: state.Artifact, then: state.Artifact) -> str:
+  """The progress line's time left once `first` is made, 12 s into a run of the two."""
+  clock, out = _Clock(), io.StringIO()
+  monkeypatch.setattr(report, "time", clock)
+  jobs = [plan.Job(plan.Outcome(a, reason="new"), {}, None) for a in (first, then)]
+  printer = report.Printer(out, len(jobs))
+  printer.announce("/out", [job.outcome for job in jobs], jobs, {}, 2)
+  done = jobs[0].outcome
+  done.status, done.seconds, done.max_abs_error = state.MADE, 12.0, 1e-06
+
+  clock.now += 12
+  printer.finished_one(done)
+
+  line = out.getvalue().splitlines()[-1]
+  assert line.startswith(f"[1/2] made {first.key} in 12.0 s (max |diff| 1e-06); elapsed 0:12")
+  return line.rsplit("about ", 1)[1]
+
+
+def test_the_progress_line_prices_the_artifacts_left_by_their_cost(monkeypatch):
+  cheap, expensive = _planned(SMALL)["keras"], _planned(LARGE)[5]
+  ratio = estimate.cost(expensive) / estimate.cost(cheap)
+
+  assert _left_after_first(monkeypatch, cheap, cheap) == "0:12 left"  # the flat average
+  assert _left_after_first(monkeypatch, cheap, expensive) == f"{report.clock(12 * ratio)} left"
+  assert _left_after_first(monkeypatch, expensive, cheap) == f"{report.clock(12 / ratio)} left"
