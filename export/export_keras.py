@@ -3,9 +3,9 @@ r"""Exports a TF-Slim MobileNet V2 checkpoint as a Keras 3 model file (.keras).
   python -m export.export_keras --checkpoint_path=mobilenet_v2_0.75_96.ckpt \
       --module_type=classification --output=/tmp/mobilenet_v2_075_96_classification.keras
 
-The file is a functional model of built-in Keras layers (export/formats/keras/model.py): it loads
-with `keras.saving.load_model(path)` on the TensorFlow or JAX backend, without this project
-(docs/keras3.md). The network comes from --variant, or --depth_multiplier and --image_size, or
+The file is a functional model of built-in Keras layers (export/formats/keras/model.py): it
+loads with `keras.saving.load_model(path)` on the TensorFlow or JAX backend, without this
+project (docs/keras3.md). The network comes from --variant, or --depth_multiplier and --image_size, or
 else the checkpoint's file name. A thin binary over `export.formats.keras.exporter.export_keras`;
 exit codes as every binary's (README): 0 written, 1 the work failed, 2 usage error, 130
 interrupted (nothing placed).

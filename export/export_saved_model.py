@@ -6,9 +6,9 @@ r"""Exports a TF-Slim MobileNet V2 checkpoint as a TF2 Reusable SavedModel for T
 
 The network comes from --variant, or --depth_multiplier and --image_size, or else the
 checkpoint's file name (mobilenet_v2_<multiplier>_<size>). A thin binary over
-`export.formats.saved_model.exporter.export_saved_model`, which tests call directly. TensorFlow is imported
-once the options are checked, the checkpoint found and the export directory found writable
-(export/cli.py quiets its start-up first).
+`export.formats.saved_model.exporter.export_saved_model`, which tests call directly.
+TensorFlow is imported once the options are checked, the checkpoint found and the export
+directory found writable (export/cli.py quiets its start-up first).
 """
 
 import os

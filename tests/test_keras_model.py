@@ -1,7 +1,7 @@
 """The Keras 3 model: TF-Slim's outputs and weights, the hub modules' fine-tuning, a portable file.
 
-Parity is measured against the TF-Slim graph (export.verification.reference) and the SavedModel, within
-1e-5 * (1 + max |reference|), on the TensorFlow backend here and on JAX in a subprocess.
+Parity is measured against the TF-Slim graph (export.verification.reference) and the SavedModel,
+within 1e-5 * (1 + max |reference|), on the TensorFlow backend here and on JAX in a subprocess.
 """
 
 import importlib.util

@@ -1,9 +1,10 @@
 """What an export is asked for, and the checks made before any work that every format shares.
 
 Each format checks what is its own (`export/formats/<format>/__init__.py` `check_request`: the
-LiteRT types, the Keras file name). No TensorFlow here, nor anything that imports it: the
-binaries check their options (and that the checkpoint is there) before TensorFlow is imported,
-so a usage error comes back at once instead of after seconds of start-up. The exporters check the same options again for library callers.
+LiteRT types, the Keras file name). No TensorFlow here, nor anything that imports it: the binaries
+check their options (and that the checkpoint is there) before TensorFlow is imported, so a usage
+error comes back at once instead of after seconds of start-up. The exporters check the same options
+again for library callers.
 """
 
 import dataclasses

@@ -12,6 +12,7 @@
 docs/publishing.md describes the whole; scripts/publish_kaggle.py is the binary.
 
 May import: `export.pipeline` (the manifest and lock it publishes from), `export.publish`,
-`export.formats` (the registry: each format's framework and slugs), `export.base`, `nets`, and kagglehub and kagglesdk only inside the functions that upload (the
-dry run works without them). Never the binaries.
+`export.formats` (the registry: each format's framework and slugs), `export.base`, `nets`, and
+kagglehub and kagglesdk only inside the functions that upload (the dry run works without them).
+Never the binaries.
 """

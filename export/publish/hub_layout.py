@@ -12,10 +12,11 @@ the latest version also its LiteRT models, and each module its Keras 3 file:
       mobilenet_v2_075_96_classification.keras                      the Keras 3 model
 
 Each format's files are placed as its registry entry says (`export/formats/format.py`
-`Format.relative_path`): a file per module version beside the SavedModel, or one per module in
-a directory named after the format. The archive holds the SavedModel directory's contents with paths relative to it (as TF Hub's
-compressed modules do), written by `export.base.files.write_reproducible_archive`, so
-regenerating a module from the same checkpoint gives the same archive, byte for byte.
+`Format.relative_path`): a file per module version beside the SavedModel, or one per module in a
+directory named after the format. The archive holds the SavedModel directory's contents with paths
+relative to it (as TF Hub's compressed modules do), written by
+`export.base.files.write_reproducible_archive`, so regenerating a module from the same checkpoint
+gives the same archive, byte for byte.
 """
 
 import dataclasses

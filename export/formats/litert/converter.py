@@ -13,10 +13,11 @@ exactly (`export/formats/litert/network.py`):
                                           scale and zero point (the hosted `_quant` models' way)
 
 The files are siblings of the SavedModel directory, so the SavedModel (and its archive and
-fingerprint) is the same with or without them. Each model is checked against the SavedModel
-on the 16 probe images (`export/formats/litert/__init__.py` `THRESHOLDS`, measured by `export/formats/agreement.py`) before anything is written; one that
-falls short is refused (AgreementError) and no file of any type is written. The exporter stages
-the files with the SavedModel and places them all together, or none (export/formats/saved_model/exporter.py).
+fingerprint) is the same with or without them. Each model is checked against the SavedModel on the
+16 probe images (`export/formats/litert/__init__.py` `THRESHOLDS`, measured by
+`export/formats/agreement.py`) before anything is written; one that falls short is refused
+(AgreementError) and no file of any type is written. The exporter stages the files with the
+SavedModel and places them all together, or none (export/formats/saved_model/exporter.py).
 
 Full-integer models are calibrated in exact arithmetic: the range of every activation over the
 calibration images comes from the float64 network (`litert_network.activation_ranges`), is
