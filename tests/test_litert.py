@@ -343,7 +343,9 @@ def test_inconsistent_options_are_refused_before_any_work(tmp_path, options, mes
 # --- determinism -------------------------------------------------------------------------
 _FRESH_PROCESS = """
 import hashlib, sys
+from export.core import options as options_lib
 from export.formats import litert
+from export.formats.saved_model import exporter as export_lib
 result = export_lib.export_saved_model(options_lib.ExportOptions(
     checkpoint_path=sys.argv[1], export_dir=sys.argv[2], tflite=True, tflite_types=litert.TYPES))
 for written in result.litert_models:

@@ -286,6 +286,8 @@ def test_normalized_bytes_do_not_depend_on_the_converters_names_or_order(exporte
 _FRESH_PROCESS = """
 import hashlib, sys
 from export.core import checkpoint, reusable_module
+from export.formats.onnx import exporter as onnx_export
+from nets import variants
 restored = checkpoint.restore(sys.argv[1], 0.75, True)
 root = reusable_module.build(restored.values, variants.ModelSpec(0.75, 96, "classification"), 0.99)
 for written in onnx_export.write_beside(root, sys.argv[2], onnx_export.TYPES):
