@@ -67,6 +67,14 @@ def run_script(script: pathlib.Path, arguments: Sequence[str]) -> dict:
   return json.loads(completed.stdout)
 
 
+def run_script_on(script: pathlib.Path, array: np.ndarray, flag: str, arguments: Sequence[str]):
+  """`run_script` with `array`'s raw bytes in a scratch file, named to the script by `--flag`."""
+  with tempfile.TemporaryDirectory(prefix="tfjs-input.") as scratch:
+    path = os.path.join(scratch, f"{flag}.bin")
+    array.tofile(path)
+    return run_script(script, [f"--{flag}={path}", *arguments])
+
+
 def run(
   model_dir: str,
   images: np.ndarray,
@@ -78,19 +86,17 @@ def run(
   unknown = [backend for backend in backends if backend not in BACKENDS]
   if unknown or not backends:
     raise ValueError(f"TF.js backends must be a subset of {BACKENDS}, got {list(backends)}")
-  with tempfile.TemporaryDirectory(prefix="tfjs-images.") as scratch:
-    images_path = os.path.join(scratch, "images.f32")
-    images.tofile(images_path)
-    report = run_script(
-      RUNNER,
-      [
-        f"--model_dir={os.path.abspath(model_dir)}",
-        f"--images={images_path}",
-        f"--shape={','.join(str(d) for d in images.shape)}",
-        f"--backends={','.join(backends)}",
-        f"--repeats={repeats}",
-      ],
-    )
+  report = run_script_on(
+    RUNNER,
+    images,
+    "images",
+    [
+      f"--model_dir={os.path.abspath(model_dir)}",
+      f"--shape={','.join(str(d) for d in images.shape)}",
+      f"--backends={','.join(backends)}",
+      f"--repeats={repeats}",
+    ],
+  )
   return {
     result["backend"]: BackendRun(
       result["backend"],
@@ -118,20 +124,18 @@ def mobilenet_classify(
   pixels = np.ascontiguousarray(pixels, np.uint8)
   if pixels.ndim != 3 or pixels.shape[2] != 3:
     raise ValueError(f"expected uint8 RGB pixels [H, W, 3], got shape {list(pixels.shape)}")
-  with tempfile.TemporaryDirectory(prefix="tfjs-pixels.") as scratch:
-    pixels_path = os.path.join(scratch, "pixels.u8")
-    pixels.tofile(pixels_path)
-    report = run_script(
-      MOBILENET_SCRIPT,
-      [
-        f"--model_dir={os.path.abspath(model_dir)}",
-        f"--pixels={pixels_path}",
-        f"--height={pixels.shape[0]}",
-        f"--width={pixels.shape[1]}",
-        f"--top_k={top_k}",
-        "--input_range=" + ("omit" if input_range is None else ",".join(map(str, input_range))),
-      ],
-    )
+  report = run_script_on(
+    MOBILENET_SCRIPT,
+    pixels,
+    "pixels",
+    [
+      f"--model_dir={os.path.abspath(model_dir)}",
+      f"--height={pixels.shape[0]}",
+      f"--width={pixels.shape[1]}",
+      f"--top_k={top_k}",
+      "--input_range=" + ("omit" if input_range is None else ",".join(map(str, input_range))),
+    ],
+  )
   index_of = {name: int(index) + 1 for index, name in report["classes"].items()}
   return [
     dict(prediction, class_index=index_of[prediction["className"]])
