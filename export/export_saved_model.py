@@ -11,6 +11,7 @@ TensorFlow is imported once the options are checked, the checkpoint found and th
 directory found writable (export/cli.py quiets its start-up first).
 """
 
+import functools
 import os
 
 from absl import flags
@@ -20,8 +21,7 @@ from export.base import files
 from export.base import versions
 from export.core import checkpoint
 from export.core import options as options_lib
-from export.formats import litert
-from export.formats import saved_model
+from export.formats import beside
 
 FLAGS = flags.FLAGS
 
@@ -43,23 +43,26 @@ def define_flags() -> None:
     "Default of the batch_norm_momentum argument of __call__ (default: the "
     "version's, 0.99 for versions 4 and 5).",
   )
-  flags.DEFINE_bool(
-    "tflite",
-    False,
-    "Also write LiteRT (TFLite) models of the inference function beside the SavedModel, each "
-    "after checking its outputs against the SavedModel's (docs/litert.md).",
-  )
-  flags.DEFINE_list(
-    "tflite_types",
-    list(litert.DEFAULT_TYPES),
-    "With --tflite: comma-separated LiteRT model types among float32 (<export_dir>.tflite), "
-    "float16, int8 and uint8 (<export_dir>.<type>.tflite).",
-  )
+  for fmt in beside.FORMATS:
+    flag, default = fmt.export_flag, fmt.types[0]
+    flags.DEFINE_bool(
+      flag,
+      False,
+      f"Also write {fmt.label} models of the inference function beside the SavedModel, each "
+      "after checking its outputs against the SavedModel's.",
+    )
+    others = ", ".join(fmt.types[1:])
+    flags.DEFINE_list(
+      f"{flag}_types",
+      [default],
+      f"With --{flag}: comma-separated {fmt.label} types among {default} "
+      f"(<export_dir>{fmt.suffix}) and {others} (<export_dir>.<type>{fmt.suffix}).",
+    )
   flags.DEFINE_string(
     "calibration_images",
     None,
-    "With int8 or uint8 in --tflite_types: a directory of JPEG/PNG photos to calibrate on "
-    "(default: generated images).",
+    f"With {beside.calibrated_types_text('--')}: a directory of JPEG/PNG photos to calibrate "
+    "on (default: generated images).",
   )
 
 
@@ -72,19 +75,22 @@ def options_from_flags(argv):
     version=FLAGS.version,
     overwrite=FLAGS.overwrite,
     batch_norm_momentum_default=FLAGS.batch_norm_momentum_default,
-    tflite=FLAGS.tflite,
-    tflite_types=cli.from_flag("tflite_types", litert.check_types),
     calibration_images=FLAGS.calibration_images,
+    **_beside_requests(),
   )
-  # The LiteRT rules of saved_model.check_request, said of the flags.
-  if options.tflite_types != litert.DEFAULT_TYPES and not options.tflite:
-    raise ValueError("--tflite_types needs --tflite")
-  if options.calibration_images is not None and not litert.calibrated(
-    options.tflite, options.tflite_types
-  ):
-    raise ValueError("--calibration_images needs --tflite with int8 or uint8 in --tflite_types")
-  saved_model.check_request(options)
+  beside.check_request(options, flag_prefix="--")
   return options
+
+
+def _beside_requests() -> dict:
+  """The ExportOptions fields of --tflite, --tflite_types and their kind, typed and checked."""
+  requests = {}
+  for fmt in beside.FORMATS:
+    flag = fmt.export_flag
+    requests[flag] = FLAGS[flag].value
+    types_flag = f"{flag}_types"
+    requests[types_flag] = cli.from_flag(types_flag, functools.partial(beside.check_types, fmt))
+  return requests
 
 
 def main(argv) -> None:
@@ -102,12 +108,10 @@ def main(argv) -> None:
     f"{options.spec.image_size} {options.spec.module_type} version {options.version} to "
     f"{os.path.abspath(result.export_dir)}"
   )
-  for written in result.litert_models:
-    agreement = written.agreement
+  for written in (made for by_type in result.written.values() for made in by_type):
     print(
-      f"wrote {written.path} ({written.model_type}, {written.size_bytes / 1e6:.2f} MB; on "
-      f"the probes: max |diff| {agreement.max_abs_difference:.2g}, min cosine "
-      f"{agreement.min_cosine:.4f})"
+      f"wrote {written.path} ({written.model_type}, {written.size_bytes / 1e6:.2f} MB; "
+      f"{written.summary()})"
     )
 
 

@@ -40,6 +40,24 @@ class Loaded:
 
 
 @dataclasses.dataclass(frozen=True)
+class Written:
+  """One file (or directory) of a format made beside the SavedModel, checked against it."""
+
+  model_type: str
+  path: str
+  size_bytes: int
+  sha256: str  # of the file; of a directory, `files.tree_sha256`-style over its files
+  agreement: agreement_lib.Agreement  # with the SavedModel on the probe images
+
+  def summary(self) -> str:
+    agreement = self.agreement
+    return (
+      f"on the probes: max |diff| {agreement.max_abs_difference:.2g}, min cosine "
+      f"{agreement.min_cosine:.4f}"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class Format:
   """One format's rules. Its files are named `<stem><infix><suffix>`, where the infix is
   `.<type>` for every type but the first (`5.tflite`, `5.int8.tflite`)."""
@@ -63,9 +81,16 @@ class Format:
   # A format made per module: the module defining `write_module_file(checkpoint_path, path,
   # spec=ModelSpec, use_ema=bool)`, which writes it from a checkpoint.
   writer: str = ""
-  # A format made with the SavedModel: its types -> the SavedModel export's options that make
-  # them, and the export's result -> (type, path, extra manifest fields) of each file written.
-  export_request: Callable = lambda types: {}
+  # A format made with the SavedModel (`made_with="saved_model"`) is asked for by the export
+  # binary's `--<export_flag>` and `--<export_flag>_types`, which fill the ExportOptions fields of
+  # the same names. `beside_writer` is the module defining `convert_beside(root, saved_model_dir,
+  # export_dir, types, calibration_images, hub_version) -> [(written, content)]`: each file
+  # converted and checked, nothing written; `content` is a file's bytes, or {relative path:
+  # bytes} for a directory. The types in `calibrated_types` are calibrated on images.
+  export_flag: str = ""
+  beside_writer: str = ""
+  calibrated_types: tuple = ()
+  # The export's result -> (type, path, extra manifest fields) of each file written.
   files_written: Callable = lambda result: []
   # What its files add to a module version's time in a regeneration (export/pipeline/estimate.py),
   # in units of one artifact's fixed cost: per type, and per billion multiply-adds of the variant.
@@ -74,6 +99,21 @@ class Format:
   # (Kaggle handle, the instance's file name, image size) -> Python lines that download and
   # load it with its own client, for the instance's usage notes
   kaggle_usage: Callable = lambda handle, file_name, image_size: []
+
+  def export_request(self, types) -> dict:
+    """The ExportOptions fields that make these types beside a SavedModel export."""
+    return {self.export_flag: True, f"{self.export_flag}_types": tuple(types)}
+
+  def requested_types(self, options) -> tuple:
+    """The types an ExportOptions asks of this format; () for none."""
+    if not self.export_flag or not getattr(options, self.export_flag):
+      return ()
+    return tuple(getattr(options, f"{self.export_flag}_types"))
+
+  def convert_beside(self, root, saved_model_dir: str, export_dir: str, types, **options) -> list:
+    """[(written, content)] of each type, converted from `root` and checked; writes nothing."""
+    module = importlib.import_module(self.beside_writer)
+    return module.convert_beside(root, saved_model_dir, export_dir, types, **options)
 
   def describe(self, kind: str = "") -> str:
     return self.title.format(kind=kind or self.types[0])

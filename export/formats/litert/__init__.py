@@ -78,10 +78,12 @@ FORMAT = format_lib.Format(
   implementation="export.formats.litert.loader",
   types=TYPES,
   made_with="saved_model",
-  export_request=lambda types: {"tflite": True, "tflite_types": tuple(types)},
+  export_flag="tflite",
+  beside_writer="export.formats.litert.converter",
+  calibrated_types=FULL_INTEGER_TYPES,
   files_written=lambda result: [
     (written.model_type, written.path, {"agreement": written.agreement.as_dict()})
-    for written in result.litert_models
+    for written in result.written.get("litert", ())
   ],
   thresholds=tuple(THRESHOLDS[kind] for kind in TYPES),
   # Each type adds a conversion and its agreement check, the integer types a calibration (112
@@ -106,17 +108,3 @@ def path_beside(export_dir: str, model_type: str = "float32") -> str:
 def check_types(model_types) -> tuple:
   """The model types in TYPES order; ValueError naming an unknown one."""
   return errors.check_subset(model_types, TYPES, "tflite type")
-
-
-def calibrated(tflite: bool, tflite_types) -> bool:
-  """Whether an export makes a LiteRT model calibrated on images (int8 or uint8)."""
-  return tflite and bool(set(FULL_INTEGER_TYPES) & set(tflite_types))
-
-
-def check_request(tflite: bool, tflite_types, calibration_images) -> None:
-  """ValueError for LiteRT options that cannot work (checked before TensorFlow is imported)."""
-  check_types(tflite_types)
-  if not tflite and tuple(tflite_types) != DEFAULT_TYPES:
-    raise ValueError("tflite types need tflite")
-  if calibration_images is not None and not calibrated(tflite, tflite_types):
-    raise ValueError("calibration images need tflite with an int8 or uint8 tflite type")

@@ -32,7 +32,6 @@ Everything that runs a model uses LiteRT's own runtime, `ai_edge_litert` (XNNPAC
 default), not the deprecated `tf.lite.Interpreter`.
 """
 
-import dataclasses
 import hashlib
 from typing import Optional
 from typing import Sequence
@@ -43,6 +42,7 @@ from export.base import errors
 from export.base import probe_images
 from export.base import versions
 from export.formats import agreement as litert_agreement
+from export.formats import format as format_lib
 from export.formats import litert as litert_format
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import metadata as litert_metadata
@@ -55,15 +55,8 @@ check_types = litert_format.check_types
 AgreementError = litert_agreement.AgreementError
 
 
-@dataclasses.dataclass(frozen=True)
-class WrittenModel:
-  """One LiteRT file beside the SavedModel, with what the export result and cards carry."""
-
-  model_type: str
-  path: str
-  size_bytes: int
-  sha256: str
-  agreement: litert_agreement.Agreement
+# One LiteRT file beside the SavedModel, with what the export result and cards carry.
+WrittenModel = format_lib.Written
 
 
 # --- conversion --------------------------------------------------------------------------

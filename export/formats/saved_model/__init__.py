@@ -1,19 +1,16 @@
 """The TF2 Reusable SavedModel: the module TF Hub publishes, one directory per module version.
 
-`FORMAT` is its entry in the registry; `check_request` checks an export's options (its LiteRT
-models' too, which it writes beside it) before TensorFlow is imported. `exporter` is the
+`FORMAT` is its entry in the registry (an export's options are checked by
+`export.formats.beside.check_request`, with the formats written beside it). `exporter` is the
 library behind `python -m export.export_saved_model`; `loader` loads a directory for
 verification and classification. The module itself is `export.core.reusable_module`'s. This
 module imports no TensorFlow.
 
-May import: `export.base`, `export.core`, `nets`, `export.formats.format` and the formats its
-exporter writes beside it (`export.formats.litert`).
+May import: `export.base`, `export.core`, `nets`, `export.formats.format`; its exporter also
+`export.formats.beside` (the formats it writes beside the SavedModel).
 """
 
-from export.base import versions
-from export.core import options as options_lib
 from export.formats import format as format_lib
-from export.formats import litert
 
 
 def _kaggle_usage(handle: str, file_name: str, image_size: int) -> list:
@@ -41,10 +38,3 @@ FORMAT = format_lib.Format(
   fine_tunable=True,
   kaggle_usage=_kaggle_usage,
 )
-
-
-def check_request(options: options_lib.ExportOptions) -> versions.Version:
-  """The version to produce; ValueError (a usage error) for options that cannot work."""
-  version = options_lib.check_export(options)
-  litert.check_request(options.tflite, options.tflite_types, options.calibration_images)
-  return version

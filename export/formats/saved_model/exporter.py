@@ -18,22 +18,26 @@ from export.core import checkpoint
 from export.core import labels
 from export.core import options as options_lib
 from export.core import reusable_module
-from export.formats import saved_model as saved_model_format
+from export.formats import beside
 from export.formats.litert import calibration as litert_calibration
-from export.formats.litert import converter as litert
 
 
 @dataclasses.dataclass
 class ExportResult:
   export_dir: str
   restored: checkpoint.RestoredValues
-  timings: dict  # phase -> seconds: restore, build, trace, save (and tflite)
-  litert_models: list = dataclasses.field(default_factory=list)  # of litert.WrittenModel
+  timings: dict  # phase -> seconds: restore, build, trace, save (and each format beside it)
+  # format name -> what its `convert_beside` wrote, one per type (LiteRT's WrittenModel, ...)
+  written: dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def litert_models(self) -> list:
+    return self.written.get("litert", [])
 
 
 def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
   """Restores the checkpoint and writes the SavedModel atomically to `options.export_dir`."""
-  version = saved_model_format.check_request(options)
+  version = beside.check_request(options)
   momentum = options.batch_norm_momentum_default
   if momentum is None:
     momentum = version.batch_norm_momentum_default
@@ -60,22 +64,35 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
       signatures = reusable_module.trace(module, version.serving_signature)
     with timing.phase(timings, "save"):
       reusable_module.save(module, staging, signatures)
-    placements, litert_models = [(staging, export_dir)], []
-    if options.tflite:
-      with timing.phase(timings, "tflite"):
-        converted = litert.convert_beside(
+    placements, written = [(staging, export_dir)], {}
+    for fmt in beside.FORMATS:
+      types = fmt.requested_types(options)
+      if not types:
+        continue
+      with timing.phase(timings, fmt.export_flag):
+        converted = fmt.convert_beside(
           module,
           staging,
           export_dir,
-          options.tflite_types,
-          calibration_images,
+          types,
+          calibration_images=calibration_images,
           hub_version=version.number,
         )
-      for written, model in converted:
-        staged_model = os.path.join(scratch, os.path.basename(written.path))
-        with open(staged_model, "wb") as staged:
-          staged.write(model)
-        placements.append((staged_model, written.path))
-        litert_models.append(written)
+      for made, content in converted:
+        staged = os.path.join(scratch, f"{fmt.name}-{made.model_type}")
+        _stage(staged, content)
+        placements.append((staged, made.path))
+        written.setdefault(fmt.name, []).append(made)
     files.place_together(placements)
-  return ExportResult(options.export_dir, restored, timings, litert_models)
+  return ExportResult(options.export_dir, restored, timings, written)
+
+
+def _stage(path: str, content) -> None:
+  """Writes a file's bytes, or a directory's {relative path: bytes}, at `path`."""
+  if isinstance(content, bytes):
+    files.write_file(path, content)
+    return
+  for relative, data in sorted(content.items()):
+    target = os.path.join(path, *relative.split("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    files.write_file(target, data)
