@@ -37,6 +37,7 @@ class Loaded:
   variables: Callable  # () -> {TF-Slim name: value} of what it holds ({} for none)
   has_head: Optional[bool] = None  # whether it holds the Logits layer, when that is known
   labels_path: Optional[str] = None  # its own labels file; None: it carries none
+  labels: Optional[tuple] = None  # its own class names, packed inside it (LiteRT metadata)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """A `.tflite` model of any type loaded into LiteRT's interpreter, run one image at a time; a
-quantized model's input and output are (de)quantized around it."""
+quantized model's input and output are (de)quantized around it.
+
+A file with TFLite Model Metadata is held to it (`metadata_reader`): metadata that contradicts
+how the model is run here (the SavedModel's [0, 1] input) or its output width is refused with
+one line naming the file and the field, and a classifier's packed labels become its labels.
+A bare file loads as it is."""
 
 import os
 
@@ -8,6 +13,7 @@ import numpy as np
 from export.base import errors
 from export.formats import format as format_lib
 from export.formats.litert import converter
+from export.formats.litert import metadata_reader
 
 
 def check(path: str) -> None:
@@ -27,6 +33,14 @@ def load(path: str) -> format_lib.Loaded:
     raise format_lib.LoadError(f"{path}: not a LiteRT model ({errors.first_line(error)})") from None
   given, returned = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
   num_outputs = int(returned["shape"][-1])
+  try:
+    described = metadata_reader.read(model)
+  except ValueError as error:
+    raise format_lib.LoadError(f"{path}: {error}") from None
+  if described is not None:
+    found = metadata_reader.contradictions(described, given, num_outputs)
+    if found:
+      raise format_lib.LoadError(f"{path}: its metadata contradicts the model: {found[0]}")
 
   def run(images: np.ndarray) -> np.ndarray:
     if not len(images):
@@ -39,4 +53,5 @@ def load(path: str) -> format_lib.Loaded:
     image_sizes=frozenset({tuple(int(n) for n in given["shape"][1:3])}),
     num_outputs=num_outputs,
     variables=dict,  # constants folded into a flatbuffer, under no TF-Slim name
+    labels=described.labels if described is not None else None,
   )
