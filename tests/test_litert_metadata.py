@@ -29,6 +29,7 @@ from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import converter as litert
 from export.formats.litert import flatbuffers as litert_flatbuffers
 from export.formats.litert import metadata as litert_metadata
+from export.formats.litert import metadata_reader as litert_metadata_reader
 from export.formats.litert import network as litert_network
 from export.runtime import classifier
 from nets import variants
@@ -127,6 +128,29 @@ def test_every_field_reads_back(exports, module_type, model_type):
     assert labels_file.Type() == metadata_schema.AssociatedFileType.TENSOR_AXIS_LABELS
   else:
     assert output.Name() == b"feature_vector" and output.AssociatedFilesLength() == 0
+
+
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+@pytest.mark.parametrize("model_type", litert.TYPES)
+def test_the_loader_reads_every_file_back_and_finds_nothing_to_refuse(
+  exports, module_type, model_type
+):
+  # What classify acts on (tests/test_litert_metadata_read.py has the refusals).
+  path = _path(exports, module_type, model_type)
+  described = litert_metadata_reader.read(_read(path))
+  assert (described.name, described.version) == (
+    f"google/imagenet/mobilenet_v2_075_96/{module_type}",
+    "5",
+  )
+  high = 255.0 if model_type == "uint8" else 1.0
+  assert (described.mean, described.std, described.stats) == ((0.0,), (255.0,), ((0,), (high,)))
+  assert described.color_space == "RGB"
+  loaded = litert_format.FORMAT.load(path)
+  if module_type == "classification":
+    assert described.labels_file == "ImageNetLabels.txt"
+    assert list(loaded.labels) == labels_lib.read_labels()
+  else:
+    assert described.labels_file is None and loaded.labels is None
 
 
 def test_the_metadata_names_the_exported_hub_version(exported):

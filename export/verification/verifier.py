@@ -27,11 +27,19 @@ VerifyInputError = expectation_lib.VerifyInputError
 
 def check_export_dir(export_dir: str) -> None:
   """VerifyInputError unless `export_dir` looks like an export verify checks (a SavedModel
-  directory, a .keras file: the registry's verifiable formats)."""
+  directory, a .keras file: the registry's verifiable formats). A file of another format is
+  refused by name, once it is found to exist."""
+  fmt = loading.format_of(export_dir)
   try:
-    loading.check(export_dir, registry.verifiable())
+    fmt.check(export_dir)
   except loading.LoadError as error:
     raise VerifyInputError(str(error)) from None
+  if not fmt.verifiable:
+    checked = " and ".join(other.label for other in registry.verifiable())
+    raise VerifyInputError(
+      f"{export_dir}: a {fmt.label} model; export.verify checks {checked} exports against "
+      f"the checkpoint (a {fmt.label} model is checked against its SavedModel when written)"
+    )
 
 
 def load_export(export_dir: str, image_size: int) -> loading.Loaded:
