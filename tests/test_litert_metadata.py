@@ -31,6 +31,7 @@ from export.formats.litert import flatbuffers as litert_flatbuffers
 from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import metadata_reader as litert_metadata_reader
 from export.formats.litert import network as litert_network
+from export.publish import model_card
 from export.runtime import classifier
 from nets import variants
 
@@ -151,6 +152,56 @@ def test_the_loader_reads_every_file_back_and_finds_nothing_to_refuse(
     assert list(loaded.labels) == labels_lib.read_labels()
   else:
     assert described.labels_file is None and loaded.labels is None
+
+
+def _per_type(text: str) -> dict:
+  """{type: value} of a card's field given per type ("float32, int8: [0, 1]; uint8: ...")."""
+  if "; " not in text and ": " not in text:
+    return {kind: text for kind in litert.TYPES}
+  found = {}
+  for part in text.split("; "):
+    kinds, value = part.split(": ", 1)
+    found.update({kind: value for kind in kinds.split(", ")})
+  return found
+
+
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+def test_the_model_card_lists_what_the_files_carry(exports, module_type):
+  models = {
+    model.model_type: {
+      "path": model.path,
+      "bytes": model.size_bytes,
+      "agreement": model.agreement.as_dict(),
+    }
+    for model in exports[module_type].litert_models
+  }
+  card = model_card.render(variants.find(0.75, 96), module_type, 5, litert=models)
+  table = card.split("| metadata | value |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+  rows = dict(line[2:-2].split(" | ", 1) for line in table.splitlines())
+  ranges = _per_type(rows["input tensor range"])
+  for model_type in litert.TYPES:
+    metadata = _metadata(_read(_path(exports, module_type, model_type)))
+    assert (rows["name"], rows["version"]) == (metadata.Name().decode(), "5")
+    assert (rows["author"], rows["licence"]) == (
+      metadata.Author().decode(),
+      metadata.License().decode(),
+    )
+    image = metadata.SubgraphMetadata(0).InputTensorMetadata(0)
+    normalization = metadata_schema.NormalizationOptions()
+    options = image.ProcessUnits(0).Options()
+    normalization.Init(options.Bytes, options.Pos)
+    (mean,), (std,) = normalization.MeanAsNumpy(), normalization.StdAsNumpy()
+    assert rows["input normalization"] == (
+      f"mean {mean:g}, std {std:g}: pixels 0-255 become [{(0 - mean) / std:g}, {(255 - mean) / std:g}]"
+    )
+    (low,), (high,) = image.Stats().MinAsNumpy(), image.Stats().MaxAsNumpy()
+    assert ranges[model_type] == f"[{low:g}, {high:g}]"
+    output = metadata.SubgraphMetadata(0).OutputTensorMetadata(0)
+    assert rows["output"] == f"`{output.Name().decode()}`"
+    files = [
+      output.AssociatedFiles(i).Name().decode() for i in range(output.AssociatedFilesLength())
+    ]
+    assert rows["labels"] == ("none" if not files else f"`{files[0]}`, packed in the file")
 
 
 def test_the_metadata_names_the_exported_hub_version(exported):

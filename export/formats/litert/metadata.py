@@ -180,7 +180,7 @@ def attach(model: bytes, subject: Subject, labels_path: str = labels.LABELS_FILE
 
 def summary(subject: Subject) -> dict:
   """{field: text} of what `describe(subject)` writes, for the model cards: name, version,
-  author, licence, input (normalization and range), output (kind and labels file)."""
+  author, licence, the input's normalization and range, the output and its labels file."""
   model = describe(subject).fields
   (subgraph,) = model["subgraph_metadata"]
   (image,) = subgraph.fields["input_tensor_metadata"]
@@ -194,8 +194,10 @@ def summary(subject: Subject) -> dict:
     "version": model["version"],
     "author": model["author"],
     "licence": model["license"],
-    "input": f"`{image.fields['name']}`, RGB, normalization mean {mean:g} and std {std:g} "
-    f"(pixels 0-255 become (pixel - {mean:g}) / {std:g}), tensor values in [{low:g}, {high:g}]",
-    "output": f"`{output.fields['name']}`"
-    + "".join(f", labels `{file.fields['name']}` (TENSOR_AXIS_LABELS)" for file in files),
+    "input": f"`{image.fields['name']}`, an RGB image",
+    "input normalization": f"mean {mean:g}, std {std:g}: pixels 0-255 become "
+    f"[{(0 - mean) / std:g}, {(255 - mean) / std:g}]",
+    "input tensor range": f"[{low:g}, {high:g}]",
+    "output": f"`{output.fields['name']}`",
+    "labels": ", ".join(f"`{file.fields['name']}`, packed in the file" for file in files) or "none",
   }
