@@ -41,7 +41,9 @@ class Options:
 
 def define_flags() -> None:
   cli.define_variant_flags()
-  flags.DEFINE_string("export_dir", None, "The SavedModel directory or .keras file to verify.")
+  flags.DEFINE_string(
+    "export_dir", None, "The SavedModel directory, .keras or .tflite file to verify."
+  )
   flags.DEFINE_string(
     "checkpoint_path",
     None,

@@ -1,4 +1,4 @@
-"""A LiteRT file's metadata as classify (and verify) read it: the packed labels name the classes,
+"""A LiteRT file's metadata as classify and verify read it: the packed labels name the classes,
 and metadata that contradicts the model is refused in one line naming the file and the field.
 
 Every file here is written by the project's own writer (`litert_metadata.attach`) with one
@@ -20,8 +20,13 @@ from export.formats.litert import metadata_reader
 from export.formats.litert import network as litert_network
 from export.runtime import classifier
 from export.verification import verifier
+from nets import variants
 
 SUBJECT = litert_metadata.Subject("classification", "float32", 0.75, 96, 5)
+SPEC = variants.ModelSpec(0.75, 96, "classification")
+GOLDEN = str(
+  pathlib.Path(__file__).parent / "golden" / "mobilenet_v2_0.75_96_classification_seed0.npz"
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +92,14 @@ def test_classify_and_verify_refuse_another_normalization(
     patched.setattr(litert_metadata, "NORMALIZATION_MEAN", mean)
     patched.setattr(litert_metadata, "NORMALIZATION_STD", std)
     pathlib.Path(path).write_bytes(litert_metadata.attach(bare, SUBJECT))
-  assert _refusal(path) == (
+  message = (
     f"{path}: its metadata contradicts the model: input NormalizationOptions: expected mean "
     f"[0] and std [255] (pixels 0..255 to [0, 1], the SavedModel's input), {found}"
   )
-  with pytest.raises(verifier.VerifyInputError, match="^" + path + ": a LiteRT model;"):
-    verifier.check_export_dir(path)
+  assert _refusal(path) == message
+  with pytest.raises(verifier.VerifyInputError) as raised:
+    verifier.verify(path, SPEC, golden_path=GOLDEN)
+  assert str(raised.value) == message
 
 
 def test_another_input_range_is_refused(bare, tmp_path, monkeypatch):

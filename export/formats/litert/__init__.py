@@ -79,6 +79,7 @@ FORMAT = format_lib.Format(
   implementation="export.formats.litert.loader",
   types=TYPES,
   made_with="saved_model",
+  verifiable=True,  # without variables; float16, int8 and uint8 against their THRESHOLDS
   export_request=lambda types: {"tflite": True, "tflite_types": tuple(types)},
   files_written=lambda result: [
     (written.model_type, written.path, {"agreement": written.agreement.as_dict()})

@@ -52,6 +52,16 @@ def load(path: str) -> format_lib.Loaded:
     run=run,
     image_sizes=frozenset({tuple(int(n) for n in given["shape"][1:3])}),
     num_outputs=num_outputs,
-    variables=dict,  # constants folded into a flatbuffer, under no TF-Slim name
+    variables=None,  # folded with batch norm into constants, under no TF-Slim name
     labels=described.labels if described is not None else None,
+    kind=model_type(interpreter),
   )
+
+
+def model_type(interpreter) -> str:
+  """Which of the four types a loaded model is, from its tensors: uint8 takes uint8 pixels,
+  int8 computes in int8, float16 stores float16 weights."""
+  if interpreter.get_input_details()[0]["dtype"] == np.uint8:
+    return "uint8"
+  dtypes = {np.dtype(tensor["dtype"]).name for tensor in interpreter.get_tensor_details()}
+  return "int8" if "int8" in dtypes else "float16" if "float16" in dtypes else "float32"
