@@ -160,14 +160,15 @@ def test_the_litert_section_lists_each_files_metadata(module_type):
     "licence": "Apache-2.0",
     "input": "`image`, an RGB image",
     "input normalization": "mean 0, std 255: pixels 0-255 become [0, 1]",
-    "input tensor range": "float32, float16, int8: [0, 1]; uint8: [0, 255]",
+    "input tensor": "float32, float16, int8: float32 in [0, 1]; uint8: uint8 pixels in "
+    "[0, 255] as they are, which its quantization (scale 1/255, zero point 0) makes the "
+    "normalized values",
     "output": "`logits`" if classifier else "`feature_vector`",
     "labels": "`ImageNetLabels.txt`, packed in the file" if classifier else "none",
   }
-  assert "The uint8 file takes the raw pixels: its input's quantization (scale 1/255, " in card
   # A float32 file alone: one value per field, and nothing said of uint8.
   alone = model_card.render(variant, module_type, 5, litert=_litert_models(("float32",)))
-  assert _metadata_rows(alone)["input tensor range"] == "[0, 1]"
+  assert _metadata_rows(alone)["input tensor"] == "float32 in [0, 1]"
   assert "uint8" not in alone
   assert "TFLite Model Metadata" not in model_card.render(variant, module_type, 5)
 

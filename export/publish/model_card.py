@@ -265,12 +265,6 @@ def _litert_metadata(variant, module_type, version, kinds) -> list:
     else f"| {field} | " + "; ".join(f"{', '.join(k)}: {v}" for v, k in values.items()) + " |"
     for field, values in by_field.items()
   ]
-  scale, zero_point = litert_metadata.pixel_quantization()
-  uint8 = [
-    "",
-    f"The uint8 file takes the raw pixels: its input's quantization (scale 1/{1 / scale:g}, "
-    f"zero point {zero_point:g}) makes them the normalized values that the metadata states.",
-  ]
   return [
     "Each file carries TFLite Model Metadata, which MediaPipe Tasks, ML Kit and Android "
     "Studio read to prepare pictures and name the classes; `export.classify` checks it "
@@ -279,7 +273,6 @@ def _litert_metadata(variant, module_type, version, kinds) -> list:
     "| metadata | value |",
     "|---|---|",
     *rows,
-    *(uint8 if "uint8" in kinds else []),
   ]
 
 

@@ -180,7 +180,7 @@ def attach(model: bytes, subject: Subject, labels_path: str = labels.LABELS_FILE
 
 def summary(subject: Subject) -> dict:
   """{field: text} of what `describe(subject)` writes, for the model cards: name, version,
-  author, licence, the input's normalization and range, the output and its labels file."""
+  author, licence, the input's normalization and tensor, the output and its labels file."""
   model = describe(subject).fields
   (subgraph,) = model["subgraph_metadata"]
   (image,) = subgraph.fields["input_tensor_metadata"]
@@ -197,7 +197,17 @@ def summary(subject: Subject) -> dict:
     "input": f"`{image.fields['name']}`, an RGB image",
     "input normalization": f"mean {mean:g}, std {std:g}: pixels 0-255 become "
     f"[{(0 - mean) / std:g}, {(255 - mean) / std:g}]",
-    "input tensor range": f"[{low:g}, {high:g}]",
+    "input tensor": _tensor_words(subject.model_type, low, high),
     "output": f"`{output.fields['name']}`",
     "labels": ", ".join(f"`{file.fields['name']}`, packed in the file" for file in files) or "none",
   }
+
+
+def _tensor_words(model_type: str, low: float, high: float) -> str:
+  if model_type not in _QUANTIZED_INPUT:
+    return f"float32 in [{low:g}, {high:g}]"
+  scale, zero_point = pixel_quantization()
+  return (
+    f"{model_type} pixels in [{low:g}, {high:g}] as they are, which its quantization (scale "
+    f"1/{1 / scale:g}, zero point {zero_point:g}) makes the normalized values"
+  )
