@@ -1,4 +1,5 @@
-r"""Verifies an exported SavedModel against its TF-Slim checkpoint, or against a stored golden.
+r"""Verifies an export (a SavedModel directory, a .keras or .tflite file) against its TF-Slim
+checkpoint, or against a stored golden.
 
   python -m export.verify --export_dir=/tmp/mobilenet_v2_075_96 \
       --checkpoint_path=mobilenet_v2_0.75_96.ckpt --module_type=classification \

@@ -23,6 +23,7 @@ import io
 import struct
 from typing import Optional
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -98,8 +99,8 @@ def _packed_lines(model: bytes, name: str) -> Optional[tuple]:
   try:
     with zipfile.ZipFile(io.BytesIO(model)) as archive:
       return tuple(archive.read(name).decode("utf-8").splitlines())
-  except (zipfile.BadZipFile, KeyError):
-    return None
+  except (zipfile.BadZipFile, KeyError, EOFError, NotImplementedError, zlib.error):
+    return None  # no zip, no such member, or one that cannot be read: not packed as it must be
 
 
 def _numbers(values) -> str:
