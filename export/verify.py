@@ -1,4 +1,5 @@
-r"""Verifies an exported SavedModel against its TF-Slim checkpoint, or against a stored golden.
+r"""Verifies an export (a SavedModel directory, a .keras or .tflite file) against its TF-Slim
+checkpoint, or against a stored golden.
 
   python -m export.verify --export_dir=/tmp/mobilenet_v2_075_96 \
       --checkpoint_path=mobilenet_v2_0.75_96.ckpt --module_type=classification \
@@ -41,7 +42,9 @@ class Options:
 
 def define_flags() -> None:
   cli.define_variant_flags()
-  flags.DEFINE_string("export_dir", None, "The SavedModel directory or .keras file to verify.")
+  flags.DEFINE_string(
+    "export_dir", None, "The SavedModel directory, .keras or .tflite file to verify."
+  )
   flags.DEFINE_string(
     "checkpoint_path",
     None,

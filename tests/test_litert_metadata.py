@@ -29,7 +29,9 @@ from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import converter as litert
 from export.formats.litert import flatbuffers as litert_flatbuffers
 from export.formats.litert import metadata as litert_metadata
+from export.formats.litert import metadata_reader as litert_metadata_reader
 from export.formats.litert import network as litert_network
+from export.publish import model_card
 from export.runtime import classifier
 from nets import variants
 
@@ -127,6 +129,79 @@ def test_every_field_reads_back(exports, module_type, model_type):
     assert labels_file.Type() == metadata_schema.AssociatedFileType.TENSOR_AXIS_LABELS
   else:
     assert output.Name() == b"feature_vector" and output.AssociatedFilesLength() == 0
+
+
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+@pytest.mark.parametrize("model_type", litert.TYPES)
+def test_the_loader_reads_every_file_back_and_finds_nothing_to_refuse(
+  exports, module_type, model_type
+):
+  # What classify acts on (tests/test_litert_metadata_read.py has the refusals).
+  path = _path(exports, module_type, model_type)
+  described = litert_metadata_reader.read(_read(path))
+  assert (described.name, described.version) == (
+    f"google/imagenet/mobilenet_v2_075_96/{module_type}",
+    "5",
+  )
+  high = 255.0 if model_type == "uint8" else 1.0
+  assert (described.mean, described.std, described.stats) == ((0.0,), (255.0,), ((0,), (high,)))
+  assert described.color_space == "RGB"
+  loaded = litert_format.FORMAT.load(path)
+  if module_type == "classification":
+    assert described.labels_file == "ImageNetLabels.txt"
+    assert list(loaded.labels) == labels_lib.read_labels()
+  else:
+    assert described.labels_file is None and loaded.labels is None
+
+
+def _per_type(text: str) -> dict:
+  """{type: value} of a card's field given per type ("float32, int8: [0, 1]; uint8: ...")."""
+  if "; " not in text and ": " not in text:
+    return {kind: text for kind in litert.TYPES}
+  found = {}
+  for part in text.split("; "):
+    kinds, value = part.split(": ", 1)
+    found.update({kind: value for kind in kinds.split(", ")})
+  return found
+
+
+@pytest.mark.parametrize("module_type", MODULE_TYPES)
+def test_the_model_card_lists_what_the_files_carry(exports, module_type):
+  models = {
+    model.model_type: {
+      "path": model.path,
+      "bytes": model.size_bytes,
+      "agreement": model.agreement.as_dict(),
+    }
+    for model in exports[module_type].litert_models
+  }
+  card = model_card.render(variants.find(0.75, 96), module_type, 5, litert=models)
+  table = card.split("| metadata | value |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+  rows = dict(line[2:-2].split(" | ", 1) for line in table.splitlines())
+  tensors = _per_type(rows["input tensor"])
+  for model_type in litert.TYPES:
+    metadata = _metadata(_read(_path(exports, module_type, model_type)))
+    assert (rows["name"], rows["version"]) == (metadata.Name().decode(), "5")
+    assert (rows["author"], rows["licence"]) == (
+      metadata.Author().decode(),
+      metadata.License().decode(),
+    )
+    image = metadata.SubgraphMetadata(0).InputTensorMetadata(0)
+    normalization = metadata_schema.NormalizationOptions()
+    options = image.ProcessUnits(0).Options()
+    normalization.Init(options.Bytes, options.Pos)
+    (mean,), (std,) = normalization.MeanAsNumpy(), normalization.StdAsNumpy()
+    assert rows["input normalization"] == (
+      f"mean {mean:g}, std {std:g}: pixels 0-255 become [{(0 - mean) / std:g}, {(255 - mean) / std:g}]"
+    )
+    (low,), (high,) = image.Stats().MinAsNumpy(), image.Stats().MaxAsNumpy()
+    assert f" in [{low:g}, {high:g}]" in tensors[model_type]
+    output = metadata.SubgraphMetadata(0).OutputTensorMetadata(0)
+    assert rows["output"] == f"`{output.Name().decode()}`"
+    files = [
+      output.AssociatedFiles(i).Name().decode() for i in range(output.AssociatedFilesLength())
+    ]
+    assert rows["labels"] == ("none" if not files else f"`{files[0]}`, packed in the file")
 
 
 def test_the_metadata_names_the_exported_hub_version(exported):

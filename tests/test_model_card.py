@@ -124,6 +124,55 @@ def test_bad_module_type():
     model_card.render(variants.default(), "segmentation", 4)
 
 
+def _litert_models(kinds):
+  """The manifest's entries of LiteRT models (placeholders where the section reads none)."""
+  agreement = {
+    "threshold": {"max_relative_difference": 5e-5},
+    "max_abs_difference": 1e-6,
+    "min_cosine": 1.0,
+    "mean_cosine": 1.0,
+    "top1_agreement": None,
+    "top5_overlap": None,
+  }
+  return {
+    kind: {"path": f"x/5.{kind}.tflite", "bytes": 3e6, "agreement": agreement} for kind in kinds
+  }
+
+
+def _metadata_rows(card):
+  """{field: value} of the LiteRT section's metadata table."""
+  table = card.split("| metadata | value |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+  return dict(line[2:-2].split(" | ", 1) for line in table.splitlines())
+
+
+@pytest.mark.parametrize("module_type", variants.MODULE_TYPES)
+def test_the_litert_section_lists_each_files_metadata(module_type):
+  variant = variants.find(1.4, 224)
+  kinds = ("float32", "float16", "int8", "uint8")
+  card = model_card.render(variant, module_type, 5, litert=_litert_models(kinds))
+  assert card == model_card.render(variant, module_type, 5, litert=_litert_models(kinds))
+  rows = _metadata_rows(card)
+  classifier = module_type == "classification"
+  assert rows == {
+    "name": f"google/imagenet/mobilenet_v2_140_224/{module_type}",
+    "version": "5",
+    "author": "Google (TF-Slim MobileNet V2 checkpoints), exported by slim-mobilenet-hub",
+    "licence": "Apache-2.0",
+    "input": "`image`, an RGB image",
+    "input normalization": "mean 0, std 255: pixels 0-255 become [0, 1]",
+    "input tensor": "float32, float16, int8: float32 in [0, 1]; uint8: uint8 pixels in "
+    "[0, 255] as they are, which its quantization (scale 1/255, zero point 0) makes the "
+    "normalized values",
+    "output": "`logits`" if classifier else "`feature_vector`",
+    "labels": "`ImageNetLabels.txt`, packed in the file" if classifier else "none",
+  }
+  # A float32 file alone: one value per field, and nothing said of uint8.
+  alone = model_card.render(variant, module_type, 5, litert=_litert_models(("float32",)))
+  assert _metadata_rows(alone)["input tensor"] == "float32 in [0, 1]"
+  assert "uint8" not in alone
+  assert "TFLite Model Metadata" not in model_card.render(variant, module_type, 5)
+
+
 def _run_cli(*args):
   return subprocess.run(
     [sys.executable, "-m", "export.model_card", *args],

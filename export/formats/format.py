@@ -34,9 +34,12 @@ class Loaded:
   run: Callable  # float32 images [N, S, S, 3] in [0, 1] -> float32 outputs [N, K]
   image_sizes: frozenset  # (height, width) of the inputs it takes; (None, None) for any
   num_outputs: Optional[int]  # K, when the export says
-  variables: Callable  # () -> {TF-Slim name: value} of what it holds ({} for none)
+  # () -> {TF-Slim name: value} of what it holds; None: its weights are under no TF-Slim name
+  variables: Optional[Callable]
   has_head: Optional[bool] = None  # whether it holds the Logits layer, when that is known
   labels_path: Optional[str] = None  # its own labels file; None: it carries none
+  labels: Optional[tuple] = None  # its own class names, packed inside it (LiteRT metadata)
+  kind: str = ""  # which of its format's types it is ("" for the first)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Format:
   made_with: Optional[str] = None  # the format whose export writes this one beside it
   # per type: how closely its outputs must reproduce the SavedModel's (export/formats/agreement.py)
   thresholds: tuple = (agreement_lib.Threshold(max_relative_difference=0.0),)
-  verifiable: bool = False  # verify checks it against the checkpoint, variables included
+  verifiable: bool = False  # verify checks it against the checkpoint (variables where it has them)
   kaggle_framework: str = ""
   kaggle_slug_suffixes: tuple = ("",)  # per type: appended to the variation slug
   kaggle_hub_versions: str = ALL_VERSIONS

@@ -19,6 +19,7 @@ from typing import Optional
 
 from export.base import versions as versions_lib
 from export.core import labels
+from export.formats.litert import metadata as litert_metadata
 from export.publish import hub_layout
 from nets import architecture
 from nets import variants as variants_lib
@@ -248,8 +249,35 @@ _THRESHOLD_WORDS = {
 }
 
 
-def _litert(litert: dict) -> list:
-  """The LiteRT models made with this version: files, and their agreement with it."""
+def _litert_metadata(variant, module_type, version, kinds) -> list:
+  """What each LiteRT file's metadata says, as the writer words it (`litert_metadata.summary`);
+  a field that differs between types is given per type."""
+  by_field = {}
+  for kind in kinds:
+    subject = litert_metadata.Subject(
+      module_type, kind, variant.depth_multiplier, variant.image_size, version.number
+    )
+    for field, value in litert_metadata.summary(subject).items():
+      by_field.setdefault(field, {}).setdefault(value, []).append(kind)
+  rows = [
+    f"| {field} | {next(iter(values))} |"
+    if len(values) == 1
+    else f"| {field} | " + "; ".join(f"{', '.join(k)}: {v}" for v, k in values.items()) + " |"
+    for field, values in by_field.items()
+  ]
+  return [
+    "Each file carries TFLite Model Metadata, which MediaPipe Tasks, ML Kit and Android "
+    "Studio read to prepare pictures and name the classes; `export.classify` checks it "
+    "against the model:",
+    "",
+    "| metadata | value |",
+    "|---|---|",
+    *rows,
+  ]
+
+
+def _litert(litert: dict, variant, module_type, version) -> list:
+  """The LiteRT models made with this version: files, their metadata, and their agreement."""
   lines = [
     "## LiteRT models",
     "",
@@ -271,6 +299,7 @@ def _litert(litert: dict) -> list:
       f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | "
       f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {checked} |"
     )
+  lines += ["", *_litert_metadata(variant, module_type, version, list(litert))]
   lines += [
     "",
     MEASURED_BEGIN,
@@ -363,7 +392,7 @@ def render(
     _training(variant, module_type),
     _keras3_usage(variant, module_type, version),
     _tf_hub_usage(variant, module_type, version),
-    *([_litert(litert)] if litert else []),
+    *([_litert(litert, variant, module_type, version)] if litert else []),
     _fine_tuning(version),
     _changelog(version),
   )

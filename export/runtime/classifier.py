@@ -7,8 +7,9 @@ that bad files are found before the seconds a module takes to load, then runs th
 through the module and returns one result per path, in order: an `ImageResult`, or an
 `ImageFailure` naming what was wrong with that file. A module that cannot be used raises
 `ClassifyError`. Probabilities are the softmax of the 1001 logits (class 0 "background"); labels
-come from a SavedModel's own `assets/ImageNetLabels.txt` (the package's copy for a `.keras`
-file, which holds none, and for a `.tflite` file, which packs the same file).
+come from the export itself: a SavedModel's `assets/ImageNetLabels.txt`, the file a `.tflite`
+model's metadata packs; the package's copy for a file that holds none (a `.keras` file, a bare
+`.tflite`).
 """
 
 import dataclasses
@@ -72,6 +73,9 @@ class Classifier:
         f"{model_path}: is a feature_vector module; classify needs a classification module"
       )
     num_outputs = self._loaded.num_outputs
+    if self._loaded.labels is not None:  # packed in the file (its loader matched the count)
+      self.labels = list(self._loaded.labels)
+      return
     if self._loaded.labels_path is None:  # a file without labels: the package's copy
       self.labels = labels_lib.read_labels()
       if num_outputs is not None and num_outputs != len(self.labels):

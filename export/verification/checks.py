@@ -2,7 +2,10 @@
 
 In this order, the first failing one naming the verdict: module_type, variables (bit for
 bit), outputs (within OUTPUT_TOLERANCE of the reference's scale), top1 and top5 (forgiving
-only ties that the reference itself cannot tell apart within the tolerance).
+only ties that the reference itself cannot tell apart within the tolerance). A format type
+that computes another function (LiteRT float16, int8, uint8) is held to the agreement its
+format promises instead (export/formats/agreement.py), and an export that holds no TF-Slim
+variables (LiteRT) has its variables check skipped.
 """
 
 import math
@@ -10,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from export.formats import agreement as agreement_lib
 from export.verification import expectation as expectation_lib
 from export.verification import report as report_lib
 from nets import architecture
@@ -44,7 +48,14 @@ def _module_type_check(
   return report_lib.Check("module_type", report_lib.PASS, f"outputs {want}", details)
 
 
-def _variables_check(held: dict, expected: Optional[dict]) -> report_lib.Check:
+def _variables_check(held: Optional[dict], expected: Optional[dict]) -> report_lib.Check:
+  if held is None:
+    return report_lib.Check(
+      "variables",
+      report_lib.SKIPPED,
+      "the export holds its weights under no TF-Slim name (folded with batch norm into "
+      "constants): its outputs are what is checked",
+    )
   if expected is None:
     return report_lib.Check(
       "variables",
@@ -232,12 +243,52 @@ def _output_checks(rows: list, module_type: str) -> list:
   return [_outputs_check(rows), _agreement_check(rows, 1), _agreement_check(rows, TOP_K)]
 
 
-def run_checks(runs: list, expectation: expectation_lib.Expectation, variables: dict) -> tuple:
-  """(checks, evaluation rows) of an export's `runs` on the probe plan and its variables."""
-  variable_names = list(variables)
+def _own_threshold_checks(
+  runs: list, expectation: expectation_lib.Expectation, kind: str, threshold
+) -> list:
+  """outputs against a type's own agreement threshold (all probe images together); top1
+  and top5 are part of it."""
+  got = np.zeros(expectation.outputs.shape, np.float64)
+  for (start, stop), outputs in runs:
+    got[start:stop] = outputs
+  module_type = expectation.spec.module_type
+  agreement = agreement_lib.measure(kind, got, expectation.outputs, module_type, threshold)
+  figures = f"min cosine {agreement.min_cosine:.4f}, mean {agreement.mean_cosine:.4f}"
+  if agreement.top1_agreement is not None:
+    figures += (
+      f", top-1 agreement {agreement.top1_agreement:.0%}, "
+      f"top-5 overlap {agreement.top5_overlap:.0%}"
+    )
+  outputs_check = report_lib.Check(
+    "outputs",
+    report_lib.PASS if agreement.passed else report_lib.FAIL,
+    f"{kind} model within its type's threshold: {figures}"
+    if agreement.passed
+    else f"{kind} model short of its type's threshold: {'; '.join(agreement.shortfalls)}",
+    agreement.as_dict(),
+  )
+  return [outputs_check] + [
+    report_lib.Check(name, report_lib.SKIPPED, f"part of the {kind} outputs threshold")
+    for name in ("top1", "top5")
+  ]
+
+
+def run_checks(
+  runs: list,
+  expectation: expectation_lib.Expectation,
+  variables: Optional[dict],
+  own_threshold: Optional[tuple] = None,
+) -> tuple:
+  """(checks, evaluation rows) of an export's `runs` on the probe plan and its variables
+  (None: it holds none under TF-Slim names). `own_threshold`, (type, agreement.Threshold),
+  holds a type that computes another function than the checkpoint (LiteRT float16, int8,
+  uint8) to the agreement its format promises, instead of the elementwise tolerance."""
+  variable_names = list(variables or {})
   checks = [
     _module_type_check(runs, expectation, variable_names),
     _variables_check(variables, expectation.variables),
   ]
   rows = _evaluations(runs, expectation) if checks[0].status == report_lib.PASS else []
+  if rows and own_threshold is not None:
+    return checks + _own_threshold_checks(runs, expectation, *own_threshold), rows
   return checks + _output_checks(rows, expectation.spec.module_type), rows

@@ -2,10 +2,13 @@
 expectation (from the checkpoint or from a golden). docs/verification.md has the policy.
 
 An export is one of the registry's verifiable formats (a SavedModel directory, a Keras 3
-`.keras` file), loaded through `export.runtime.loading`; all are checked the same way, the
-weights under the TF-Slim names they stand for.
+`.keras` file, a LiteRT `.tflite` model), loaded through `export.runtime.loading`; all are
+checked the same way, the weights under the TF-Slim names they stand for where the format
+keeps them, the outputs within verify's tolerance or, for a type that computes another
+function (LiteRT float16, int8, uint8), within the agreement its format promises.
 """
 
+import dataclasses
 import time
 from typing import Optional
 
@@ -27,11 +30,19 @@ VerifyInputError = expectation_lib.VerifyInputError
 
 def check_export_dir(export_dir: str) -> None:
   """VerifyInputError unless `export_dir` looks like an export verify checks (a SavedModel
-  directory, a .keras file: the registry's verifiable formats)."""
+  directory, a .keras or .tflite file: the registry's verifiable formats). A file of another format is
+  refused by name, once it is found to exist."""
+  fmt = loading.format_of(export_dir)
   try:
-    loading.check(export_dir, registry.verifiable())
+    fmt.check(export_dir)
   except loading.LoadError as error:
     raise VerifyInputError(str(error)) from None
+  if not fmt.verifiable:
+    checked = " and ".join(other.label for other in registry.verifiable())
+    raise VerifyInputError(
+      f"{export_dir}: a {fmt.label} model; export.verify checks {checked} exports against "
+      f"the checkpoint (a {fmt.label} model is checked against its SavedModel when written)"
+    )
 
 
 def load_export(export_dir: str, image_size: int) -> loading.Loaded:
@@ -65,13 +76,27 @@ def _run_export(loaded: loading.Loaded, export_dir: str, images: np.ndarray) -> 
   return runs
 
 
+def own_threshold(fmt, kind: str) -> Optional[tuple]:
+  """(kind, threshold) when the format's type is held to an agreement looser than verify's
+  elementwise tolerance (LiteRT float16, int8, uint8); None when that tolerance applies."""
+  kind = kind or fmt.types[0]
+  threshold = fmt.thresholds[fmt.types.index(kind)]
+  limit = threshold.max_relative_difference
+  others = dataclasses.replace(threshold, max_relative_difference=None)
+  if limit is not None and limit <= report_lib.OUTPUT_TOLERANCE and others == type(threshold)():
+    return None
+  return kind, threshold
+
+
 def compare(export_dir: str, expectation: expectation_lib.Expectation) -> report_lib.Report:
   """Runs every check of the export at `export_dir` against `expectation`."""
   started = time.perf_counter()
   loaded = load_export(export_dir, expectation.spec.image_size)
   loaded_at = time.perf_counter()
   runs = _run_export(loaded, export_dir, probe_images.to_float(expectation.inputs))
-  checks, rows = checks_lib.run_checks(runs, expectation, loaded.variables())
+  variables = loaded.variables() if loaded.variables is not None else None
+  own = own_threshold(loading.format_of(export_dir), loaded.kind)
+  checks, rows = checks_lib.run_checks(runs, expectation, variables, own)
   timings = {
     "reference": round(expectation.seconds, 3),
     "load_export": round(loaded_at - started, 3),

@@ -3,8 +3,9 @@ beside the SavedModel they are converted from and checked against.
 
 `FORMAT` is its entry in the registry; the rest of the package implements it: `converter`
 (conversion, quantization, running, the models beside an export), `network` (batch norm folded in
-exact arithmetic), `calibration` (activation ranges' images), `loader` (a model loaded for
-classification). This module imports no TensorFlow.
+exact arithmetic), `calibration` (activation ranges' images), `metadata` and `flatbuffers` (the
+TFLite Model Metadata in every file), `metadata_reader` (that metadata read back and held to the
+model), `loader` (a model loaded for classification). This module imports no TensorFlow.
 
 May import: `export.base`, `export.core`, `nets`, and `export.formats.format`, `.agreement`.
 """
@@ -81,6 +82,7 @@ FORMAT = format_lib.Format(
   export_flag="tflite",
   beside_writer="export.formats.litert.converter",
   calibrated_types=FULL_INTEGER_TYPES,
+  verifiable=True,  # without variables; float16, int8 and uint8 against their THRESHOLDS
   files_written=lambda result: [
     (written.model_type, written.path, {"agreement": written.agreement.as_dict()})
     for written in result.written.get("litert", ())

@@ -1,4 +1,5 @@
-"""The bytes of TFLite Model Metadata: a small table writer, splicing into a model, the zip.
+"""The bytes of TFLite Model Metadata: a small table writer and reader, splicing into a model,
+the zip.
 
 Written against the public schemas by field id, with `flatbuffers` (the pinned runtime that
 TensorFlow also uses) and nothing generated: `tensorflow/lite/schema/schema.fbs` for the model
@@ -18,11 +19,15 @@ Three steps, each a pure function of its inputs:
 - `append_zip(data, files)`: the files as an uncompressed zip appended to the model, with
   offsets counted from the start of the file (the whole file is a valid zip), at the fixed
   date 1980-01-01 and Unix attributes, so that the same files give the same bytes.
+
+And back: `metadata_content(model, name)` finds an entry's buffer, `TableReader` reads the
+metadata tables by the same field names (`export/formats/litert/metadata_reader.py`).
 """
 
 import dataclasses
 import io
 import struct
+from typing import Optional
 import zipfile
 
 import flatbuffers
@@ -80,7 +85,8 @@ METADATA_TABLES = {
 # Enum and union values of metadata_schema.fbs that the writer uses.
 CONTENT_FEATURE, CONTENT_IMAGE = 1, 2  # ContentProperties
 PROCESS_UNIT_NORMALIZATION = 1  # ProcessUnitOptions
-COLOR_SPACE_RGB = 1  # ColorSpaceType
+COLOR_SPACES = ("UNKNOWN", "RGB", "GRAYSCALE")  # ColorSpaceType, by value
+COLOR_SPACE_RGB = COLOR_SPACES.index("RGB")
 TENSOR_AXIS_LABELS = 2  # AssociatedFileType
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no build time leaks in
 _ZIP_UNIX = 3
@@ -193,15 +199,92 @@ def _string(data: bytes, position: int) -> bytes:
   return data[position + 4 : position + 4 + _u32(data, position)]
 
 
-def metadata_names(model: bytes) -> list:
-  """The names of the model's metadata entries, in order (bytes, as stored)."""
-  root = _u32(model, 0)
-  fields = _table_fields(model, root)
+def _metadata_entries(model: bytes) -> list:
+  """[(name as stored, buffer index)] of the model's metadata entries, in order."""
+  fields = _table_fields(model, _u32(model, 0))
   metadata = MODEL_FIELDS.index("metadata")
   if metadata not in fields:
     return []
-  entries = _vector_items(model, _target(model, fields[metadata]))
-  return [_string(model, _target(model, _table_fields(model, entry)[0])) for entry in entries]
+  entries = []
+  for entry in _vector_items(model, _target(model, fields[metadata])):
+    entry_fields = _table_fields(model, entry)  # name, buffer (absent when it is 0)
+    buffer = _u32(model, entry_fields[1]) if 1 in entry_fields else 0
+    entries.append((_string(model, _target(model, entry_fields[0])), buffer))
+  return entries
+
+
+def metadata_names(model: bytes) -> list:
+  """The names of the model's metadata entries, in order (bytes, as stored)."""
+  return [name for name, _ in _metadata_entries(model)]
+
+
+def metadata_content(model: bytes, name: str) -> Optional[bytes]:
+  """The bytes of the buffer that the model's metadata entry `name` points at; None if the
+  model has no such entry. ValueError for a file that is not a TFLite flatbuffer; a corrupt
+  one raises ValueError, IndexError or struct.error."""
+  if len(model) < 8 or model[4:8] != MODEL_IDENTIFIER:
+    raise ValueError(f"not a TFLite model: no file identifier {MODEL_IDENTIFIER.decode()}")
+  found = [buffer for entry, buffer in _metadata_entries(model) if entry == name.encode()]
+  if not found:
+    return None
+  fields = _table_fields(model, _u32(model, 0))
+  buffers = _vector_items(model, _target(model, fields[MODEL_FIELDS.index("buffers")]))
+  buffer = _table_fields(model, buffers[found[0]])
+  if _BUFFER_OFFSET_FIELD in buffer:  # outside the flatbuffer: offset and size, uint64 each
+    start, size = (struct.unpack_from("<Q", model, buffer[field])[0] for field in (1, 2))
+    content = model[start : start + size]
+  elif 0 in buffer:
+    vector = _target(model, buffer[0])
+    content = model[vector + 4 : vector + 4 + _u32(model, vector)]
+  else:
+    content = b""
+  return bytes(content)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableReader:
+  """One metadata table read back by field name (METADATA_TABLES), the way `serialize` wrote
+  it; a field that is absent reads as None, 0 or ()."""
+
+  data: bytes
+  kind: str
+  position: int
+
+  @classmethod
+  def root(cls, data: bytes, kind: str = "ModelMetadata") -> "TableReader":
+    """The root table of a metadata flatbuffer; ValueError without its file identifier."""
+    if len(data) < 8 or data[4:8] != METADATA_IDENTIFIER:
+      raise ValueError(f"no file identifier {METADATA_IDENTIFIER.decode()}")
+    return cls(data, kind, _u32(data, 0))
+
+  def _field(self, name: str) -> Optional[int]:
+    return _table_fields(self.data, self.position).get(METADATA_TABLES[self.kind].index(name))
+
+  def string(self, name: str) -> Optional[str]:
+    position = self._field(name)
+    return None if position is None else _string(self.data, _target(self.data, position)).decode()
+
+  def byte(self, name: str) -> int:
+    position = self._field(name)
+    return 0 if position is None else self.data[position]
+
+  def floats(self, name: str) -> tuple:
+    position = self._field(name)
+    if position is None:
+      return ()
+    vector = _target(self.data, position)
+    return struct.unpack_from(f"<{_u32(self.data, vector)}f", self.data, vector + 4)
+
+  def table(self, name: str, kind: str) -> Optional["TableReader"]:
+    position = self._field(name)
+    return None if position is None else TableReader(self.data, kind, _target(self.data, position))
+
+  def tables(self, name: str, kind: str) -> tuple:
+    position = self._field(name)
+    if position is None:
+      return ()
+    items = _vector_items(self.data, _target(self.data, position))
+    return tuple(TableReader(self.data, kind, item) for item in items)
 
 
 # --- writing the model ---------------------------------------------------------------------

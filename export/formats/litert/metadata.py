@@ -67,6 +67,12 @@ def input_range(model_type: str) -> tuple:
   return (0.0, 255.0) if model_type in _QUANTIZED_INPUT else (0.0, 1.0)
 
 
+def pixel_quantization() -> tuple:
+  """(scale, zero point) that make a quantized input's raw pixels the normalized value the
+  metadata states: scale * (pixel - zero point) = (pixel - mean) / std."""
+  return (1.0 / NORMALIZATION_STD, NORMALIZATION_MEAN)
+
+
 def describe(subject: Subject) -> fb.Table:
   """The ModelMetadata of one file."""
   multiplier = variants.multiplier_text(subject.depth_multiplier)
@@ -170,3 +176,38 @@ def attach(model: bytes, subject: Subject, labels_path: str = labels.LABELS_FILE
     return with_metadata
   with open(labels_path, "rb") as labels_file:
     return fb.append_zip(with_metadata, {labels.LABELS_FILE_NAME: labels_file.read()})
+
+
+def summary(subject: Subject) -> dict:
+  """{field: text} of what `describe(subject)` writes, for the model cards: name, version,
+  author, licence, the input's normalization and tensor, the output and its labels file."""
+  model = describe(subject).fields
+  (subgraph,) = model["subgraph_metadata"]
+  (image,) = subgraph.fields["input_tensor_metadata"]
+  (output,) = subgraph.fields["output_tensor_metadata"]
+  (unit,) = image.fields["process_units"]
+  options, stats = unit.fields["options"].fields, image.fields["stats"].fields
+  (mean,), (std,), (low,), (high,) = options["mean"], options["std"], stats["min"], stats["max"]
+  files = output.fields.get("associated_files", ())
+  return {
+    "name": model["name"],
+    "version": model["version"],
+    "author": model["author"],
+    "licence": model["license"],
+    "input": f"`{image.fields['name']}`, an RGB image",
+    "input normalization": f"mean {mean:g}, std {std:g}: pixels 0-255 become "
+    f"[{(0 - mean) / std:g}, {(255 - mean) / std:g}]",
+    "input tensor": _tensor_words(subject.model_type, low, high),
+    "output": f"`{output.fields['name']}`",
+    "labels": ", ".join(f"`{file.fields['name']}`, packed in the file" for file in files) or "none",
+  }
+
+
+def _tensor_words(model_type: str, low: float, high: float) -> str:
+  if model_type not in _QUANTIZED_INPUT:
+    return f"float32 in [{low:g}, {high:g}]"
+  scale, zero_point = pixel_quantization()
+  return (
+    f"{model_type} pixels in [{low:g}, {high:g}] as they are, which its quantization (scale "
+    f"1/{1 / scale:g}, zero point {zero_point:g}) makes the normalized values"
+  )
