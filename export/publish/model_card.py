@@ -19,6 +19,7 @@ from typing import Optional
 
 from export.base import versions as versions_lib
 from export.core import labels
+from export.formats import tfjs as tfjs_format
 from export.publish import hub_layout
 from nets import architecture
 from nets import variants as variants_lib
@@ -261,25 +262,34 @@ def _litert(litert: dict) -> list:
   ]
   for kind, model in litert.items():
     given, returned = _LITERT_IO[kind]
-    threshold = model["agreement"]["threshold"]
-    checked = "; ".join(
-      words.format(threshold[name])
-      for name, words in _THRESHOLD_WORDS.items()
-      if threshold.get(name) is not None
-    )
     lines.append(
       f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | "
-      f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {checked} |"
+      f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {_checked(model)} |"
     )
-  lines += [
-    "",
+  return lines + [""] + _measured(litert)
+
+
+def _checked(model: dict) -> str:
+  """A derived file's threshold against this module, in words."""
+  threshold = model["agreement"]["threshold"]
+  return "; ".join(
+    words.format(threshold[name])
+    for name, words in _THRESHOLD_WORDS.items()
+    if threshold.get(name) is not None
+  )
+
+
+def _measured(models: dict) -> list:
+  """The derived files' measured agreement with this module (type -> manifest entry), between
+  the markers `static_sha256` leaves out."""
+  lines = [
     MEASURED_BEGIN,
     "Measured on the probe images (float arithmetic: the last digits vary by machine):",
     "",
     "| type | max abs diff | min cosine | mean cosine | top-1 | top-5 overlap |",
     "|---|---|---|---|---|---|",
   ]
-  for kind, model in litert.items():
+  for kind, model in models.items():
     figures = model["agreement"]
 
     def percent(value):
@@ -291,6 +301,31 @@ def _litert(litert: dict) -> list:
       f"{percent(figures['top5_overlap'])} |"
     )
   return lines + [MEASURED_END]
+
+
+def _tfjs(tfjs: dict, variant: variants_lib.Variant, version) -> list:
+  """The TF.js graph models made with this version: directories, the JavaScript that loads
+  one, and their agreement with this module."""
+  lines = [
+    "## TF.js graph models",
+    "",
+    "The `serving_default` signature as TensorFlow.js graph models, for the web and Node: "
+    "self-host a directory and load its `model.json` with `@tensorflow/tfjs`. Inputs are "
+    "float32 in [0, 1], outputs float32; compute is float32 for every weight type. Each was "
+    "run by `@tensorflow/tfjs` in Node on 16 fixed probe images and checked against this "
+    "module before it was written:",
+    "",
+    "| weights | directory | size | checked |",
+    "|---|---|---|---|",
+  ]
+  for kind, model in tfjs.items():
+    lines.append(
+      f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}/` | {model['bytes'] / 1e6:.1f} MB | "
+      f"{_checked(model)} |"
+    )
+  url = f"https://<your host>/{version.number}{tfjs_format.SUFFIX}/model.json"
+  code = tfjs_format.snippet(url, variant.image_size)
+  return lines + ["", "```js", *code, "```", ""] + _measured(tfjs)
 
 
 def static_sha256(path: str) -> str:
@@ -344,14 +379,16 @@ def render(
   module_type: str,
   version,
   litert: Optional[dict] = None,
+  tfjs: Optional[dict] = None,
   **other_formats,
 ) -> str:
   """The Markdown card of `<variant.hub_handle(module_type)>/<version>`.
 
   `version` is a number or a `versions.Version`; ValueError for an unknown module type or a
   version this pipeline does not produce. `litert` (type -> the regeneration manifest's entry
-  of each LiteRT model made with this version) adds their section; the files of other formats
-  made with it (`other_formats`, by format name) have none yet.
+  of each LiteRT model made with this version) adds their section, and `tfjs` (the same, of
+  each TF.js model) its own; the files of other formats made with it (`other_formats`, by
+  format name) have none yet.
   """
   del other_formats
   architecture.validate(module_type=module_type)
@@ -364,6 +401,7 @@ def render(
     _keras3_usage(variant, module_type, version),
     _tf_hub_usage(variant, module_type, version),
     *([_litert(litert)] if litert else []),
+    *([_tfjs(tfjs, variant, version)] if tfjs else []),
     _fine_tuning(version),
     _changelog(version),
   )

@@ -44,7 +44,14 @@ def _module_type_check(
   return report_lib.Check("module_type", report_lib.PASS, f"outputs {want}", details)
 
 
-def _variables_check(held: dict, expected: Optional[dict]) -> report_lib.Check:
+def _variables_check(held: Optional[dict], expected: Optional[dict]) -> report_lib.Check:
+  if held is None:
+    return report_lib.Check(
+      "variables",
+      report_lib.SKIPPED,
+      "the export's weights are folded into constants under no TF-Slim name: only its outputs "
+      "are compared",
+    )
   if expected is None:
     return report_lib.Check(
       "variables",
@@ -234,7 +241,7 @@ def _output_checks(rows: list, module_type: str) -> list:
 
 def run_checks(runs: list, expectation: expectation_lib.Expectation, variables: dict) -> tuple:
   """(checks, evaluation rows) of an export's `runs` on the probe plan and its variables."""
-  variable_names = list(variables)
+  variable_names = list(variables or ())
   checks = [
     _module_type_check(runs, expectation, variable_names),
     _variables_check(variables, expectation.variables),
