@@ -64,8 +64,8 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "output_dir",
     None,
-    "Where benchmark.md and benchmark.png go (created); docs to update the committed report.",
-    required=True,  # never the checkout's docs/ unless asked
+    "Where benchmark.md and benchmark.png go (created); docs to update the committed report. "
+    "Required (never the checkout's docs/ unless asked), but not of --child processes.",
   )
   flags.DEFINE_string("work_dir", None, "Keeps the exports here (default: a temporary directory).")
   flags.DEFINE_integer("rounds", 9, "Timed rounds per serving and TFLite figure.")
@@ -188,6 +188,8 @@ def main(argv) -> int:
     processes.print_result(result)
     return 0
   cli.parse_or_exit(_check_flags, argv)
+  if not FLAGS.output_dir:
+    cli.fail("--output_dir is required", cli.USAGE_ERROR)
   check_optional_modules()
   output_dir = pathlib.Path(FLAGS.output_dir)
   cli.work_or_exit(files.make_directories, output_dir, f"--output_dir={output_dir}")

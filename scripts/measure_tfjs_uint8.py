@@ -15,14 +15,12 @@ writes the figures. Figures on synthetic (random) weights: docs/tfjs.md says wha
 
 import json
 import pathlib
-import sys
 import tempfile
 
 from absl import app
 from absl import flags
 
 from export.base import probe_images
-from export.formats import agreement
 from export.formats import tfjs as tfjs_format
 from export.formats.litert import network as litert_network
 from export.formats.tfjs import converter as tfjs_converter
@@ -79,7 +77,7 @@ def main(argv) -> None:
         if FLAGS.json:
           pathlib.Path(FLAGS.json).write_text(json.dumps(results, indent=2) + "\n")
   threshold = tfjs_format.THRESHOLDS["uint8"]
-  print(f"\nbounds: {agreement.Threshold.__name__}{threshold}", file=sys.stderr)
+  print(f"\nbounds: {threshold}")
   for name in FIGURES:
     values = [r[name] for r in results if r[name] is not None]
     print(f"{name}: {min(values):.4f} .. {max(values):.4f} over {len(values)} modules")
