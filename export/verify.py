@@ -41,7 +41,11 @@ class Options:
 
 def define_flags() -> None:
   cli.define_variant_flags()
-  flags.DEFINE_string("export_dir", None, "The SavedModel directory or .keras file to verify.")
+  flags.DEFINE_string(
+    "export_dir",
+    None,
+    "The SavedModel directory, .keras file or TF.js model directory (.tfjs) to verify.",
+  )
   flags.DEFINE_string(
     "checkpoint_path",
     None,

@@ -2,8 +2,9 @@
 expectation (from the checkpoint or from a golden). docs/verification.md has the policy.
 
 An export is one of the registry's verifiable formats (a SavedModel directory, a Keras 3
-`.keras` file), loaded through `export.runtime.loading`; all are checked the same way, the
-weights under the TF-Slim names they stand for.
+`.keras` file, a TF.js model directory run in Node), loaded through `export.runtime.loading`;
+all are checked the same way, the weights under the TF-Slim names they stand for (none for a
+TF.js model, whose weights are folded: only its outputs are compared).
 """
 
 import time
@@ -27,7 +28,7 @@ VerifyInputError = expectation_lib.VerifyInputError
 
 def check_export_dir(export_dir: str) -> None:
   """VerifyInputError unless `export_dir` looks like an export verify checks (a SavedModel
-  directory, a .keras file: the registry's verifiable formats)."""
+  directory, a .keras file, a .tfjs directory: the registry's verifiable formats)."""
   try:
     loading.check(export_dir, registry.verifiable())
   except loading.LoadError as error:
