@@ -83,9 +83,11 @@ FORMAT = format_lib.Format(
   # only its outputs are compared (float32 meets verification's 1e-4; the others do not)
   verifiable=True,
   # Each type adds a conversion (a SavedModel written and converted) and a Node run of the
-  # probes: about as much as a LiteRT type.
-  cost_per_type=0.15,
-  cost_per_billion_macs=1.7,
+  # probes on the cpu backend. Rough, from one 0.75/96 module version (the three types took
+  # 39 s of its 76 s, so ~0.35 of the rest each) and docs/tfjs.md's conversion times (2.6
+  # times as long per type at 1.0/224, 0.3 billion multiply-adds, as at 0.75/96).
+  cost_per_type=0.3,
+  cost_per_billion_macs=6.0,
   kaggle_framework="tfJs",
   kaggle_slug_suffixes=("", "-fp16", "-uint8"),
   # As LiteRT's: hub versions 4 and 5 differ in SavedModel features a graph model lacks.
