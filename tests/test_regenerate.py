@@ -454,9 +454,9 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
   "flags, status, line",
   [
     (
-      ["--formats=onnx"],
+      ["--formats=tflite"],
       2,
-      "--formats: unknown format onnx; expected some of saved_model,litert,keras",
+      "--formats: unknown format tflite; expected some of saved_model,litert,tfjs,keras",
     ),
     (["--prune_lock"], 2, "--prune_lock needs --update_lock=LOCK"),
     (["--check={tmp}/missing.json"], 1, "{tmp}/missing.json: lock file not found"),
