@@ -104,7 +104,8 @@ def rule_of(format_name: str, kind: str = "") -> FormatRule:
 
 
 def select_formats(names) -> tuple:
-  """Formats from "all", names of FORMATS, or "litert" for the four LiteRT types; table order."""
+  """Formats from "all", names of FORMATS, or a typed format's name for all its types ("litert":
+  the four LiteRT types, "tfjs": the three TF.js ones); table order."""
   chosen = set()
   for name in names:
     if name == "all":
