@@ -268,3 +268,15 @@ def test_the_model_cards_javascript_runs_in_node_against_a_served_model(written,
   finally:
     server.shutdown()
     server.server_close()
+
+
+def test_a_model_that_node_cannot_run_is_refused_when_loaded_in_one_line(monkeypatch, tmp_path):
+  model_dir = tmp_path / "model.tfjs"
+  model_dir.mkdir()
+  (model_dir / "model.json").write_text('{"modelTopology": {}, "signature": {}}')
+  monkeypatch.setattr(tfjs_node, "PACKAGE_DIR", tmp_path)  # no node_modules there
+  with pytest.raises(loading.LoadError) as raised:
+    loading.load(str(model_dir))
+  assert str(raised.value).startswith(f"{model_dir}: cannot run a TF.js model: ")
+  assert "@tensorflow/tfjs is not installed; run `bash scripts/setup_tfjs.sh`" in str(raised.value)
+  assert "\n" not in str(raised.value)

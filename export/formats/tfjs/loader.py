@@ -42,8 +42,13 @@ def _dimensions(tensor: dict) -> list:
 
 
 def load(path: str) -> format_lib.Loaded:
-  """The TF.js model in `path`; LoadError (one line) if its signature is not an image model's."""
+  """The TF.js model in `path`; LoadError (one line) if its signature is not an image model's or
+  Node cannot run it (and from `run`, if Node fails)."""
   model = _model_json(path)
+  try:
+    tfjs_node.node_executable()  # before any work: Node and tfjs must be there to run it
+  except tfjs_node.NodeError as error:
+    raise format_lib.LoadError(f"{path}: cannot run a TF.js model: {error}") from None
   inputs, outputs = model["signature"].get("inputs", {}), model["signature"].get("outputs", {})
   if len(inputs) != 1 or len(outputs) != 1:
     raise format_lib.LoadError(
@@ -67,7 +72,7 @@ def load(path: str) -> format_lib.Loaded:
     try:
       return tfjs_node.run(path, images, backends=["cpu"])["cpu"].outputs
     except tfjs_node.NodeError as error:
-      raise ValueError(f"{path}: {error}") from None
+      raise format_lib.LoadError(f"{path}: {error}") from None
 
   return format_lib.Loaded(
     path=path,
