@@ -88,7 +88,8 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "export_dir",
     None,
-    "The classification module to run: a SavedModel directory, .keras or .tflite file.",
+    "The classification module to run: a SavedModel directory, .keras or .tflite file, or a "
+    "TF.js model directory (<name>.tfjs, run in Node).",
     required=True,
   )
   flags.DEFINE_integer(

@@ -43,7 +43,9 @@ class Options:
 def define_flags() -> None:
   cli.define_variant_flags()
   flags.DEFINE_string(
-    "export_dir", None, "The SavedModel directory, .keras or .tflite file to verify."
+    "export_dir",
+    None,
+    "The SavedModel directory, .keras or .tflite file, or TF.js model directory (.tfjs) to verify.",
   )
   flags.DEFINE_string(
     "checkpoint_path",

@@ -12,6 +12,9 @@ Measures side by side, in one run on this machine, for depth multiplier 0.75 at 
   LiteRT   the four types of --tflite (float32, float16, int8, uint8): images/s (batch 1,
            2 threads, XNNPACK), size and agreement, and Keras' MobileNetV2 converted as our
            float32 model;
+  TF.js    the three types of --tfjs (float32, float16, uint8) in Node's @tensorflow/tfjs,
+           cpu and wasm backends: images/s at batch 1, beside the SavedModel's, size and
+           agreement (needs tfjs/node_modules: scripts/setup_tfjs.sh);
   Keras 3  the .keras model on the TensorFlow and JAX backends at batch 1 and 64, beside
            keras.applications.MobileNetV2 with the same weights and the SavedModel;
   size     the SavedModel and its archive against the float32 weights;
@@ -42,6 +45,7 @@ from benchmarking import litert
 from benchmarking import measure
 from benchmarking import processes
 from benchmarking import report
+from benchmarking import tfjs
 from export import cli
 from export.base import files
 from nets import variants
@@ -60,8 +64,8 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "output_dir",
     None,
-    "Where benchmark.md and benchmark.png go (created); docs to update the committed report.",
-    required=True,  # never the checkout's docs/ unless asked
+    "Where benchmark.md and benchmark.png go (created); docs to update the committed report. "
+    "Required (never the checkout's docs/ unless asked), but not of --child processes.",
   )
   flags.DEFINE_string("work_dir", None, "Keeps the exports here (default: a temporary directory).")
   flags.DEFINE_integer("rounds", 9, "Timed rounds per serving and TFLite figure.")
@@ -150,6 +154,12 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   print("LiteRT ...", flush=True)
   results["litert"] = litert.measure(export["litert"], FLAGS.rounds)
 
+  print("TF.js in Node ...", flush=True)
+  tfjs_models, results["tfjs_seconds"] = tfjs.export(
+    checkpoint_path, str(work_dir / "tfjs"), processes.MULTIPLIER, processes.IMAGE_SIZE
+  )
+  results["tfjs"] = tfjs.measure(tfjs_models, processes.IMAGE_SIZE)
+
   print("Keras 3 ...", flush=True)
   from export.core import options  # pylint: disable=g-import-not-at-top
   from export.formats.keras import exporter as keras_exporter  # pylint: disable=g-import-not-at-top
@@ -178,6 +188,8 @@ def main(argv) -> int:
     processes.print_result(result)
     return 0
   cli.parse_or_exit(_check_flags, argv)
+  if not FLAGS.output_dir:
+    cli.fail("--output_dir is required", cli.USAGE_ERROR)
   check_optional_modules()
   output_dir = pathlib.Path(FLAGS.output_dir)
   cli.work_or_exit(files.make_directories, output_dir, f"--output_dir={output_dir}")

@@ -3,8 +3,9 @@ r"""TF.js models measured in one run beside the SavedModel: sizes, agreement, la
   python scripts/benchmark_tfjs.py [--variants=0.75/96,1.0/224] [--repeats=30] \
       [--screenshot=docs/tfjs.png] [--json=out.json]
 
-For each variant, a seed-0 synthetic classification checkpoint is exported (SavedModel) and
-converted to the three TF.js weight types (export/formats/tfjs/exporter.py, which checks each in Node).
+For each variant, a seed-0 synthetic classification checkpoint is exported with the three TF.js
+weight types beside the SavedModel (`--tfjs`; the exporter checks each in Node), and measured as
+scripts/benchmark.py measures its TF.js table (scripts/benchmarking/tfjs.py).
 Prints Markdown tables (docs/tfjs.md):
   models    per weight type: size, conversion + Node check time, agreement with the SavedModel
             on the 16 probe images (Node cpu backend);
@@ -24,19 +25,18 @@ import time
 from absl import app
 from absl import flags
 
+from benchmarking import tfjs as tfjs_benchmark  # beside this script
 from export.base import probe_images
 from export.core import images as images_lib
-from export.core import options as options_lib
-from export.formats.saved_model import exporter
-from export.formats.tfjs import exporter as tfjs
 from export.formats.tfjs import node as tfjs_node
 from export.formats.tfjs import server as tfjs_server
 from export.testing import synthetic_checkpoint
-from nets import variants
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("variants", ["0.75/96", "1.0/224"], "multiplier/size of each variant")
-flags.DEFINE_integer("repeats", 30, "timed runs of one image per runtime (after one warm-up)")
+flags.DEFINE_integer(
+  "repeats", tfjs_benchmark.REPEATS, "timed runs of one image per runtime (after one warm-up)"
+)
 flags.DEFINE_string("screenshot", None, "write the page's screenshot of the last variant here")
 flags.DEFINE_string("json", None, "also write the figures as JSON here")
 
@@ -58,20 +58,11 @@ def saved_model_latency(export_dir: str, image, repeats: int) -> float:
 def measure_variant(multiplier: float, size: int, work: pathlib.Path, screenshot) -> dict:
   prefix = synthetic_checkpoint.write_checkpoint(str(work / "checkpoint"), multiplier, size)
   export_dir = str(work / "module")
-  exporter.export_saved_model(
-    options_lib.ExportOptions(
-      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(multiplier, size)
-    )
-  )
-  network = tfjs.network_of_checkpoint(prefix, multiplier, "classification")
-  started = time.perf_counter()
-  written = tfjs.write_network(network, size, "classification", export_dir, tfjs.TYPES)
-  conversion_seconds = (time.perf_counter() - started) / len(written)
+  written, seconds_each = tfjs_benchmark.export(prefix, export_dir, multiplier, size)
+  models = tfjs_benchmark.measure(written, size, FLAGS.repeats)
   _, probes = probe_images.probe_batch(size)
-  float32_dir = tfjs.dir_beside(export_dir)
-  runs = tfjs_node.run(float32_dir, probes[:1], repeats=FLAGS.repeats)
   picture = images_lib.write_example_image(str(work / "picture.png"), size=size)
-  server = tfjs_server.start_in_thread(float32_dir)
+  server = tfjs_server.start_in_thread(written[0].path)  # float32
   try:
     page = tfjs_node.browser_classify(
       tfjs_server.url_of(server), picture, screenshot, runs=FLAGS.repeats + 1
@@ -82,18 +73,13 @@ def measure_variant(multiplier: float, size: int, work: pathlib.Path, screenshot
   return {
     "variant": f"{multiplier}/{size}",
     "models": [
-      {
-        "type": model.model_type,
-        "size_bytes": model.size_bytes,
-        "seconds_each": conversion_seconds,
-        "agreement": model.agreement.as_dict(),
-      }
+      dict(models[model.model_type], type=model.model_type, seconds_each=seconds_each)
       for model in written
     ],
     "latency_ms": {
       "SavedModel (TF)": saved_model_latency(export_dir, probes[0], FLAGS.repeats),
-      "Node cpu": runs["cpu"].latency_ms,
-      "Node wasm": runs["wasm"].latency_ms,
+      "Node cpu": models["float32"]["latency_ms"]["cpu"],
+      "Node wasm": models["float32"]["latency_ms"]["wasm"],
       "Chromium (page, wasm)": statistics.median(page["runs_ms"][1:]),
     },
     "chromium": page["chromium"],

@@ -1,7 +1,7 @@
 r"""Stages a finished regeneration output as Kaggle model instances, and uploads them on request.
 
   python scripts/publish_kaggle.py --hub_dir=hub --owner=my-team [--model=mobilenet-v2] \
-      [--variants=mobilenet_v2_0.75_96,...] [--formats=saved_model,litert,keras] \
+      [--variants=mobilenet_v2_0.75_96,...] [--formats=saved_model,litert,tfjs,keras] \
       [--output_dir=hub/kaggle] [--lock=tests/regeneration.lock.json] [--json] [--upload]
 
 Refuses a hub directory whose manifest is missing, whose last run failed, whose files differ
@@ -41,7 +41,8 @@ def define_flags() -> None:
     "formats",
     ["all"],
     f"Comma-separated formats among {', '.join(mapping.FORMATS)}; 'litert' "
-    f"means the four LiteRT types, 'all' everything the manifest has.",
+    f"means the four LiteRT types, 'tfjs' the three TF.js ones, 'all' everything the manifest "
+    f"has.",
   )
   flags.DEFINE_string("output_dir", None, "Where to stage (default: <hub_dir>/kaggle).")
   flags.DEFINE_string("lock", None, "Refuse unless the manifest matches this lock file.")

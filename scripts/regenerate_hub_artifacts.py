@@ -55,7 +55,8 @@ def define_flags() -> None:
     "formats",
     list(plan.FORMATS),
     "Comma-separated formats: saved_model (module versions with card and archive), litert "
-    "(the latest version's LiteRT models; needs saved_model), keras (a .keras file per module).",
+    "(the latest version's LiteRT models; needs saved_model), tfjs (the latest version's TF.js "
+    "model directories; needs saved_model), keras (a .keras file per module).",
   )
   flags.DEFINE_list(
     "versions",
@@ -155,7 +156,10 @@ def _update(lock_path: str, prune: bool, result: regenerate.RunResult) -> int:
       return cli.FAILED
     what = f"{made} of this run, {kept} others kept"
     if kept_in_part:
-      what += f"; the lock's card and LiteRT digests kept for {kept_in_part} of this run's"
+      what += (
+        f"; the lock's card and {lock_lib.BESIDE_LABELS} digests kept for {kept_in_part} of "
+        "this run's"
+      )
   if old == new:
     print(f"lock {lock_path} unchanged ({what})")
   else:

@@ -18,6 +18,7 @@ import threading
 FRAMEWORKS = {
   "MODEL_FRAMEWORK_TENSOR_FLOW_2": "tensorFlow2",
   "MODEL_FRAMEWORK_TF_LITE": "tfLite",
+  "MODEL_FRAMEWORK_TF_JS": "tfJs",
   "MODEL_FRAMEWORK_KERAS": "keras",
 }
 API_PREFIX = "/api/v1/"

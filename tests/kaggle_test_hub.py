@@ -11,6 +11,7 @@ import os
 
 import manifest_samples
 
+from export.base import files as files_lib
 from export.pipeline import manifest as manifest_lib
 from export.pipeline import report as regeneration_report
 from export.pipeline import state as regeneration_state
@@ -23,6 +24,8 @@ SAVED_MODEL_FILES = (
   "variables/variables.data-00000-of-00001",
   "variables/variables.index",
 )
+
+TFJS_FILES = ("group1-shard1of1.bin", "model.json")
 
 
 def _write(root: str, relative: str, data: bytes) -> manifest_lib.File:
@@ -49,6 +52,8 @@ def write_hub(
   litert_versions=(),
   litert_types=("float32", "float16", "int8", "uint8"),
   keras=False,
+  tfjs_versions=(),
+  tfjs_types=("float32", "float16", "uint8"),
   salt: str = "",
   checkpoint_sha256: str = "0" * 64,
 ) -> dict:
@@ -70,12 +75,29 @@ def write_hub(
         path = f"{key}.tflite" if kind == "float32" else f"{key}.{kind}.tflite"
         written = _write(root, path, file_bytes(key, kind, salt))
         litert[kind] = manifest_lib.DerivedFile(agreement={}, **vars(written))
+      tfjs = {}
+      for kind in tfjs_types if version in tfjs_versions else ():
+        directory = f"{key}.tfjs" if kind == "float32" else f"{key}.{kind}.tfjs"
+        held = {
+          name: _digest(
+            _write(root, f"{directory}/{name}", file_bytes(key, f"{kind} {name}", salt))
+          )
+          for name in TFJS_FILES
+        }
+        tfjs[kind] = manifest_lib.DerivedDirectory(
+          path=directory,
+          sha256=files_lib.tree_sha256(os.path.join(root, *directory.split("/"))),
+          size=sum(digest.size for digest in held.values()),
+          files=held,
+          agreement={},
+        )
+      derived = {name: by_type for name, by_type in (("litert", litert), ("tfjs", tfjs)) if by_type}
       artifacts[key] = manifest_lib.ModuleVersionEntry(
         version=version,
         saved_model=manifest_lib.SavedModel(path=key, files=files, fingerprint={}),
         card=manifest_lib.Card(static_sha256=card.sha256, **vars(card)),
         archive=manifest_lib.Archive(tar_sha256=archive.sha256, **vars(archive)),
-        derived={"litert": litert} if litert else {},
+        derived=derived,
         **common,
       )
       report[key] = {"status": regeneration_state.MADE}

@@ -27,6 +27,7 @@ from export.formats import registry
 from export.formats.keras import exporter as keras_exporter
 from export.formats.litert import converter as litert_converter
 from export.formats.saved_model import exporter as saved_model_exporter
+from export.formats.tfjs import converter as tfjs_converter
 from export.pipeline import manifest
 from export.runtime import classifier
 from export.runtime import loading
@@ -69,6 +70,11 @@ def _litert(prefix, target, module_type, overwrite):
   return registry.by_name("litert").path_beside(str(target))
 
 
+def _tfjs(prefix, target, module_type, overwrite):
+  _saved_model(prefix, target, module_type, overwrite, tfjs=True)
+  return registry.by_name("tfjs").path_beside(str(target))
+
+
 def _keras(prefix, target, module_type, overwrite):
   return keras_exporter.export_keras(
     options_lib.KerasExportOptions(
@@ -83,6 +89,7 @@ def _keras(prefix, target, module_type, overwrite):
 WRITERS = {
   "saved_model": Writer("module", _saved_model, ("",), (reusable_module, "save")),
   "litert": Writer("module", _litert, ("", ".tflite"), (litert_converter, "convert")),
+  "tfjs": Writer("module", _tfjs, ("", ".tfjs"), (tfjs_converter, "convert")),
   "keras": Writer("model.keras", _keras, ("",), (keras.saving, "save_model")),
 }
 FORMATS = [fmt.name for fmt in registry.FORMATS]
@@ -95,11 +102,12 @@ def test_every_format_has_a_writer_here():
 
 def test_the_registry_names_and_places_each_format_as_before():
   by_name = {fmt.name: fmt for fmt in registry.FORMATS}
-  assert list(by_name) == ["saved_model", "litert", "keras"]  # the regeneration's order
+  assert list(by_name) == ["saved_model", "litert", "tfjs", "keras"]  # the regeneration's order
   # The lock's fields of the files each format adds (the SavedModel's own are its tree's).
   locked = {name: manifest.locked_field(name) for name in by_name if name != "saved_model"}
   assert locked == {
     "litert": "litert_sha256",
+    "tfjs": "tfjs_sha256",
     "keras": "keras_sha256",
   }
   handle = "google/imagenet/mobilenet_v2_075_96/classification"
@@ -115,6 +123,9 @@ def test_the_registry_names_and_places_each_format_as_before():
     ("litert", "float16"): f"{handle}/5.float16.tflite",
     ("litert", "int8"): f"{handle}/5.int8.tflite",
     ("litert", "uint8"): f"{handle}/5.uint8.tflite",
+    ("tfjs", "float32"): f"{handle}/5.tfjs",
+    ("tfjs", "float16"): f"{handle}/5.float16.tfjs",
+    ("tfjs", "uint8"): f"{handle}/5.uint8.tfjs",
     ("keras", ""): f"{handle}/keras/{stem}.keras",
   }
   assert by_name["litert"].path_beside("/out/module", "uint8") == "/out/module.uint8.tflite"
@@ -125,7 +136,13 @@ def test_the_registry_names_and_places_each_format_as_before():
 
 @pytest.mark.parametrize(
   "path,format_name",
-  [("m/5", "saved_model"), ("m/x.keras", "keras"), ("m/5.int8.tflite", "litert")],
+  [
+    ("m/5", "saved_model"),
+    ("m/x.keras", "keras"),
+    ("m/5.int8.tflite", "litert"),
+    ("m/5.tfjs", "tfjs"),
+    ("m/5.uint8.tfjs/", "tfjs"),  # a directory, as a shell completes it
+  ],
 )
 def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
   assert loading.format_of(path).name == format_name
@@ -146,6 +163,9 @@ def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
     if format_name == "litert":
       result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tflite=True)
       return result.litert_models[0].path
+    if format_name == "tfjs":
+      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tfjs=True)
+      return result.written["tfjs"][0].path
     if module_type not in keras_files:
       target = tmp_path_factory.mktemp("keras") / f"{module_type}.keras"
       keras_files[module_type] = _keras(synthetic_checkpoint_075_96, target, module_type, False)

@@ -49,6 +49,24 @@ def test_litert_types_are_tflite_instances_of_the_latest_hub_version():
   assert mapping.target(V075_96, "feature_vector", 4, "litert_int8", "t") is None
 
 
+def test_tfjs_types_are_tfjs_instances_of_the_latest_hub_version():
+  assert mapping.select_formats(["tfjs"]) == ("tfjs_float32", "tfjs_float16", "tfjs_uint8")
+  handles = [
+    mapping.target(V075_96, "classification", 5, name, "t", "m").versioned_handle
+    for name in mapping.select_formats(["tfjs"])
+  ]
+  assert handles == [
+    "t/m/tfJs/075-96-classification/1",
+    "t/m/tfJs/075-96-classification-fp16/1",
+    "t/m/tfJs/075-96-classification-uint8/1",
+  ]
+  assert mapping.target(V075_96, "classification", 4, "tfjs_float32", "t") is None
+  assert mapping.version_notes(V075_96, "classification", 5, "tfjs_uint8") == (
+    "TF.js graph model, uint8 weights converted from TF Hub module "
+    "google/imagenet/mobilenet_v2_075_96/classification/5."
+  )
+
+
 def test_keras_files_have_no_hub_version():
   keras = mapping.target(V075_96, "classification", None, "keras", "t")
   assert keras.versioned_handle == "t/mobilenet-v2/keras/075-96-classification/1"

@@ -73,8 +73,9 @@ def test_dry_run_stages_the_manifests_files_and_sends_nothing(hub_dir, tmp_path,
     [INSTANCE.format("classification"), "2"],
   ]
   assert all(line.endswith("to upload") for line in lines[1:-2])
-  # Two SavedModel versions, four LiteRT models and a Keras file: 7 versions of 6 instances.
-  assert lines[-2].startswith("7 versions of 6 instances of team/mobilenet-v2 (private)")
+  # Two SavedModel versions, four LiteRT models, three TF.js models and a Keras file: 10
+  # versions of 9 instances.
+  assert lines[-2].startswith("10 versions of 9 instances of team/mobilenet-v2 (private)")
   assert kaggle.requests == []
   # The session's regeneration is of the seed-0 synthetic checkpoint: recognized by its digest.
   assert (
@@ -191,7 +192,7 @@ def test_the_docs_show_the_plan_the_command_prints(hub_dir, tmp_path):
   assert run.returncode == 0, run.stderr
   docs = (ROOT / "docs" / "publishing.md").read_text()
   rows = [line for line in run.stdout.splitlines() if line.startswith(("instance", "my-team"))]
-  assert len(rows) == 1 + 7  # the header and the classifier's versions of every format
+  assert len(rows) == 1 + 10  # the header and the classifier's versions of every format
   assert all(f"\n{row}\n" in docs for row in rows)
 
 
@@ -219,3 +220,21 @@ def test_litert_and_keras_files_upload_as_their_own_instances(hub_dir, tmp_path,
     [int8["sha256"]],
     [keras_file["sha256"]],
   ]
+
+
+def test_a_tfjs_model_uploads_its_directorys_files_as_its_own_instance(hub_dir, tmp_path, kaggle):
+  options = publish.Options(
+    hub_dir=str(hub_dir),
+    owner="team",
+    output_dir=str(tmp_path),
+    formats=("tfjs_float16",),
+    upload=True,
+  )
+  assert publish.publish(options, out=io.StringIO()).ok
+  manifest = json.loads((hub_dir / "manifest.json").read_text())
+  model = manifest["artifacts"][HUB_KEY.format("classification", 5)]["tfjs"]["float16"]
+  handle = "team/mobilenet-v2/tfJs/075-96-classification-fp16"
+  uploaded = _sha256s(kaggle.version_files(handle, 1))
+  assert uploaded == {name: f["sha256"] for name, f in model["files"].items()}
+  assert sorted(uploaded) == ["group1-shard1of1.bin", "model.json"]
+  assert "tf.loadGraphModel" in kaggle.instances[handle]["metadata"]["usage"]

@@ -49,6 +49,34 @@ def test_litert_types_become_tflite_instances_of_the_latest_hub_version(tmp_path
   )
 
 
+def test_tfjs_models_become_tfjs_instances_holding_the_model_directorys_files(tmp_path):
+  kaggle_test_hub.write_hub(str(tmp_path), tfjs_versions=(5,))
+  plan = _prepare(tmp_path, formats=("tfjs_float32", "tfjs_uint8"))
+  tfjs = "team/mobilenet-v2/tfJs/075-96-classification"
+  assert [p.instance.versioned_handle for p in plan.versions] == [f"{tfjs}/1", f"{tfjs}-uint8/1"]
+  staged = _tree(tmp_path / "kaggle" / f"{tfjs}-uint8/1")
+  assert sorted(staged) == ["group1-shard1of1.bin", "model-instance-metadata.json", "model.json"]
+  for name in kaggle_test_hub.TFJS_FILES:
+    assert staged[name] == kaggle_test_hub.file_bytes(KEY5, f"uint8 {name}")
+  instance = json.loads(staged["model-instance-metadata.json"])
+  assert instance["framework"] == "tfJs"
+  assert (
+    'path = kagglehub.model_download("team/mobilenet-v2/tfJs/075-96-classification-uint8")'
+    in (instance["usage"])
+  )
+  assert (
+    "# const model = await tf.loadGraphModel('https://<your host>/model.json');"
+    in (instance["usage"])
+  )
+
+
+def test_a_tfjs_directory_holding_another_file_is_refused(tmp_path):
+  kaggle_test_hub.write_hub(str(tmp_path), tfjs_versions=(5,))
+  (tmp_path / f"{KEY5}.float16.tfjs" / "extra.bin").write_bytes(b"x")
+  with pytest.raises(sources.SourceError, match=r"5\.float16\.tfjs/"):
+    _prepare(tmp_path, formats=("tfjs_float16",))
+
+
 def test_keras_files_become_keras_instances(tmp_path):
   kaggle_test_hub.write_hub(str(tmp_path), module_types=("feature_vector",), keras=True)
   plan = _prepare(tmp_path, formats=("litert_int8", "keras"))

@@ -144,6 +144,34 @@ def test_a_new_format_made_from_the_saved_model_needs_no_code_here():
   assert entry.locked()["onnx_sha256"] == {"float32": "o"}
 
 
+def test_a_derived_directory_records_its_files_and_locks_its_tree_digest():
+  tfjs = {
+    "float32": {
+      "agreement": AGREEMENT,
+      "bytes": 7,
+      "files": {
+        "group1-shard1of1.bin": {"bytes": 4, "sha256": "b"},
+        "model.json": {"bytes": 3, "sha256": "j"},
+      },
+      "path": f"{KEY}.tfjs",
+      "sha256": "tree",
+    }
+  }
+  entry_json = dict(MODULE_VERSION_JSON, tfjs=tfjs)
+  entry = manifest.entry_from_json(entry_json, "manifest.json", KEY)
+  assert isinstance(entry.derived["tfjs"]["float32"], manifest.DerivedDirectory)
+  assert isinstance(entry.derived["litert"]["int8"], manifest.DerivedFile)
+  assert entry.to_json() == entry_json
+  recorded = entry.files()
+  assert f"{KEY}.tfjs" not in recorded  # a directory has no digest of its own on disk
+  assert {path: recorded[path] for path in recorded if ".tfjs/" in path} == {
+    f"{KEY}.tfjs/group1-shard1of1.bin": "b",
+    f"{KEY}.tfjs/model.json": "j",
+  }
+  assert entry.directories()[f"{KEY}.tfjs"] == ["group1-shard1of1.bin", "model.json"]
+  assert entry.locked()["tfjs_sha256"] == {"float32": "tree"}
+
+
 _DELETE = object()
 
 

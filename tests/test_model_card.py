@@ -113,6 +113,50 @@ def test_cards_differ_per_version():
   )
 
 
+def _tfjs_model(kind: str, max_abs_difference: float) -> dict:
+  """A TF.js model's manifest entry, as the regeneration passes it (type -> entry)."""
+  infix = "" if kind == "float32" else f".{kind}"
+  return {
+    "path": f"google/imagenet/mobilenet_v2_075_96/classification/5{infix}.tfjs",
+    "bytes": 10_570_000,
+    "sha256": "d",
+    "files": {"model.json": {"bytes": 1, "sha256": "j"}},
+    "agreement": {
+      "max_abs_difference": max_abs_difference,
+      "min_cosine": 1.0,
+      "mean_cosine": 1.0,
+      "top1_agreement": 1.0,
+      "top5_overlap": 1.0,
+      "threshold": {"max_relative_difference": 1e-4},
+    },
+  }
+
+
+def test_a_card_with_tfjs_models_shows_them_and_the_javascript_that_loads_one(tmp_path):
+  variant = variants.default()
+  card = model_card.render(
+    variant, "classification", 5, tfjs={"float32": _tfjs_model("float32", 5e-5)}
+  )
+  section = card.split("## TF.js graph models", 1)[1].split("\n## ", 1)[0]
+  assert (
+    "| float32 | `5.tfjs/` | 10.6 MB | max |diff| / (1 + max |output|) at most 0.0001 |" in section
+  )
+  assert "await tf.loadGraphModel('https://<your host>/5.tfjs/model.json');" in section
+  assert "tf.zeros([1, 96, 96, 3])" in section
+  assert (
+    re.findall(r"^## (.+)$", card, flags=re.M)
+    == _SECTIONS[:4] + ["TF.js graph models"] + _SECTIONS[4:]
+  )
+  # The measured figures vary by machine: the card's static digest leaves them out.
+  other = model_card.render(
+    variant, "classification", 5, tfjs={"float32": _tfjs_model("float32", 6e-5)}
+  )
+  assert other != card
+  for name, text in (("a.md", card), ("b.md", other)):
+    (tmp_path / name).write_text(text)
+  assert model_card.static_sha256(tmp_path / "a.md") == model_card.static_sha256(tmp_path / "b.md")
+
+
 @pytest.mark.parametrize("number", [1, 2, 3, 6, 0])
 def test_no_card_for_versions_not_produced(number):
   with pytest.raises(ValueError):

@@ -9,19 +9,24 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from export.base import files as files_lib
 from export.base import probe_images
+from export.core import options as options_lib
 from export.formats import agreement as litert_agreement
 from export.formats.litert import converter as litert
+from export.formats.saved_model import exporter as saved_model_exporter
 from export.formats.tfjs import converter as tfjs_converter
 from export.formats.tfjs import exporter as tfjs
 from export.formats.tfjs import node as tfjs_node
+from export.formats.tfjs import server as tfjs_server
+from export.publish import model_card
+from export.runtime import loading
 from nets import variants
 
 pytestmark = pytest.mark.slow
@@ -34,12 +39,10 @@ def network(synthetic_checkpoint_075_96):
 
 
 @pytest.fixture(scope="module")
-def written(exported, network, tmp_path_factory):
-  """(export_dir, {type: WrittenModel}): every weight type beside a copy of the SavedModel."""
-  export_dir = tmp_path_factory.mktemp("tfjs") / "module"
-  shutil.copytree(exported().export_dir, export_dir)
-  models = tfjs.write_network(network, 96, "classification", str(export_dir), tfjs.TYPES)
-  return str(export_dir), {model.model_type: model for model in models}
+def written(exported):
+  """(export_dir, {type: Written}): the session's export with every weight type beside it."""
+  result = exported(tfjs=True, tfjs_types=tfjs.TYPES)
+  return result.export_dir, {model.model_type: model for model in result.written["tfjs"]}
 
 
 def _files(model_dir) -> dict:
@@ -65,18 +68,19 @@ def _weights(model_dir) -> dict:
 # --- what is written ---------------------------------------------------------------------
 def test_each_type_is_a_directory_beside_the_saved_model(written):
   export_dir, models = written
+  name = os.path.basename(export_dir)
   assert sorted(os.listdir(os.path.dirname(export_dir))) == [
-    "module",
-    "module.float16.tfjs",
-    "module.tfjs",
-    "module.uint8.tfjs",
+    name,
+    f"{name}.float16.tfjs",
+    f"{name}.tfjs",
+    f"{name}.uint8.tfjs",
   ]
   for model_type, model in models.items():
     assert model.path == tfjs.dir_beside(export_dir, model_type)
     files = _files(model.path)
     assert sorted(files) == ["group1-shard1of1.bin", "model.json"]
     assert model.size_bytes == sum(map(len, files.values()))
-    assert model.sha256 == tfjs.tree_sha256(files)
+    assert model.sha256 == files_lib.tree_sha256(files) == files_lib.tree_sha256(model.path)
   sizes = {model_type: model.size_bytes for model_type, model in models.items()}
   assert 0.45 < sizes["float16"] / sizes["float32"] < 0.55
   assert 0.2 < sizes["uint8"] / sizes["float32"] < 0.3
@@ -184,13 +188,22 @@ def test_each_type_met_its_threshold_in_node(written):
   assert models["float32"].agreement.max_relative_difference <= TOLERANCE
 
 
-def test_a_model_that_falls_short_is_not_written(exported, network, tmp_path):
-  export_dir = tmp_path / "module"
-  shutil.copytree(exported().export_dir, export_dir)
-  impossible = {"float32": litert_agreement.Threshold(max_relative_difference=0.0)}
-  with pytest.raises(tfjs.AgreementError, match=r"module\.tfjs: the float32 model does not"):
-    tfjs.write_network(network, 96, "classification", str(export_dir), thresholds=impossible)
-  assert sorted(os.listdir(tmp_path)) == ["module"]
+def test_a_model_that_falls_short_is_refused_and_nothing_is_written(
+  synthetic_checkpoint_075_96, tmp_path, monkeypatch
+):
+  impossible = litert_agreement.Threshold(max_relative_difference=0.0)
+  monkeypatch.setitem(tfjs.THRESHOLDS, "float16", impossible)
+  options = options_lib.ExportOptions(
+    checkpoint_path=synthetic_checkpoint_075_96,
+    export_dir=str(tmp_path / "module"),
+    tfjs=True,
+    tfjs_types=("float32", "float16"),
+  )
+  with pytest.raises(
+    tfjs.AgreementError, match=r"module\.float16\.tfjs: the float16 model does not"
+  ):
+    saved_model_exporter.export_saved_model(options)
+  assert os.listdir(tmp_path) == []  # neither the SavedModel nor the float32 model
 
 
 # --- the converter as a dependency -------------------------------------------------------
@@ -209,3 +222,61 @@ def test_node_packages_missing_is_one_line(monkeypatch, tmp_path):
   monkeypatch.setattr(tfjs_node, "PACKAGE_DIR", tmp_path)
   with pytest.raises(tfjs_node.NodeError, match=r"@tensorflow/tfjs is not installed; run"):
     tfjs_node.run(str(tmp_path), np.zeros((1, 96, 96, 3), np.float32))
+
+
+# --- loading -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+  "contents,message",
+  [
+    ({}, r"no model\.json; not a TF\.js graph model"),
+    ({"model.json": b"{not json"}, r"model\.json: unreadable"),
+    ({"model.json": b'{"format": "layers-model"}'}, r"not a TF\.js graph model \(no modelTopology"),
+  ],
+)
+def test_a_directory_that_is_not_a_graph_model_is_refused_in_one_line(contents, message, tmp_path):
+  model_dir = tmp_path / "model.tfjs"
+  model_dir.mkdir()
+  for name, data in contents.items():
+    (model_dir / name).write_bytes(data)
+  with pytest.raises(loading.LoadError, match=message) as raised:
+    loading.load(str(model_dir))
+  assert str(raised.value).startswith(str(model_dir)) and "\n" not in str(raised.value)
+
+
+def test_a_loaded_model_says_its_size_outputs_and_head(written):
+  _, models = written
+  loaded = loading.load(models["uint8"].path + "/")
+  assert loaded.image_sizes == {(96, 96)} and loaded.num_outputs == 1001 and loaded.has_head
+  assert loaded.variables() is None  # folded: verify compares outputs only
+
+
+# --- the model card's snippet --------------------------------------------------------------
+def test_the_model_cards_javascript_runs_in_node_against_a_served_model(written, tmp_path):
+  _, models = written
+  model = models["float32"]
+  entry = {"path": "h/5.tfjs", "bytes": model.size_bytes, "agreement": model.agreement.as_dict()}
+  card = model_card.render(variants.default(), "classification", 5, tfjs={"float32": entry})
+  code = card.split("```js\n", 1)[1].split("```", 1)[0]
+  server = tfjs_server.start_in_thread(model.path)
+  try:
+    # The card's placeholder host becomes this server, which serves the model under /model/.
+    code = code.replace("https://<your host>/5.tfjs/", f"{tfjs_server.url_of(server)}model/")
+    script = tmp_path / "card.mjs"
+    script.write_text(code + "console.log(JSON.stringify({shape: outputs.shape}));\n")
+    (tmp_path / "node_modules").symlink_to(tfjs_node.PACKAGE_DIR / "node_modules")
+    assert tfjs_node.run_script(script, []) == {"shape": [1, 1001]}
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_model_that_node_cannot_run_is_refused_when_loaded_in_one_line(monkeypatch, tmp_path):
+  model_dir = tmp_path / "model.tfjs"
+  model_dir.mkdir()
+  (model_dir / "model.json").write_text('{"modelTopology": {}, "signature": {}}')
+  monkeypatch.setattr(tfjs_node, "PACKAGE_DIR", tmp_path)  # no node_modules there
+  with pytest.raises(loading.LoadError) as raised:
+    loading.load(str(model_dir))
+  assert str(raised.value).startswith(f"{model_dir}: cannot run a TF.js model: ")
+  assert "@tensorflow/tfjs is not installed; run `bash scripts/setup_tfjs.sh`" in str(raised.value)
+  assert "\n" not in str(raised.value)

@@ -15,8 +15,6 @@ import pytest
 from export.core import images as images_lib
 from export.core import options as options_lib
 from export.formats.saved_model import exporter
-from export.formats.tfjs import converter as tfjs_converter
-from export.formats.tfjs import exporter as tfjs
 from export.formats.tfjs import node as tfjs_node
 from export.formats.tfjs import server as tfjs_server
 from export.runtime import classifier
@@ -28,21 +26,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def export_224(tmp_path_factory):
-  """(SavedModel dir, TF.js model dir) of a synthetic 0.75/224 classifier."""
+  """(SavedModel dir, TF.js model dir) of a synthetic 0.75/224 classifier, as --tfjs writes it."""
   parent = tmp_path_factory.mktemp("tfjs_224")
   prefix = synthetic_checkpoint.write_checkpoint(str(parent / "checkpoint"), 0.75, 224, seed=0)
   export_dir = str(parent / "module")
-  exporter.export_saved_model(
+  result = exporter.export_saved_model(
     options_lib.ExportOptions(
-      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(0.75, 224)
+      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(0.75, 224), tfjs=True
     )
   )
-  network = tfjs.network_of_checkpoint(prefix, 0.75, "classification")
-  model_dir = parent / "module.tfjs"
-  model_dir.mkdir()
-  for name, data in tfjs_converter.convert(network, 224, "classification", "float32").items():
-    (model_dir / name).write_bytes(data)
-  return export_dir, str(model_dir)
+  return export_dir, result.written["tfjs"][0].path
 
 
 @pytest.mark.parametrize("kind", ["landscape", "discs"])

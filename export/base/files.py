@@ -66,6 +66,20 @@ def sha256(paths: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]) ->
   return digest.hexdigest()
 
 
+def tree_sha256(tree: Union[str, os.PathLike, dict]) -> str:
+  """A directory's digest: sha256 over each file's '/'-separated relative name and sha256, in
+  name order. `tree` is a directory, or {relative name: bytes} of the files it will hold."""
+  if not isinstance(tree, dict):
+    names = tree_files(tree)
+    digests = {name: bytes.fromhex(sha256(os.path.join(tree, *name.split("/")))) for name in names}
+  else:
+    digests = {name: hashlib.sha256(data).digest() for name, data in tree.items()}
+  digest = hashlib.sha256()
+  for name in sorted(digests):
+    digest.update(name.encode() + b"\0" + digests[name])
+  return digest.hexdigest()
+
+
 # --- files --------------------------------------------------------------------------------
 @contextlib.contextmanager
 def staged_file(path: Union[str, os.PathLike]) -> Iterator[str]:

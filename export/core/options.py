@@ -32,6 +32,8 @@ class ExportOptions:
   tflite: bool = False  # also write LiteRT models beside the SavedModel, checked against it
   tflite_types: tuple = ("float32",)  # LiteRT types (export/formats/litert); int8/uint8 calibrated
   calibration_images: Optional[str] = None  # JPEG/PNG directory; None: generated images
+  tfjs: bool = False  # also write TF.js graph models beside the SavedModel, checked in Node
+  tfjs_types: tuple = ("float32",)  # TF.js weight types (export/formats/tfjs)
 
 
 @dataclasses.dataclass(frozen=True)

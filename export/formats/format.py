@@ -10,6 +10,7 @@ format's rules in milliseconds.
 
 import dataclasses
 import importlib
+import os
 from typing import Callable
 from typing import Optional
 
@@ -35,6 +36,7 @@ class Loaded:
   image_sizes: frozenset  # (height, width) of the inputs it takes; (None, None) for any
   num_outputs: Optional[int]  # K, when the export says
   # () -> {TF-Slim name: value} of what it holds; None: its weights are under no TF-Slim name
+  # (folded into constants: LiteRT, TF.js), so none can be compared
   variables: Optional[Callable]
   has_head: Optional[bool] = None  # whether it holds the Logits layer, when that is known
   labels_path: Optional[str] = None  # its own labels file; None: it carries none
@@ -149,8 +151,9 @@ class Format:
     return f"{stem}{infix.replace('.', '_')}{self.suffix}"
 
   def owns(self, path: str) -> bool:
-    """Whether `path` names a file of this format (a directory format owns no suffix)."""
-    return bool(self.suffix) and str(path).endswith(self.suffix)
+    """Whether `path` names a file of this format, or a directory of a directory format with
+    a suffix (`5.tfjs/`); the SavedModel, a directory without one, owns no suffix."""
+    return bool(self.suffix) and str(path).rstrip("/" + os.sep).endswith(self.suffix)
 
   def kaggle_slug_suffix(self, kind: str = "") -> str:
     kind = kind or self.types[0]

@@ -81,7 +81,7 @@ def _source_file(file: manifest_lib.File, name: str) -> SourceFile:
 
 
 def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> list:
-  """The SavedModel, and the LiteRT models made from it."""
+  """The SavedModel, and the files of each format made from it (LiteRT, TF.js), per type."""
   variant = _variant(key, entry)
   common = dict(
     key=key,
@@ -115,9 +115,21 @@ def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> l
           f"expected one of {', '.join(fmt.types)}"
         )
       rule = mapping.rule_of(format_name, kind)
-      name = mapping.file_name(variant, entry.module_type, rule.name)
-      items.append(Publishable(format=rule.name, files=(_source_file(model, name),), **common))
+      items.append(_derived_item(model, rule, variant, entry.module_type, common))
   return items
+
+
+def _derived_item(model: manifest_lib.DerivedFile, rule, variant, module_type: str, common: dict):
+  """A derived file's Publishable: the file under its Kaggle name, or a directory's (a TF.js
+  model's) files under their own names, as the instance's whole content."""
+  if isinstance(model, manifest_lib.DerivedDirectory):
+    held = tuple(
+      SourceFile(name=name, path=f"{model.path}/{name}", sha256=d.sha256, size=d.size)
+      for name, d in sorted(model.files.items())
+    )
+    return Publishable(format=rule.name, files=held, directory=model.path, **common)
+  name = mapping.file_name(variant, module_type, rule.name)
+  return Publishable(format=rule.name, files=(_source_file(model, name),), **common)
 
 
 def _file_item(key: str, entry: manifest_lib.FileEntry) -> Publishable:

@@ -5,7 +5,7 @@
   <output_dir>/<owner>/<model>/<framework>/<variation>/<version>/
       model-instance-metadata.json                          for `kaggle models instances create`
       saved_model.pb, variables/..., assets/...             the instance's files, as uploaded
-      (or the one .tflite or .keras file)
+      (or the one .tflite or .keras file, or a TF.js model directory's files)
 
 The files are hard links to the verified files of the hub directory (copies across file
 systems), so staging costs no space. Each version directory is built beside its place and

@@ -25,7 +25,8 @@ LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
 # the card's digest and theirs depend on whether they were selected.
 BESIDE = tuple(fmt for fmt in registry.FORMATS if fmt.made_with)
 SELECTION_DEPENDENT = ("card_sha256",) + tuple(manifest_lib.locked_field(f.name) for f in BESIDE)
-_BESIDE_LABELS = " and ".join(fmt.label for fmt in BESIDE)
+# "LiteRT and TF.js": their names in the messages about those digests
+BESIDE_LABELS = " and ".join(fmt.label for fmt in BESIDE)
 
 
 class LockError(errors.Failure):
@@ -110,9 +111,9 @@ def selected_part(lock: dict, manifest: manifest_lib.Manifest, selected: dict) -
     )
   if other_form:
     cut.append(
-      f"the card and {_BESIDE_LABELS} digests of "
+      f"the card and {BESIDE_LABELS} digests of "
       f"{report.plural(other_form, 'locked module version')} were not checked (this selection "
-      f"makes {_BESIDE_LABELS} models for other versions than the lock's: --formats, the "
+      f"makes {BESIDE_LABELS} models for other versions than the lock's: --formats, the "
       f"latest of --versions)"
     )
   return part, made, "; ".join(cut)

@@ -135,9 +135,7 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
       relative = hub_layout.relative_path(
         fmt, variant, artifact.module_type, artifact.version, kind
       )
-      derived.setdefault(name, {})[kind] = manifest.DerivedFile(
-        **extra, **_file_fields(path, relative)
-      )
+      derived.setdefault(name, {})[kind] = manifest.derived(**extra, **_file_fields(path, relative))
       placements.append((path, relative))
   card = os.path.join(staging, "card.md")
   derived_json = {
@@ -152,7 +150,7 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
     version=artifact.version,
     saved_model=manifest.SavedModel(
       path=artifact.key,
-      files=_saved_model_files(saved_model),
+      files=_directory_files(saved_model),
       fingerprint=_fingerprint(saved_model),
     ),
     card=manifest.Card(
@@ -175,11 +173,20 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
 
 
 def _file_fields(path: str, relative: str) -> dict:
-  """The fields of a manifest.File: `path` is made at `relative` under the output root."""
-  return {"path": relative, "sha256": files.sha256(path), "size": os.path.getsize(path)}
+  """The fields of a manifest.File: `path` is made at `relative` under the output root. A
+  directory's (a TF.js model's) also list its files, with its tree digest and total size."""
+  if not os.path.isdir(path):
+    return {"path": relative, "sha256": files.sha256(path), "size": os.path.getsize(path)}
+  listed = _directory_files(path)
+  return {
+    "path": relative,
+    "sha256": files.tree_sha256(path),
+    "size": sum(digest.size for digest in listed.values()),
+    "files": listed,
+  }
 
 
-def _saved_model_files(directory: str) -> dict:
+def _directory_files(directory: str) -> dict:
   return {
     name: manifest.Digest(
       sha256=files.sha256(os.path.join(directory, *name.split("/"))),

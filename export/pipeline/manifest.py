@@ -22,9 +22,11 @@ A module version's entry (ModuleVersionEntry) also has
                       without its measured figures
   archive             {path, bytes, sha256, tar_sha256}: tar_sha256 is the uncompressed tar
                       stream's digest
-  <format>            per format made from the SavedModel (today `litert`): type -> {path, bytes,
-                      sha256, agreement}, the agreement with the SavedModel as the format's
-                      writer measured it. Any field not named above is such a format.
+  <format>            per format made from the SavedModel (`litert`, `tfjs`): type -> {path,
+                      bytes, sha256, agreement}, the agreement with the SavedModel as the
+                      format's writer measured it; a directory (a TF.js model) also has `files`
+                      (name -> {bytes, sha256}), and its sha256 is `files.tree_sha256` over
+                      them. Any field not named above is such a format.
 A file entry (FileEntry: a module's file made on its own, today the Keras 3 file) also has
   format              the format's name ("keras")
   <format>            {path, bytes, sha256}
@@ -101,6 +103,20 @@ class DerivedFile(File):
 
 
 @_record
+class DerivedDirectory(DerivedFile):
+  """A directory of a format made from a module version's SavedModel (a TF.js model): its
+  `sha256` is `files.tree_sha256` over its files, `bytes` their total, and `files` each one's
+  digest by its name inside the directory."""
+
+  files: dict = records.field(records.relative_keys(Digest))
+
+
+def derived(**fields) -> DerivedFile:
+  """A DerivedDirectory when `fields` list its files, else a DerivedFile."""
+  return (DerivedDirectory if "files" in fields else DerivedFile)(**fields)
+
+
+@_record
 class SavedModel(records.Record):
   path: str = records.field(records.Reader.relative_path)  # of its directory
   files: dict = records.field(records.relative_keys(Digest))  # name inside it -> Digest
@@ -174,7 +190,8 @@ class ModuleVersionEntry(_Entry):
   def from_json(cls, reader: records.Reader) -> "ModuleVersionEntry":
     derived = {
       format_name: {
-        kind: DerivedFile.from_json(r) for kind, r in reader.readers(format_name).items()
+        kind: (DerivedDirectory if "files" in r.value else DerivedFile).from_json(r)
+        for kind, r in reader.readers(format_name).items()
       }
       for format_name in sorted(set(reader.value) - cls.json_names())
     }
@@ -186,12 +203,22 @@ class ModuleVersionEntry(_Entry):
     for name, digest in self.saved_model.files.items():
       recorded[f"{self.saved_model.path}/{name}"] = digest.sha256
     for by_type in self.derived.values():
-      recorded.update({file.path: file.sha256 for file in by_type.values()})
+      for file in by_type.values():
+        if isinstance(file, DerivedDirectory):
+          recorded.update({f"{file.path}/{name}": d.sha256 for name, d in file.files.items()})
+        else:
+          recorded[file.path] = file.sha256
     return recorded
 
   def directories(self) -> dict:
-    """Relative path -> the sorted names it must hold and nothing else: the SavedModel's."""
-    return {self.saved_model.path: sorted(self.saved_model.files)}
+    """Relative path -> the sorted names it must hold and nothing else: the SavedModel's, and
+    each derived directory's (a TF.js model's)."""
+    found = {self.saved_model.path: sorted(self.saved_model.files)}
+    for by_type in self.derived.values():
+      for file in by_type.values():
+        if isinstance(file, DerivedDirectory):
+          found[file.path] = sorted(file.files)
+    return found
 
   def locked(self) -> dict:
     """The entry's part in the lock (see the module docstring)."""

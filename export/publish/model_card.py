@@ -19,7 +19,7 @@ from typing import Optional
 
 from export.base import versions as versions_lib
 from export.core import labels
-from export.formats.litert import metadata as litert_metadata
+from export.publish import card_formats
 from export.publish import hub_layout
 from nets import architecture
 from nets import variants as variants_lib
@@ -231,95 +231,7 @@ def _tf_hub_usage(variant, module_type, version) -> list:
   return lines
 
 
-# Figures measured with float kernels vary in their last digits between machines; the card
-# keeps them between these markers, and `static_sha256` digests the card without them.
-MEASURED_BEGIN, MEASURED_END = "<!-- measured: begin -->", "<!-- measured: end -->"
-_LITERT_IO = {
-  "float32": ("float32 in [0, 1]", "float32"),
-  "float16": ("float32 in [0, 1]", "float32 (float16 weights)"),
-  "int8": ("float32 in [0, 1]", "float32 (int8 inside)"),
-  "uint8": ("uint8 pixels 0-255", "uint8, with its scale and zero point"),
-}
-_THRESHOLD_WORDS = {
-  "max_relative_difference": "max |diff| / (1 + max |output|) at most {:g}",
-  "min_cosine": "cosine similarity at least {:g} on every probe",
-  "min_mean_cosine": "at least {:g} on average",
-  "min_top1_agreement": "the same top-1 class on at least {:.0%} of them",
-  "min_top5_overlap": "top-5 sets overlapping by at least {:.0%}",
-}
-
-
-def _litert_metadata(variant, module_type, version, kinds) -> list:
-  """What each LiteRT file's metadata says, as the writer words it (`litert_metadata.summary`);
-  a field that differs between types is given per type."""
-  by_field = {}
-  for kind in kinds:
-    subject = litert_metadata.Subject(
-      module_type, kind, variant.depth_multiplier, variant.image_size, version.number
-    )
-    for field, value in litert_metadata.summary(subject).items():
-      by_field.setdefault(field, {}).setdefault(value, []).append(kind)
-  rows = [
-    f"| {field} | {next(iter(values))} |"
-    if len(values) == 1
-    else f"| {field} | " + "; ".join(f"{', '.join(k)}: {v}" for v, k in values.items()) + " |"
-    for field, values in by_field.items()
-  ]
-  return [
-    "Each file carries TFLite Model Metadata, which MediaPipe Tasks, ML Kit and Android "
-    "Studio read to prepare pictures and name the classes; `export.classify` checks it "
-    "against the model:",
-    "",
-    "| metadata | value |",
-    "|---|---|",
-    *rows,
-  ]
-
-
-def _litert(litert: dict, variant, module_type, version) -> list:
-  """The LiteRT models made with this version: files, their metadata, and their agreement."""
-  lines = [
-    "## LiteRT models",
-    "",
-    "Converted from this module's inference function, each checked against it on 16 fixed "
-    "probe images before it was written:",
-    "",
-    "| type | file | size | input | output | checked |",
-    "|---|---|---|---|---|---|",
-  ]
-  for kind, model in litert.items():
-    given, returned = _LITERT_IO[kind]
-    threshold = model["agreement"]["threshold"]
-    checked = "; ".join(
-      words.format(threshold[name])
-      for name, words in _THRESHOLD_WORDS.items()
-      if threshold.get(name) is not None
-    )
-    lines.append(
-      f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | "
-      f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {checked} |"
-    )
-  lines += ["", *_litert_metadata(variant, module_type, version, list(litert))]
-  lines += [
-    "",
-    MEASURED_BEGIN,
-    "Measured on the probe images (float arithmetic: the last digits vary by machine):",
-    "",
-    "| type | max abs diff | min cosine | mean cosine | top-1 | top-5 overlap |",
-    "|---|---|---|---|---|---|",
-  ]
-  for kind, model in litert.items():
-    figures = model["agreement"]
-
-    def percent(value):
-      return "-" if value is None else f"{value:.0%}"
-
-    lines.append(
-      f"| {kind} | {figures['max_abs_difference']:.2g} | {figures['min_cosine']:.4f} "
-      f"| {figures['mean_cosine']:.4f} | {percent(figures['top1_agreement'])} | "
-      f"{percent(figures['top5_overlap'])} |"
-    )
-  return lines + [MEASURED_END]
+MEASURED_BEGIN, MEASURED_END = card_formats.MEASURED_BEGIN, card_formats.MEASURED_END
 
 
 def static_sha256(path: str) -> str:
@@ -373,14 +285,16 @@ def render(
   module_type: str,
   version,
   litert: Optional[dict] = None,
+  tfjs: Optional[dict] = None,
   **other_formats,
 ) -> str:
   """The Markdown card of `<variant.hub_handle(module_type)>/<version>`.
 
   `version` is a number or a `versions.Version`; ValueError for an unknown module type or a
   version this pipeline does not produce. `litert` (type -> the regeneration manifest's entry
-  of each LiteRT model made with this version) adds their section; the files of other formats
-  made with it (`other_formats`, by format name) have none yet.
+  of each LiteRT model made with this version) adds their section, and `tfjs` (the same, of
+  each TF.js model) its own; the files of other formats made with it (`other_formats`, by
+  format name) have none yet.
   """
   del other_formats
   architecture.validate(module_type=module_type)
@@ -392,7 +306,8 @@ def render(
     _training(variant, module_type),
     _keras3_usage(variant, module_type, version),
     _tf_hub_usage(variant, module_type, version),
-    *([_litert(litert, variant, module_type, version)] if litert else []),
+    *([card_formats.litert(litert, variant, module_type, version)] if litert else []),
+    *([card_formats.tfjs(tfjs, variant, version)] if tfjs else []),
     _fine_tuning(version),
     _changelog(version),
   )

@@ -1,15 +1,16 @@
 """Runs an exported classification module on image files: the top-k ImageNet labels.
 
 A module is an export of any format in the registry (a SavedModel directory, a Keras 3 `.keras`
-file, a LiteRT `.tflite` model of any type), loaded through `export.runtime.loading`.
+file, a LiteRT `.tflite` model of any type, a TF.js model directory run in Node), loaded through
+`export.runtime.loading`.
 `classify(model_path, image_paths, top_k)` decodes every image first (export/core/images.py), so
 that bad files are found before the seconds a module takes to load, then runs the good ones
 through the module and returns one result per path, in order: an `ImageResult`, or an
 `ImageFailure` naming what was wrong with that file. A module that cannot be used raises
 `ClassifyError`. Probabilities are the softmax of the 1001 logits (class 0 "background"); labels
 come from the export itself: a SavedModel's `assets/ImageNetLabels.txt`, the file a `.tflite`
-model's metadata packs; the package's copy for a file that holds none (a `.keras` file, a bare
-`.tflite`).
+model's metadata packs; the package's copy for an export that holds none (a `.keras` file, a
+TF.js model, a bare `.tflite`).
 """
 
 import dataclasses

@@ -2,10 +2,11 @@
 expectation (from the checkpoint or from a golden). docs/verification.md has the policy.
 
 An export is one of the registry's verifiable formats (a SavedModel directory, a Keras 3
-`.keras` file, a LiteRT `.tflite` model), loaded through `export.runtime.loading`; all are
-checked the same way, the weights under the TF-Slim names they stand for where the format
-keeps them, the outputs within verify's tolerance or, for a type that computes another
-function (LiteRT float16, int8, uint8), within the agreement its format promises.
+`.keras` file, a LiteRT `.tflite` model, a TF.js model directory run in Node), loaded through
+`export.runtime.loading`; all are checked the same way, the weights under the TF-Slim names
+they stand for where the format keeps them, the outputs within verify's tolerance or, for a
+type that computes another function (LiteRT float16, int8, uint8; TF.js float16, uint8),
+within the agreement its format promises.
 """
 
 import dataclasses
@@ -30,8 +31,8 @@ VerifyInputError = expectation_lib.VerifyInputError
 
 def check_export_dir(export_dir: str) -> None:
   """VerifyInputError unless `export_dir` looks like an export verify checks (a SavedModel
-  directory, a .keras or .tflite file: the registry's verifiable formats). A file of another format is
-  refused by name, once it is found to exist."""
+  directory, a .keras or .tflite file, a .tfjs directory: the registry's verifiable formats).
+  A file of another format is refused by name, once it is found to exist."""
   fmt = loading.format_of(export_dir)
   try:
     fmt.check(export_dir)

@@ -4,9 +4,9 @@
 `export_saved_model(options.ExportOptions(...))` checks the options (ValueError: a usage error),
 claims the export directory's place (files.UnwritableError before any work), restores the
 checkpoint (checkpoint.CheckpointError), builds, traces and saves the module into a staging
-directory, converts and checks the LiteRT models asked for beside it, and only then renames
-them all into place: an error or an interrupt at any point leaves no SavedModel, no .tflite
-file and no staging directory.
+directory, converts and checks the LiteRT and TF.js models asked for beside it, and only then
+renames them all into place: an error or an interrupt at any point leaves no SavedModel, no
+.tflite file, no .tfjs directory and no staging directory.
 """
 
 import dataclasses

@@ -34,12 +34,12 @@ import sys
 import tempfile
 import types
 
+from export.formats import tfjs as tfjs_format
 from export.formats.litert import network as litert_network
 
 CONVERTER_VERSION = "4.22.0"
-TYPES = ("float32", "float16", "uint8")
-DEFAULT_TYPES = ("float32",)
-MODEL_JSON = "model.json"
+TYPES = tfjs_format.TYPES
+MODEL_JSON = tfjs_format.MODEL_JSON
 OUTPUT_KEYS = {"classification": "logits", "feature_vector": "feature_vector"}
 # Every model's weights fit one shard (1.4/224: 24 MB at float32), so a model is two files.
 SHARD_SIZE_BYTES = 64 * 1024 * 1024
