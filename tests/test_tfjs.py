@@ -247,7 +247,11 @@ def test_a_loaded_model_says_its_size_outputs_and_head(written):
   _, models = written
   loaded = loading.load(models["uint8"].path + "/")
   assert loaded.image_sizes == {(96, 96)} and loaded.num_outputs == 1001 and loaded.has_head
-  assert loaded.variables() is None  # folded: verify compares outputs only
+  assert loaded.variables is None  # folded: verify compares outputs only
+  # verify holds each weight type to its own threshold, read from model.json
+  assert {kind: loading.load(model.path).kind for kind, model in models.items()} == {
+    kind: kind for kind in models
+  }
 
 
 # --- the model card's snippet --------------------------------------------------------------
