@@ -132,6 +132,33 @@ def exported(synthetic_checkpoint_075_96, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def other_variant(tmp_path_factory):
+  """`other_variant(multiplier, size, module_type, calibration_size)`: (checkpoint prefix,
+  images, TF-Slim graph outputs) for a seed-3 synthetic checkpoint of another variant, its
+  statistics calibrated at `calibration_size`, and two seed-1 images of `size`. Made once per
+  run: the SavedModel and the Keras tests compare with the same reference. Read-only."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from export.verification import reference  # pylint: disable=g-import-not-at-top
+  from nets import variants  # pylint: disable=g-import-not-at-top
+
+  def make(multiplier, size, module_type, calibration_size, directory):
+    prefix = synthetic_checkpoint.write_checkpoint(
+      str(directory), multiplier, calibration_size, seed=3
+    )
+    images = np.random.default_rng(1).uniform(size=(2, size, size, 3)).astype(np.float32)
+    spec = variants.ModelSpec(multiplier, size, module_type)
+    with reference.SlimReference(prefix, spec) as slim_graph:
+      return prefix, images, slim_graph(images)
+
+  def made(*key):
+    name = "other_variant-" + "-".join(map(str, key))
+    return _once_per_run(tmp_path_factory, name, lambda directory: make(*key, directory))[1]
+
+  return made
+
+
+@pytest.fixture(scope="session")
 def checkpoint_dir_075_96(tmp_path_factory, synthetic_checkpoint_075_96):
   """A directory holding only the session's checkpoint, as --checkpoint_dir wants it."""
   directory = tmp_path_factory.mktemp("checkpoints")
