@@ -1,10 +1,12 @@
 """Shared test setup: quiet TensorFlow, one synthetic checkpoint and one export of each kind
-for the whole session.
+for the whole run.
 
 Exports are the slow part of most tests (seconds each), so `exported(**options)` makes each
-distinct export of the session's checkpoint once and hands the same directory to every test
+distinct export of the run's checkpoint once and hands the same directory to every test
 that asks for it; tests treat it as read-only. A test that must change an export copies it,
 and a test of exporting itself calls `export_checkpoint`, which always exports afresh.
+Under pytest-xdist (scripts/run_tests.sh) the workers share these: the first that needs one
+makes it while the others wait (`_once_per_run`).
 """
 
 import dataclasses
