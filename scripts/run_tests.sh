@@ -3,7 +3,8 @@
 #
 # Two workers (TEST_WORKERS=N for another number, 0 for none): most tests wait on one
 # TensorFlow process at a time, so a 2-core machine runs the suite in about half the time.
-# tests/conftest.py keeps each test file, and files sharing a slow fixture, on one worker.
+# tests/conftest.py keeps each test file on one worker (the doc pages spread over both), and
+# has the slow session fixtures (exports, the quickstart, a regeneration) made once per run.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_venv.sh"
 cd "$PROJECT_ROOT"

@@ -1,14 +1,20 @@
 """Shared test setup: quiet TensorFlow, one synthetic checkpoint and one export of each kind
-for the whole session.
+for the whole run.
 
 Exports are the slow part of most tests (seconds each), so `exported(**options)` makes each
-distinct export of the session's checkpoint once and hands the same directory to every test
+distinct export of the run's checkpoint once and hands the same directory to every test
 that asks for it; tests treat it as read-only. A test that must change an export copies it,
 and a test of exporting itself calls `export_checkpoint`, which always exports afresh.
+Under pytest-xdist (scripts/run_tests.sh) the workers share these: the first that needs one
+makes it while the others wait (`_once_per_run`).
 """
 
+import dataclasses
+import fcntl
+import hashlib
 import os
 import pathlib
+import pickle
 import shutil
 
 # Read when TensorFlow's native library loads, so set before any test module imports it.
@@ -19,14 +25,10 @@ import regeneration_runs  # pylint: disable=g-import-not-at-top
 
 from export.testing import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
 
-# Test files that share a session fixture too slow to make twice; pytest-xdist's loadgroup
-# keeps each group (else each file) on one worker.
-_SHARED_GROUPS = {
-  "test_regenerate.py": "regeneration",
-  "test_kaggle_publish.py": "regeneration",
-  "test_doc_pages.py": "quickstart",
-  "test_quickstart.py": "quickstart",
-}
+# pytest-xdist's loadgroup keeps each test file on one worker (its module fixtures are made
+# once); the files named here spread their tests over the workers instead: each test makes
+# what it needs, and the session fixtures they share are made once per run (`_once_per_run`).
+_SPREAD_FILES = frozenset({"test_doc_pages.py"})
 
 
 # A test that exports or regenerates, itself or through another fixture, is slow: seconds of
@@ -47,9 +49,29 @@ def pytest_configure(config):
 def pytest_itemcollected(item):
   # Marked as each test is collected, before pytest-xdist reads the groups.
   name = item.path.name
-  item.add_marker(pytest.mark.xdist_group(_SHARED_GROUPS.get(name, name)))
+  if name not in _SPREAD_FILES:
+    item.add_marker(pytest.mark.xdist_group(name))
   if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
     item.add_marker(pytest.mark.slow)
+
+
+def _once_per_run(tmp_path_factory, name: str, make):
+  """`make(directory)`, run once for the whole test run in a fresh `directory`: by the first
+  pytest-xdist worker that asks, while the others wait for it. Returns (directory, what `make`
+  returned, passed between workers by pickle)."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # the run's directory, above each worker's own
+  directory, result = root / name, root / f"{name}.pickle"
+  with open(root / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    if not result.exists():
+      shutil.rmtree(directory, ignore_errors=True)  # left by a worker that failed
+      directory.mkdir()
+      made = make(directory)
+      result.write_bytes(pickle.dumps(made))
+      return directory, made
+  return directory, pickle.loads(result.read_bytes())
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +80,12 @@ def synthetic_checkpoint_075_96(tmp_path_factory) -> str:
 
   Shared by every test that needs one; treat it as read-only.
   """
-  output_dir = tmp_path_factory.mktemp("synthetic_checkpoint")
-  return synthetic_checkpoint.write_checkpoint(str(output_dir), 0.75, 96, seed=0)
+  _, prefix = _once_per_run(
+    tmp_path_factory,
+    "synthetic_checkpoint",
+    lambda directory: synthetic_checkpoint.write_checkpoint(str(directory), 0.75, 96, seed=0),
+  )
+  return prefix
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +107,11 @@ def export_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def exported(synthetic_checkpoint_075_96, export_checkpoint):
-  """`exported(**ExportOptions fields)`: the session's export of the seed-0 0.75/96 checkpoint
-  with these options, made on first use. Read-only."""
+def exported(synthetic_checkpoint_075_96, tmp_path_factory):
+  """`exported(**ExportOptions fields)`: the run's export of the seed-0 0.75/96 checkpoint
+  with these options, made on first use by whichever worker asks first. Read-only."""
   from export.core import options as options_lib  # pylint: disable=g-import-not-at-top
+  from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
   cache = {}
 
@@ -92,10 +119,45 @@ def exported(synthetic_checkpoint_075_96, export_checkpoint):
     # Options that spell the defaults out name the same export.
     key = options_lib.ExportOptions(checkpoint_path="", export_dir="", **options)
     if key not in cache:
-      cache[key] = export_checkpoint(synthetic_checkpoint_075_96, **options)
+      name = "export-" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+      where = dataclasses.replace(key, checkpoint_path=synthetic_checkpoint_075_96)
+      cache[key] = _once_per_run(
+        tmp_path_factory,
+        name,
+        lambda directory: exporter.export_saved_model(
+          dataclasses.replace(where, export_dir=str(directory / "module"))
+        ),
+      )[1]
     return cache[key]
 
   return export
+
+
+@pytest.fixture(scope="session")
+def other_variant(tmp_path_factory):
+  """`other_variant(multiplier, size, module_type, calibration_size)`: (checkpoint prefix,
+  images, TF-Slim graph outputs) for a seed-3 synthetic checkpoint of another variant, its
+  statistics calibrated at `calibration_size`, and two seed-1 images of `size`. Made once per
+  run: the SavedModel and the Keras tests compare with the same reference. Read-only."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from export.verification import reference  # pylint: disable=g-import-not-at-top
+  from nets import variants  # pylint: disable=g-import-not-at-top
+
+  def make(multiplier, size, module_type, calibration_size, directory):
+    prefix = synthetic_checkpoint.write_checkpoint(
+      str(directory), multiplier, calibration_size, seed=3
+    )
+    images = np.random.default_rng(1).uniform(size=(2, size, size, 3)).astype(np.float32)
+    spec = variants.ModelSpec(multiplier, size, module_type)
+    with reference.SlimReference(prefix, spec) as slim_graph:
+      return prefix, images, slim_graph(images)
+
+  def made(*key):
+    name = "other_variant-" + "-".join(map(str, key))
+    return _once_per_run(tmp_path_factory, name, lambda directory: make(*key, directory))[1]
+
+  return made
 
 
 @pytest.fixture(scope="session")
@@ -112,22 +174,31 @@ def checkpoint_dir_075_96(tmp_path_factory, synthetic_checkpoint_075_96):
 def regenerated_075_96(tmp_path_factory, checkpoint_dir_075_96):
   """(output_dir, CompletedProcess) of the regeneration binary for the 0.75/96 classifier in
   every format: versions 4 and 5, version 5's LiteRT models, the Keras file. Read-only."""
-  output_dir = tmp_path_factory.mktemp("regenerated") / "hub"
   flags = [
     "--variants=mobilenet_v2_0.75_96",
     "--module_types=classification",
     "--versions=4,5",
     "--jobs=2",
   ]
-  return output_dir, regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)
+
+  def regenerate(directory):
+    return regeneration_runs.run(checkpoint_dir_075_96, directory / "hub", *flags)
+
+  directory, run = _once_per_run(tmp_path_factory, "regenerated_075_96", regenerate)
+  return directory / "hub", run
 
 
 @pytest.fixture(scope="session")
 def synthetic_archive_075_96(tmp_path_factory) -> pathlib.Path:
   """A seed-0 synthetic mobilenet_v2_0.75_96.tgz laid out like the released archive, as
   `scripts/make_synthetic_checkpoint.py --archive` writes it. Read-only."""
-  output_dir = tmp_path_factory.mktemp("synthetic_archive")
-  prefix = synthetic_checkpoint.write_checkpoint(str(output_dir), 0.75, 96, seed=0, archive=True)
+  _, prefix = _once_per_run(
+    tmp_path_factory,
+    "synthetic_archive",
+    lambda directory: synthetic_checkpoint.write_checkpoint(
+      str(directory), 0.75, 96, seed=0, archive=True
+    ),
+  )
   return pathlib.Path(prefix[: -len(".ckpt")] + ".tgz")
 
 
@@ -138,5 +209,8 @@ def quickstart(tmp_path_factory):
   what it wrote is in `checkout / "quickstart_out"`. Read-only."""
   import doc_runner  # pylint: disable=g-import-not-at-top
 
-  checkout = doc_runner.scratch_checkout(tmp_path_factory.mktemp("quickstart") / "checkout")
-  return checkout, doc_runner.run_quickstart(checkout)
+  def run(directory):
+    return doc_runner.run_quickstart(doc_runner.scratch_checkout(directory / "checkout"))
+
+  directory, run = _once_per_run(tmp_path_factory, "quickstart", run)
+  return directory / "checkout", run

@@ -21,7 +21,7 @@ A page steers the run with HTML comments, which the rendered page does not show:
       just above a block of output: that is what COMMAND, run earlier on the page, prints; a
       line `...` stands for any number of lines.
 
-`bash scripts/quickstart.sh` runs once per session (the `quickstart` fixture); a page that
+`bash scripts/quickstart.sh` runs once per test run (the `quickstart` fixture); a page that
 runs it gets that run's output and `quickstart_out/`.
 """
 

@@ -11,6 +11,7 @@ the n-th PUT of a file name, a 5xx on a create call after it took effect.
 """
 
 import base64
+import functools
 import http.server
 import json
 import threading
@@ -42,7 +43,9 @@ class FakeKaggle:
     self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
   def __enter__(self):
-    threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    # shutdown() waits out the poll interval: half a second per test at the default.
+    serve = dict(poll_interval=0.05)
+    threading.Thread(target=self._server.serve_forever, kwargs=serve, daemon=True).start()
     return self
 
   def __exit__(self, *unused):
@@ -193,6 +196,13 @@ def serve(monkeypatch, home):
   monkeypatch.setenv("KAGGLE_USERNAME", "publisher")
   monkeypatch.setenv("KAGGLE_KEY", "secret-key")
   monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+  # kagglehub names its caller in the User-Agent of every client it builds (one per API call)
+  # by walking the call stack through inspect.getmodule, which scans all of sys.modules per
+  # frame: seconds per call in a test process holding TensorFlow's thousands of modules. The
+  # stack's libraries are the same on every call here, so the header is worked out once.
+  from kagglehub import clients  # pylint: disable=g-import-not-at-top
+
+  monkeypatch.setattr(clients, "get_user_agent", functools.cache(clients.get_user_agent))
   with FakeKaggle("publisher", "secret-key") as fake:
     monkeypatch.setenv("KAGGLE_API_ENDPOINT", fake.url)
     yield fake

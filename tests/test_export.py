@@ -17,7 +17,6 @@ from export.base import files
 from export.core import checkpoint
 from export.core import options as options_lib
 from export.formats.saved_model import exporter as export_lib
-from export.testing import synthetic_checkpoint
 from export.verification import reference
 from export.verification import report
 from nets import variants
@@ -74,16 +73,11 @@ def test_classifier_logits_equal_the_tf_slim_graph(loaded_classifier, slim_refer
   ],
 )
 def test_other_variants_equal_the_tf_slim_graph(
-  tmp_path_factory, export_checkpoint, multiplier, size, module_type, calibration_size
+  other_variant, export_checkpoint, multiplier, size, module_type, calibration_size
 ):
-  prefix = synthetic_checkpoint.write_checkpoint(
-    str(tmp_path_factory.mktemp("ckpt")), multiplier, calibration_size, seed=3
-  )
+  prefix, images, ref = other_variant(multiplier, size, module_type, calibration_size)
   spec = variants.ModelSpec(multiplier, size, module_type)
   result = export_checkpoint(prefix, spec=spec)
-  images = _images(size, seed=1, batch=2)
-  with reference.SlimReference(prefix, spec) as slim_graph:
-    ref = slim_graph(images)
   got = tf.saved_model.load(result.export_dir)(tf.constant(images)).numpy()
   assert got.shape == ref.shape
   np.testing.assert_allclose(got, ref, rtol=0, atol=_tolerance(ref))

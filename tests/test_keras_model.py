@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from export.core import checkpoint
 from export.formats.keras import model as keras_model
-from export.testing import synthetic_checkpoint
 from export.verification import reference
 from export.verification import verifier
 from nets import architecture
@@ -95,16 +94,11 @@ def test_logits_equal_the_tf_slim_graph_and_the_saved_model(outputs):
 )
 @pytest.mark.slow
 def test_other_variants_equal_the_tf_slim_graph(
-  tmp_path, multiplier, size, module_type, calibration_size, width
+  other_variant, multiplier, size, module_type, calibration_size, width
 ):
-  prefix = synthetic_checkpoint.write_checkpoint(
-    str(tmp_path), multiplier, calibration_size, seed=3
-  )
+  prefix, images, want = other_variant(multiplier, size, module_type, calibration_size)
   spec = variants.ModelSpec(multiplier, size, module_type)
   model = keras_model.build_keras_model(checkpoint.model_values(prefix, multiplier).values, spec)
-  images = _images(size, seed=1, batch=2)
-  with reference.SlimReference(prefix, spec) as slim_graph:
-    want = slim_graph(images)
   got = model.predict(images, verbose=0)
   assert got.shape == (2, width)
   _assert_close(got, want)
