@@ -102,7 +102,7 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
     list(options.variants), list(options.module_types), list(options.versions), options.formats
   )
   with _exclusive(output_dir):
-    for leftover in ("staging", "results"):  # of a run that was killed
+    for leftover in ("staging", "results", state.REFERENCES_DIR):  # of a run that was killed
       shutil.rmtree(os.path.join(state_dir, leftover), ignore_errors=True)
     sources = plan.find_sources(
       options.checkpoint_dir, sorted({a.variant for a in planned}, key=variants_lib.VARIANTS.index)
@@ -124,7 +124,8 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
     manifest = None if interrupted else report.manifest(outcomes, output_dir)
     if manifest is not None:
       manifest_lib.write(manifest_path, manifest)
-    shutil.rmtree(os.path.join(state_dir, "results"), ignore_errors=True)
+    for scratch in ("results", state.REFERENCES_DIR):
+      shutil.rmtree(os.path.join(state_dir, scratch), ignore_errors=True)
     seconds = time.monotonic() - started
     files.write_json(
       os.path.join(output_dir, report.RUN_REPORT_NAME),
