@@ -190,7 +190,10 @@ class Server:
       self.process.terminate()
     self.process.wait()
     for pipe in (self.process.stdin, self.process.stdout):
-      pipe.close()
+      try:
+        pipe.close()
+      except OSError:  # a job still unwritten to a server that died
+        pass
 
 
 if __name__ == "__main__":

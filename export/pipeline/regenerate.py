@@ -6,7 +6,8 @@ An *artifact* is one module version, `<handle>/<version>`: its SavedModel direct
 card and reproducible archive (export/publish/hub_layout.py). The run is planned
 (export/pipeline/plan.py: which artifacts are missing or stale), scheduled
 (export/pipeline/schedule.py: each artifact made by a worker, export/pipeline/worker.py, in
-its own fresh Python process) and reported (export/pipeline/report.py: progress, summary,
+its own process, forked fresh from a server that imported TensorFlow once per job slot:
+export/pipeline/forkserver.py) and reported (export/pipeline/report.py: progress, summary,
 `OUT/manifest.json` and `OUT/run_report.json`). A stamp written last by each worker marks its
 artifact complete (export/pipeline/state.py), so a rerun redoes only what is missing or
 stale, and Ctrl-C leaves nothing partial. The orchestrator never imports TensorFlow.
