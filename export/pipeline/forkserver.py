@@ -54,20 +54,22 @@ def _fork(worker, request: dict, replies) -> int:
   session_known, session_led = os.pipe()
   pid = os.fork()
   if pid == 0:
-    os.close(session_known)
-    os.setsid()
-    os.close(session_led)  # the server's read below returns
-    _run_child(worker, request, replies)
+    _run_child(worker, request, replies, (session_known, session_led))  # never returns
   os.close(session_led)
   os.read(session_known, 1)  # EOF once the child has closed its end (or died)
   os.close(session_known)
   return pid
 
 
-def _run_child(worker, request: dict, replies) -> None:
-  """In the forked child: runs the job as a fresh `python -m WORKER_MODULE JOB` would, exits."""
+def _run_child(worker, request: dict, replies, session_pipe: tuple) -> None:
+  """In the forked child: leads a new session, then runs the job as a fresh
+  `python -m WORKER_MODULE JOB` would, and exits (whatever happens, never back to the loop)."""
   code = 1
   try:
+    session_known, session_led = session_pipe
+    os.close(session_known)
+    os.setsid()
+    os.close(session_led)  # the server's read returns
     replies.close()  # the orchestrator reads the server's replies only
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -159,14 +161,13 @@ class Server:
     """Reads the server's replies so far, updating `ready`, `ended` and `child`."""
     if self.ended:
       return
-    while True:
+    at_end = False
+    while not at_end:
       try:
         chunk = os.read(self.process.stdout.fileno(), 1 << 16)
       except BlockingIOError:
         break
-      if not chunk:
-        self._end()
-        break
+      at_end = not chunk
       self._unread += chunk
     *lines, self._unread = self._unread.split(b"\n")
     for line in lines:
@@ -177,12 +178,11 @@ class Server:
         self.child.pid = int(numbers[0])
       elif word == "exited":
         self.child.returncode = int(numbers[1])
-
-  def _end(self) -> None:
-    self.ended = True
-    returncode = self.process.wait()
-    if self.child is not None and self.child.returncode is None:
-      self.child.returncode = returncode  # the server died with its child
+    if at_end:
+      self.ended = True
+      returncode = self.process.wait()
+      if self.child is not None and self.child.returncode is None:
+        self.child.returncode = returncode  # the server died with its child
 
   def close(self) -> None:
     """Ends the server (idle, or still importing); its children have ended before."""
