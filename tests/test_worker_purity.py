@@ -4,6 +4,8 @@ others is, byte for byte, what a fresh `python -m export.pipeline.worker` proces
 TensorFlow's counters are process-wide (a traced function's name in `saved_model.pb` carries
 one), so a worker that inherited an earlier export's state would write other bytes. The server
 only imports (`worker.preload`), and each artifact is made in a child forked from that state.
+And the reference a variant's workers share (export/pipeline/references.py) is computed once,
+the same bits as each module type's own.
 """
 
 import hashlib
@@ -12,11 +14,15 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from export.pipeline import plan
+from export.pipeline import references
 from export.pipeline import schedule
 from export.pipeline import state
+from export.verification import expectation as expectation_lib
+from nets import architecture
 from nets import variants
 
 VARIANT = variants.by_name("mobilenet_v2_0.75_96")
@@ -132,3 +138,43 @@ def test_artifacts_forked_in_sequence_are_those_of_fresh_processes(checkpoint_di
       server_code = value["code"].pop("export/pipeline/forkserver.py")
       assert server_code and "export/pipeline/forkserver.py" not in fresh[name]["code"]
     assert value == fresh[name], name
+
+
+@pytest.mark.slow
+def test_one_classifier_graph_gives_each_module_types_reference_bit_for_bit(
+  synthetic_checkpoint_075_96,
+):
+  specs = [VARIANT.spec(module_type) for module_type in architecture.MODULE_TYPES]
+  shared = expectation_lib.expectations_from_checkpoint(synthetic_checkpoint_075_96, specs)
+  for spec, found in zip(specs, shared):
+    alone = expectation_lib.expectation_from_checkpoint(synthetic_checkpoint_075_96, spec)
+    assert found.spec == spec and found.source == alone.source
+    np.testing.assert_array_equal(found.outputs, alone.outputs)  # exactly, not within a tolerance
+    assert sorted(found.variables) == sorted(alone.variables)
+
+
+def test_a_variants_reference_is_computed_once_and_read_by_its_other_artifacts(
+  tmp_path, monkeypatch
+):
+  computed = []
+
+  def compute(prefix, specs):
+    computed.append((prefix, [spec.module_type for spec in specs]))
+    return [
+      expectation_lib.Expectation(spec, [], None, None, None, {"path": prefix}) for spec in specs
+    ]
+
+  monkeypatch.setattr(expectation_lib, "expectations_from_checkpoint", compute)
+  found = [
+    references.expectation(
+      state.Artifact(VARIANT, module_type, version), f"/unpacked/{n}", "ab" * 32, str(tmp_path)
+    )
+    for n, (module_type, version) in enumerate([("classification", 4), ("feature_vector", 5)])
+  ]
+
+  assert computed == [("/unpacked/0", list(architecture.MODULE_TYPES))]
+  assert [e.spec.module_type for e in found] == ["classification", "feature_vector"]
+  assert [e.source["path"] for e in found] == ["/unpacked/0", "/unpacked/1"]  # each its own
+  other_checkpoint = state.Artifact(VARIANT, "classification", 5)
+  references.expectation(other_checkpoint, "/unpacked/2", "cd" * 32, str(tmp_path))
+  assert len(computed) == 2
