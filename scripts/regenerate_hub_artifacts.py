@@ -5,7 +5,7 @@ r"""Regenerates the TF Hub MobileNet V2 modules from a directory of TF-Slim chec
       [--versions=4,5] [--formats=...] [--jobs=N] [--check=LOCK | --update_lock=LOCK [--prune_lock]]
 
 Each artifact (one module version) is exported, verified, documented and archived in its own
-fresh process; `hub/manifest.json` describes the result. A rerun redoes only what is missing
+process, forked fresh from a server that imported TensorFlow once per job; `hub/manifest.json` describes the result. A rerun redoes only what is missing
 or stale. A lock is checked and updated on the run's selection only: --update_lock merges,
 and only --prune_lock removes what the run did not make. The library is
 export/pipeline/regenerate.py; docs/regeneration.md describes it all.

@@ -3,6 +3,9 @@ behaviour the scheduler must handle, chosen per artifact.
 
   python -m schedule_fake_worker JOB_JSON
 
+or, as the scheduler runs it, `worker_main` in a child of a fork server
+(export/pipeline/forkserver.py).
+
 $FAKE_WORKER_DIR/script.json maps an artifact's key to what to do: "made", "checkpoint" (its
 checkpoint is unusable), "crash" (exits 3 without a result), "pair" (made once another
 worker runs beside it), "wait" (until SIGTERM) or "stubborn" (notes SIGTERM and goes on).
@@ -18,6 +21,13 @@ import time
 
 DIRECTORY = pathlib.Path(os.environ["FAKE_WORKER_DIR"])
 PATIENCE_SECONDS = 20  # a worker that waits longer than this says so and gives up
+_IMPORTED_BY = os.getpid()
+_PRELOADED = []
+_JOBS_RUN = []  # what a worker process inherited from earlier jobs: nothing, if fresh
+
+
+def preload():
+  _PRELOADED.append(os.getpid())
 
 
 def _write(path, value) -> None:
@@ -33,7 +43,7 @@ def _wait_for(condition) -> bool:
   return True
 
 
-def main(argv) -> int:
+def worker_main(argv) -> int:
   job = json.loads(argv[1])
   what = json.loads((DIRECTORY / "script.json").read_text())[job["key"]]
   record = DIRECTORY / (job["key"].replace("/", "-") + ".json")
@@ -44,7 +54,12 @@ def main(argv) -> int:
     "pythonpath": os.environ.get("PYTHONPATH", ""),
     "tf_log_level": os.environ.get("TF_CPP_MIN_LOG_LEVEL"),
     "stdin": sys.stdin.read(),
+    "parent": os.getppid(),
+    "imported_by_parent": _IMPORTED_BY == os.getppid(),
+    "preloaded_by_parent": _PRELOADED == [os.getppid()],
+    "jobs_run_before": list(_JOBS_RUN),
   }
+  _JOBS_RUN.append(job["key"])
   print(f"stdout of {job['key']}", flush=True)
   if what == "crash":
     print("something broke", file=sys.stderr, flush=True)
@@ -81,4 +96,4 @@ def _ignore(record, seen) -> None:
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  sys.exit(worker_main(sys.argv))

@@ -148,6 +148,37 @@ def test_a_worker_leads_its_own_session_reads_no_stdin_and_imports_the_project(r
 
 
 @pytest.mark.slow
+def test_each_job_runs_in_a_fresh_child_of_a_server_that_imported_the_worker_once(run):
+  jobs = [_job(SMALL, 4), _job(SMALL, 5), _job(SMALL, None)]
+
+  run([(job, "made") for job in jobs], 1)
+
+  seen = [run.seen(job) for job in jobs]
+  assert len({record["pid"] for record in seen}) == 3
+  assert len({record["parent"] for record in seen}) == 1  # one server for the slot
+  for record in seen:
+    assert record["imported_by_parent"] and record["preloaded_by_parent"]
+    assert record["jobs_run_before"] == []  # nothing carries over from one job to the next
+
+
+@pytest.mark.slow
+def test_a_server_that_cannot_start_fails_the_job_and_another_takes_its_place(run, monkeypatch):
+  first, second = _job(SMALL, 4), _job(SMALL, 5)
+  monkeypatch.setattr(schedule, "worker_lib", types.SimpleNamespace(__name__="no_such_worker"))
+
+  run([(first, "made"), (second, "made")], 1)
+
+  for job in (first, second):
+    outcome = job.outcome
+    assert outcome.status == state.FAILED
+    assert outcome.reason == (
+      "worker exited with status 1: ModuleNotFoundError: No module named 'no_such_worker' "
+      f"(log: {outcome.log})"
+    )
+  assert [kind for kind, _ in run.events] == ["started", "finished"] * 2
+
+
+@pytest.mark.slow
 def test_a_worker_without_a_result_fails_with_its_last_log_line(run):
   job = _job(SMALL, 5)
 
@@ -222,7 +253,7 @@ def test_a_worker_deaf_to_sigterm_is_killed(run, monkeypatch, how):
 
 @pytest.mark.slow
 def test_a_failing_callback_leaves_no_worker_running(run):
-  quick, slow = _job(SMALL, 4), _job(SMALL, 5)
+  slow, quick = _job(SMALL, 4), _job(SMALL, 5)
 
   def closed_stdout(outcome):
     run.wait_until(slow, "ready")
@@ -230,7 +261,7 @@ def test_a_failing_callback_leaves_no_worker_running(run):
 
   run.on_finished = closed_stdout
   with pytest.raises(BrokenPipeError):
-    run([(quick, "made"), (slow, "wait")], 2)
+    run([(slow, "wait"), (quick, "made")], 2)
 
   assert run.seen(slow)["state"] == "stopped by SIGTERM"
   assert slow.outcome.status == state.NOT_RUN

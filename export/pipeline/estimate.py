@@ -3,7 +3,7 @@
 Artifacts differ severalfold in time (a 1.4/224 module version with its LiteRT models against a
 0.35/96 Keras file), and the plan starts with the largest variants, so a flat average per
 artifact would be far off for most of a run. `cost` weighs an artifact by its kind and its
-variant's multiply-adds, in units of one artifact's fixed cost; `TimeLeft` prices the units
+variant's multiply-adds, in units of an artifact's former fixed cost; `TimeLeft` prices the units
 with the run's own rate (wall seconds per unit done so far), so no machine's seconds are
 written here and the workers running side by side are in the rate.
 """
@@ -14,21 +14,27 @@ from typing import Optional
 from export.formats import registry
 from export.pipeline import state
 
-# The weights, in units of one artifact's fixed cost (a fresh process, TensorFlow's import,
-# tracing, saving, verifying, the card): ratios of the timings in docs/regeneration.md and
+# The weights, in units of what one artifact's fixed cost was when each artifact had a fresh
+# process of its own (a process start, TensorFlow's import, tracing, saving, verifying against
+# a reference of its own, the card): ratios of the timings in docs/regeneration.md and
 # docs/litert.md. They need to be right only roughly; the rate absorbs the machine.
-FIXED = 1.0
+# Forked from a fork server, with the variant's reference shared, what is left of it is about
+# 0.7 for a module version (tracing, saving, verifying, the card and archive) and 0.3 for a
+# Keras file (building and saving a Keras model, verifying).
+MODULE_VERSION_FIXED = 0.7
+MODULE_FILE_FIXED = 0.3
 # Exporting and verifying run the network: 1.4/224 (0.58 billion multiply-adds per image)
-# costs about half again as much as 0.35/96. A Keras file costs about what a version does.
+# costs about 0.6 of a unit more than 0.35/96.
 PER_BILLION_MACS = 1.0
 # The files of the formats made with a module version (the LiteRT models) cost what their
 # registry entry says (`Format.cost_per_type`, `Format.cost_per_billion_macs`).
 
 
 def cost(artifact: state.Artifact) -> float:
-  """The artifact's expected time, in units of one artifact's fixed cost."""
+  """The artifact's expected time, in the units above."""
   billion_macs = artifact.variant.macs_millions / 1000
-  units = FIXED + PER_BILLION_MACS * billion_macs
+  fixed = MODULE_FILE_FIXED if artifact.per_module else MODULE_VERSION_FIXED
+  units = fixed + PER_BILLION_MACS * billion_macs
   for name, types in artifact.beside:
     fmt = registry.by_name(name)
     units += fmt.cost_per_type * len(types) + fmt.cost_per_billion_macs * billion_macs

@@ -1,6 +1,6 @@
 """What the regeneration's worker makes, per kind of artifact, inside a staging directory.
 
-`make(artifact, prefix, staging, output_dir, timings)` returns the artifact's manifest entry
+`make(artifact, prefix, checkpoint_sha256, staging, output_dir, timings)` returns the artifact's manifest entry
 (export/pipeline/manifest.py) and its placements, (staged path, final path relative to the
 output root) pairs that the worker moves into place (under `output_dir`, the output root, only
 a failed verification's report is written, in `.regenerate/logs/`):
@@ -13,7 +13,8 @@ a failed verification's report is written, in `.regenerate/logs/`):
 What a format needs is asked of its registry entry (export/formats/format.py): the export's
 options that make it, the files it wrote, its writer and where its files go.
 
-Each is verified against the checkpoint (export/verification) before anything is placed; a
+Each is verified against the checkpoint (export/verification) before anything is placed, with
+the reference outputs its variant's artifacts share (export/pipeline/references.py); a
 failure raises ArtifactError. TensorFlow is imported only here, in the worker process.
 """
 
@@ -39,29 +40,44 @@ class ArtifactError(errors.Failure):
 
 
 def make(
-  artifact: state.Artifact, prefix: str, staging: str, output_dir: str, timings: dict
+  artifact: state.Artifact,
+  prefix: str,
+  checkpoint_sha256: str,
+  staging: str,
+  output_dir: str,
+  timings: dict,
 ) -> tuple:
-  """(manifest entry, placements) of `artifact`, made from the checkpoint at `prefix`."""
-  logs_dir = os.path.join(output_dir, state.STATE_DIR, "logs")
+  """(manifest entry, placements) of `artifact`, made from the checkpoint at `prefix` (whose
+  `checkpoint_sha256`, the job's, names the reference outputs its variant's artifacts share)."""
+  source = _Source(prefix, checkpoint_sha256, os.path.join(output_dir, state.STATE_DIR))
   if artifact.per_module:
-    return _module_file(artifact, prefix, staging, logs_dir, timings)
-  return _module_version(artifact, prefix, staging, logs_dir, timings)
+    return _module_file(artifact, source, staging, timings)
+  return _module_version(artifact, source, staging, timings)
 
 
-def _verify(artifact: state.Artifact, prefix: str, export_path: str, logs_dir: str) -> tuple:
+class _Source:
+  """The checkpoint an artifact is made from, and where its run keeps state and logs."""
+
+  def __init__(self, prefix: str, sha256: str, state_dir: str):
+    self.prefix, self.sha256, self.state_dir = prefix, sha256, state_dir
+    self.logs_dir = os.path.join(state_dir, "logs")
+
+
+def _verify(artifact: state.Artifact, source: _Source, export_path: str) -> tuple:
   """(report, checkpoint record) of the export at `export_path`; ArtifactError if it fails."""
   # pylint: disable=g-import-not-at-top
+  from export.pipeline import references
   from export.verification import expectation as expectation_lib
   from export.verification import verifier
   # pylint: enable=g-import-not-at-top
 
   try:
-    expectation = expectation_lib.expectation_from_checkpoint(prefix, artifact.spec)
+    expectation = references.expectation(artifact, source.prefix, source.sha256, source.state_dir)
     report = verifier.compare(export_path, expectation)
   except expectation_lib.VerifyInputError as error:
     raise ArtifactError(f"verification could not run: {error}") from None
   if not report.passed:
-    report_path = os.path.join(logs_dir, f"{artifact.file_stem}.verify.json")
+    report_path = os.path.join(source.logs_dir, f"{artifact.file_stem}.verify.json")
     files.write_file(report_path, report.to_json())
     raise ArtifactError(f"verification failed: {report.first_failure} (report: {report_path})")
   source = expectation.source
@@ -96,7 +112,7 @@ def _exporting(timings: dict):
 
 
 # --- a module version ------------------------------------------------------------------------
-def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
+def _module_version(artifact, source, staging, timings) -> tuple:
   from export.core import options  # pylint: disable=g-import-not-at-top
   from export.formats.saved_model import exporter  # pylint: disable=g-import-not-at-top
 
@@ -107,7 +123,7 @@ def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
   with _exporting(timings):
     result = exporter.export_saved_model(
       options.ExportOptions(
-        checkpoint_path=prefix,
+        checkpoint_path=source.prefix,
         export_dir=saved_model,
         spec=artifact.spec,
         version=artifact.version,
@@ -117,7 +133,7 @@ def _module_version(artifact, prefix, staging, logs_dir, timings) -> tuple:
     )
     timings.update({f"export_{phase}": seconds for phase, seconds in result.timings.items()})
   with timing.phase(timings, "verify"):
-    report, checkpoint = _verify(artifact, prefix, saved_model, logs_dir)
+    report, checkpoint = _verify(artifact, source, saved_model)
   with timing.phase(timings, "card_archive_digests"):
     return _module_files(artifact, report, checkpoint, staging, saved_model, result)
 
@@ -211,15 +227,17 @@ def _fingerprint(directory: str) -> dict:
 
 
 # --- a file per module ------------------------------------------------------------------------
-def _module_file(artifact, prefix, staging, logs_dir, timings) -> tuple:
+def _module_file(artifact, source, staging, timings) -> tuple:
   fmt = registry.by_name(artifact.format)
   variant = artifact.variant
   relative = hub_layout.relative_path(fmt, variant, artifact.module_type)
   path = os.path.join(staging, os.path.basename(relative))
   with _exporting(timings):
-    fmt.write_module_file(prefix, path, spec=artifact.spec, use_ema=state.EXPORT_OPTIONS["use_ema"])
+    fmt.write_module_file(
+      source.prefix, path, spec=artifact.spec, use_ema=state.EXPORT_OPTIONS["use_ema"]
+    )
   with timing.phase(timings, "verify"):
-    report, checkpoint = _verify(artifact, prefix, path, logs_dir)
+    report, checkpoint = _verify(artifact, source, path)
   entry = manifest.FileEntry(
     format=fmt.name,
     file=manifest.File(**_file_fields(path, relative)),

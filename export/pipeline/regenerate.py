@@ -6,7 +6,8 @@ An *artifact* is one module version, `<handle>/<version>`: its SavedModel direct
 card and reproducible archive (export/publish/hub_layout.py). The run is planned
 (export/pipeline/plan.py: which artifacts are missing or stale), scheduled
 (export/pipeline/schedule.py: each artifact made by a worker, export/pipeline/worker.py, in
-its own fresh Python process) and reported (export/pipeline/report.py: progress, summary,
+its own process, forked fresh from a server that imported TensorFlow once per job slot:
+export/pipeline/forkserver.py) and reported (export/pipeline/report.py: progress, summary,
 `OUT/manifest.json` and `OUT/run_report.json`). A stamp written last by each worker marks its
 artifact complete (export/pipeline/state.py), so a rerun redoes only what is missing or
 stale, and Ctrl-C leaves nothing partial. The orchestrator never imports TensorFlow.
@@ -102,7 +103,7 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
     list(options.variants), list(options.module_types), list(options.versions), options.formats
   )
   with _exclusive(output_dir):
-    for leftover in ("staging", "results"):  # of a run that was killed
+    for leftover in ("staging", "results", state.REFERENCES_DIR):  # of a run that was killed
       shutil.rmtree(os.path.join(state_dir, leftover), ignore_errors=True)
     sources = plan.find_sources(
       options.checkpoint_dir, sorted({a.variant for a in planned}, key=variants_lib.VARIANTS.index)
@@ -124,7 +125,8 @@ def regenerate(options: Options, out: TextIO = sys.stdout) -> RunResult:
     manifest = None if interrupted else report.manifest(outcomes, output_dir)
     if manifest is not None:
       manifest_lib.write(manifest_path, manifest)
-    shutil.rmtree(os.path.join(state_dir, "results"), ignore_errors=True)
+    for scratch in ("results", state.REFERENCES_DIR):
+      shutil.rmtree(os.path.join(state_dir, scratch), ignore_errors=True)
     seconds = time.monotonic() - started
     files.write_json(
       os.path.join(output_dir, report.RUN_REPORT_NAME),

@@ -1,19 +1,21 @@
 """Scheduling a regeneration: worker processes, a few at a time, and stopping them cleanly.
 
-Each artifact is made by `python -m export.pipeline.worker JOB` in a fresh process of its own
-session, so a Ctrl-C reaches only the orchestrator, which forwards it to the workers in order
-(each discards its staging) and waits; a second Ctrl-C, or the grace period, kills them.
+Each job slot has a fork server (export/pipeline/forkserver.py) that imports TensorFlow once;
+each artifact is made by `export.pipeline.worker` in a fresh child of its slot's server, in a
+session of its own, so a Ctrl-C reaches only the orchestrator, which forwards it to the workers
+in order (each discards its staging) and waits; a second Ctrl-C, or the grace period, kills
+them.
 """
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Callable
+from typing import Optional
 
 from export.base import files
+from export.pipeline import forkserver
 from export.pipeline import plan
 from export.pipeline import state
 from export.pipeline import worker as worker_lib
@@ -42,10 +44,37 @@ class SignalFlag:
       signal.signal(signum, handler)
 
 
-class Worker:
-  """A running worker process and the outcome it will fill in."""
+def job_description(job: plan.Job, output_dir: str, result_path: str) -> dict:
+  """What a worker is told about its job (export/pipeline/worker.py reads it)."""
+  artifact = job.outcome.artifact
+  return {
+    "checkpoint_path": job.source.path,
+    "inputs": job.inputs,
+    "key": artifact.key,
+    "module_type": artifact.module_type,
+    "output_dir": output_dir,
+    "result_path": result_path,
+    "variant": artifact.variant.name,
+    "version": artifact.version,
+    "beside": [[name, list(types)] for name, types in artifact.beside],
+    "format": artifact.format,
+  }
 
-  def __init__(self, job: plan.Job, output_dir: str, state_dir: str):
+
+def worker_environment() -> dict:
+  """The environment of the fork servers, and so of the workers."""
+  env = dict(os.environ)
+  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  env["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(state.PROJECT_ROOT), env.get("PYTHONPATH")])
+  )
+  return env
+
+
+class Worker:
+  """A worker making one job's artifact in a child of `server`, and the outcome it fills in."""
+
+  def __init__(self, job: plan.Job, server: forkserver.Server, output_dir: str, state_dir: str):
     outcome = self.outcome = job.outcome
     artifact = outcome.artifact
     outcome.log = os.path.join(state_dir, "logs", f"{artifact.file_stem}.log")
@@ -54,39 +83,18 @@ class Worker:
       os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(self.result_path):
       os.remove(self.result_path)
-    description = {
-      "checkpoint_path": job.source.path,
-      "inputs": job.inputs,
-      "key": artifact.key,
-      "module_type": artifact.module_type,
-      "output_dir": output_dir,
-      "result_path": self.result_path,
-      "variant": artifact.variant.name,
-      "version": artifact.version,
-      "beside": [[name, list(types)] for name, types in artifact.beside],
-      "format": artifact.format,
-    }
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join(
-      filter(None, [str(state.PROJECT_ROOT), env.get("PYTHONPATH")])
-    )
-    self.log = open(outcome.log, "w")  # pylint: disable=consider-using-with  (closed in finish)
-    command = [sys.executable, "-m", worker_lib.__name__, json.dumps(description)]
-    self.process = subprocess.Popen(
-      command,
-      stdin=subprocess.DEVNULL,
-      stdout=self.log,
-      stderr=subprocess.STDOUT,
-      cwd=str(state.PROJECT_ROOT),
-      env=env,
-      start_new_session=True,
-    )
+    self.server = server
+    description = job_description(job, output_dir, self.result_path)
+    self.child = server.start(json.dumps(description), outcome.log)
     self.started = time.monotonic()
     self.failed_on_checkpoint = False
 
+  def poll(self):
+    """The worker's exit status, or None while it runs."""
+    self.server.poll()
+    return self.child.returncode
+
   def finish(self) -> plan.Outcome:
-    self.log.close()
     outcome = self.outcome
     outcome.seconds = round(time.monotonic() - self.started, 1)
     result = files.read_json(self.result_path) or {}
@@ -97,15 +105,15 @@ class Worker:
       outcome.status = state.FAILED
       self.failed_on_checkpoint = result.get("kind") == "checkpoint"
       outcome.reason = result.get("message") or (
-        f"worker exited with status {self.process.returncode}: "
+        f"worker exited with status {self.child.returncode}: "
         f"{_last_line(outcome.log)} (log: {outcome.log})"
       )
     return outcome
 
   def signal(self, signum: int) -> None:
-    if self.process.poll() is None:
+    if self.poll() is None and self.child.pid is not None:
       try:
-        os.killpg(self.process.pid, signum)  # the worker leads its own session
+        os.killpg(self.child.pid, signum)  # the worker leads its own session
       except ProcessLookupError:
         pass
 
@@ -133,20 +141,26 @@ def execute(
   interrupted workers are stopped and their outcomes say so.
   """
   pending, running, broken = list(jobs), [], {}  # broken: variant -> why its checkpoint fails
+  os.makedirs(os.path.join(state_dir, "logs"), exist_ok=True)
   with SignalFlag() as interrupt:
+    servers = [
+      forkserver.Server(
+        worker_lib.__name__,
+        os.path.join(state_dir, "logs", f"fork-server-{slot}.log"),
+        worker_environment(),
+        str(state.PROJECT_ROOT),
+      )
+      for slot in range(1, min(workers, len(jobs)) + 1)
+    ]
     try:
       while (pending or running) and not interrupt.received:
-        while pending and len(running) < workers:
-          job = pending.pop(0)
-          why = broken.get(job.outcome.artifact.variant)
-          if why:  # the checkpoint failed another artifact: do not spend a worker on it
-            job.outcome.status = state.FAILED
-            job.outcome.reason = f"not run, unusable checkpoint: {why}"
-            finished(job.outcome)
-          else:
-            running.append(Worker(job, output_dir, state_dir))
+        busy = {worker.server for worker in running}
+        for server in [s for s in servers if s not in busy and s.accepts()]:
+          job = _next_job(pending, broken, finished)
+          if job:
+            running.append(Worker(job, server, output_dir, state_dir))
             started(job.outcome)
-        for worker in [w for w in running if w.process.poll() is not None]:
+        for worker in [w for w in running if w.poll() is not None]:
           running.remove(worker)
           outcome = worker.finish()
           if worker.failed_on_checkpoint:
@@ -156,11 +170,28 @@ def execute(
     except BaseException:  # e.g. a closed stdout: leave no worker behind
       stop(running, interrupt)
       raise
-    if interrupt.received:
-      stop(running, interrupt)
+    else:
+      if interrupt.received:
+        stop(running, interrupt)
+    finally:
+      for server in servers:
+        server.close()
   for job in pending:
     job.outcome.reason = "interrupted before it started"
   return interrupt.received
+
+
+def _next_job(pending: list, broken: dict, finished: Callable) -> Optional[plan.Job]:
+  """The next job worth a worker; those of a variant whose checkpoint failed fail unrun."""
+  while pending:
+    job = pending.pop(0)
+    why = broken.get(job.outcome.artifact.variant)
+    if not why:
+      return job
+    job.outcome.status = state.FAILED
+    job.outcome.reason = f"not run, unusable checkpoint: {why}"
+    finished(job.outcome)
+  return None
 
 
 def stop(running: list, interrupt: SignalFlag) -> None:
@@ -169,7 +200,7 @@ def stop(running: list, interrupt: SignalFlag) -> None:
     worker.signal(signal.SIGTERM)
   deadline = time.monotonic() + WORKER_GRACE_SECONDS
   signals_seen = len(interrupt.received)
-  while any(w.process.poll() is None for w in running):
+  while any(w.poll() is None for w in running):
     if time.monotonic() > deadline or len(interrupt.received) > signals_seen:
       for worker in running:
         worker.signal(signal.SIGKILL)

@@ -24,6 +24,7 @@ from nets import variants as variants_lib
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL_NAME = "slim-mobilenet-hub"
 STATE_DIR = ".regenerate"  # inside OUT: stamps, staging, logs and the run lock
+REFERENCES_DIR = "references"  # inside STATE_DIR: what a run's workers share (references.py)
 # What every artifact is exported with: the exporter's defaults, recorded in the stamps.
 EXPORT_OPTIONS = {"use_ema": True, "batch_norm_momentum_default": None}
 # Non-Python files the worker reads; their contents are part of what an artifact depends on.

@@ -1,12 +1,14 @@
-"""The regeneration's worker: makes one artifact in one fresh Python process.
+"""The regeneration's worker: makes one artifact in one fresh process.
 
   python -m export.pipeline.worker JOB_JSON
 
-Started by the orchestrator (export/pipeline/regenerate.py), once per artifact: makes it in a
-staging directory (export/pipeline/makers.py: exported, verified against the checkpoint's
-TF-Slim graph, documented), moves it into place and writes the artifact's stamp last; then
-writes its result file for the orchestrator. TensorFlow is imported only here, and
-only once a job runs. docs/regeneration.md describes the behaviour.
+Run by the orchestrator (export/pipeline/regenerate.py) once per artifact, as `worker_main` in
+a child that its slot's fork server (export/pipeline/forkserver.py) forks after `preload`; the
+command above does the same in a process of its own. Makes the artifact in a staging directory
+(export/pipeline/makers.py: exported, verified against the checkpoint's TF-Slim graph,
+documented), moves it into place and writes the artifact's stamp last; then writes its result
+file for the orchestrator. TensorFlow is imported only in `preload`, never by the orchestrator.
+docs/regeneration.md describes the behaviour.
 """
 
 import contextlib
@@ -22,14 +24,32 @@ from export.pipeline import state
 from nets import variants as variants_lib
 
 
+def preload() -> None:
+  """Imports what every artifact imports (TensorFlow, the checkpoint reader, verification and
+  its shared reference), and runs nothing: no op, no tracing, so TensorFlow's runtime and its
+  process-wide counters are as a fresh import leaves them.
+
+  A fork server calls it once before forking the workers; a worker run on its own calls it
+  first, so both start from the same state. What only some artifacts import (an exporter, a
+  format's converter) is imported as they need it, so each artifact's stamp lists the files
+  it ran, whichever way it was made.
+  """
+  # pylint: disable=g-import-not-at-top,unused-import
+  import tensorflow  # noqa: F401
+
+  from export.core import checkpoint  # noqa: F401
+  from export.pipeline import references  # noqa: F401
+  from export.verification import verifier  # noqa: F401
+
+
 def make_artifact(job: dict) -> dict:
   """Makes one artifact (export/pipeline/makers.py), then moves it into place.
 
   Runs in the worker process; returns the result the orchestrator reads. Nothing appears
   under the final paths until every file is ready (see `_place`).
   """
-  # TensorFlow is imported here, in the worker only: the orchestrator never needs it.
-  from export.core import checkpoint  # pylint: disable=g-import-not-at-top
+  preload()
+  from export.core import checkpoint  # pylint: disable=g-import-not-at-top  (see preload)
 
   artifact = state.Artifact(
     variants_lib.by_name(job["variant"]),
@@ -45,7 +65,9 @@ def make_artifact(job: dict) -> dict:
   ) as staging:
     try:
       with checkpoint.opened(job["checkpoint_path"]) as prefix:
-        entry, placements = makers.make(artifact, prefix, staging, output_dir, timings)
+        entry, placements = makers.make(
+          artifact, prefix, job["inputs"]["checkpoint"]["sha256"], staging, output_dir, timings
+        )
     except checkpoint.CheckpointError as error:
       raise makers.ArtifactError(str(error), kind="checkpoint") from None
     stamp = {"code": _code_digests(), "entry": entry.to_json(), "inputs": job["inputs"]}

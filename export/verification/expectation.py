@@ -72,21 +72,38 @@ def expectation_from_checkpoint(
     raise ValueError(
       f"reference network must be one of {', '.join(REFERENCE_NETWORKS)}, got {reference_network!r}"
     )
+  return _expectations(checkpoint_path, [spec], reference_network)[0]
+
+
+def expectations_from_checkpoint(checkpoint_path: str, specs: list) -> list:
+  """`expectation_from_checkpoint` (TF_SLIM) of each of `specs`, the module types of one
+  variant, from one run of one TF-Slim graph: the classifier's, whose global pool is the
+  feature vector (its head only follows it), so the outputs are those each spec's own graph
+  gives, bit for bit."""
+  if len({(spec.depth_multiplier, spec.image_size) for spec in specs}) != 1:
+    raise ValueError(f"expected the module types of one variant, got {specs}")
+  return _expectations(checkpoint_path, specs, TF_SLIM)
+
+
+def _expectations(checkpoint_path: str, specs: list, reference_network: str) -> list:
   started = time.perf_counter()
-  names, inputs = probe_images.probe_uint8(spec.image_size)
+  names, inputs = probe_images.probe_uint8(specs[0].image_size)
   images = probe_images.to_float(inputs)
   with checkpoint.opened(checkpoint_path) as prefix:
-    values = expected_variables(prefix, spec)
+    values = [expected_variables(prefix, spec) for spec in specs]
     digest, files = checkpoint_digest(prefix)
     if reference_network == TF_SLIM:
-      outputs = _tf_slim_outputs(prefix, spec, images)
+      outputs = _tf_slim_outputs(prefix, specs, images)
     else:
-      outputs, _ = numpy_mobilenet_v2.mobilenet_v2(
-        architecture.network_input(images.astype(np.float64)),
-        values,
-        spec.depth_multiplier,
-        num_classes=spec.num_classes,
-      )
+      outputs = [
+        numpy_mobilenet_v2.mobilenet_v2(
+          architecture.network_input(images.astype(np.float64)),
+          spec_values,
+          spec.depth_multiplier,
+          num_classes=spec.num_classes,
+        )[0]
+        for spec, spec_values in zip(specs, values)
+      ]
   source = {
     "kind": "checkpoint",
     "path": str(checkpoint_path),
@@ -96,15 +113,11 @@ def expectation_from_checkpoint(
     "probe_set_version": probe_images.PROBE_SET_VERSION,
     "network": reference_network,
   }
-  return Expectation(
-    spec,
-    names,
-    inputs,
-    outputs.astype(np.float32),
-    values,
-    source,
-    time.perf_counter() - started,
-  )
+  seconds = time.perf_counter() - started
+  return [
+    Expectation(spec, names, inputs, output.astype(np.float32), spec_values, dict(source), seconds)
+    for spec, output, spec_values in zip(specs, outputs, values)
+  ]
 
 
 def expected_variables(prefix: str, spec: variants.ModelSpec) -> dict:
@@ -136,11 +149,19 @@ def expected_variables(prefix: str, spec: variants.ModelSpec) -> dict:
   return values
 
 
-def _tf_slim_outputs(prefix, spec, images):
-  with reference.SlimReference(prefix, spec, use_ema=True) as slim:
-    return np.concatenate(
-      [slim(images[start:stop]) for start, stop in probe_images.batch_plan(len(images))[1:]]
-    )
+def _tf_slim_outputs(prefix, specs, images) -> list:
+  """Each spec's outputs, from one graph: a classifier's if any spec is one."""
+  widest = max(specs, key=lambda spec: spec.num_classes or 0)
+  with reference.SlimReference(prefix, widest, use_ema=True) as slim:
+    batches = [
+      slim.output_and_features(images[start:stop])
+      for start, stop in probe_images.batch_plan(len(images))[1:]
+    ]
+  by_classes = {
+    widest.num_classes: np.concatenate([output for output, _ in batches]),
+    None: np.concatenate([features for _, features in batches]),
+  }
+  return [by_classes[spec.num_classes] for spec in specs]
 
 
 def checkpoint_digest(prefix: str):

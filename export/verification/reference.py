@@ -30,12 +30,14 @@ class SlimReference:
     shapes = checkpoint.read_shapes(prefix)
     with self.graph.as_default():
       self.images = v1.placeholder(tf.float32, [None, spec.image_size, spec.image_size, 3])
-      self.output, _ = mobilenet_v2.mobilenet_v2(
+      self.output, end_points = mobilenet_v2.mobilenet_v2(
         architecture.network_input(self.images),
         spec.depth_multiplier,
         num_classes=spec.num_classes,
         is_training=False,
       )
+      # The feature vector: a classifier's head only follows it, so it is the same tensor.
+      self.features = tf.squeeze(end_points["global_pool"], axis=[1, 2])
       trainable = {variable.op.name for variable in v1.trainable_variables()}
       var_list = {}
       for variable in v1.global_variables():
@@ -56,6 +58,10 @@ class SlimReference:
 
   def __call__(self, images01: np.ndarray) -> np.ndarray:
     return self.session.run(self.output, {self.images: images01})
+
+  def output_and_features(self, images01: np.ndarray) -> tuple:
+    """(output, feature vector) of a batch, from one run of the graph."""
+    return tuple(self.session.run([self.output, self.features], {self.images: images01}))
 
   def close(self):
     self.session.close()
