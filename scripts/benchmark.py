@@ -12,6 +12,9 @@ Measures side by side, in one run on this machine, for depth multiplier 0.75 at 
   LiteRT   the four types of --tflite (float32, float16, int8, uint8): images/s (batch 1,
            2 threads, XNNPACK), size and agreement, and Keras' MobileNetV2 converted as our
            float32 model;
+  ONNX     the two types of --onnx (float32, int8) in ONNX Runtime: images/s at batch 1 and
+           64 beside the SavedModel in TensorFlow and the LiteRT models, alternating; size
+           and agreement;
   Keras 3  the .keras model on the TensorFlow and JAX backends at batch 1 and 64, beside
            keras.applications.MobileNetV2 with the same weights and the SavedModel;
   size     the SavedModel and its archive against the float32 weights;
@@ -40,6 +43,7 @@ from benchmarking import keras3  # beside this script
 from benchmarking import keras_twin
 from benchmarking import litert
 from benchmarking import measure
+from benchmarking import onnx_runtime
 from benchmarking import processes
 from benchmarking import report
 from export import cli
@@ -149,6 +153,11 @@ def benchmark(work_dir: pathlib.Path) -> dict:
 
   print("LiteRT ...", flush=True)
   results["litert"] = litert.measure(export["litert"], FLAGS.rounds)
+
+  print("ONNX Runtime ...", flush=True)
+  results["onnx"] = onnx_runtime.measure(
+    export["export_dir"], export["onnx"], export["litert"], FLAGS.rounds
+  )
 
   print("Keras 3 ...", flush=True)
   from export.core import options  # pylint: disable=g-import-not-at-top

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates 12 artifacts (mobilenet_v2_0.75_96 and mobilenet_v2_0.35_128, both module types,
-# versions 4 and 5 with the LiteRT models, and the Keras files) from seed-0 synthetic
+# versions 4 and 5 with the LiteRT and ONNX models, and the Keras files) from seed-0 synthetic
 # checkpoints and compares the manifest with the committed lock file,
 # tests/regeneration.lock.json. CI runs it after the test suite.
 #

@@ -49,6 +49,7 @@ def write_hub(
   litert_versions=(),
   litert_types=("float32", "float16", "int8", "uint8"),
   keras=False,
+  onnx_versions=(),
   salt: str = "",
   checkpoint_sha256: str = "0" * 64,
 ) -> dict:
@@ -70,12 +71,23 @@ def write_hub(
         path = f"{key}.tflite" if kind == "float32" else f"{key}.{kind}.tflite"
         written = _write(root, path, file_bytes(key, kind, salt))
         litert[kind] = manifest_lib.DerivedFile(agreement={}, **vars(written))
+      onnx = {}
+      for kind in ("float32", "int8") if version in onnx_versions else ():
+        path = f"{key}.onnx" if kind == "float32" else f"{key}.{kind}.onnx"
+        written = _write(root, path, file_bytes(key, f"onnx {kind}", salt))
+        companions = {
+          f"{path}.test_data/test_data_set_0/{name}": _digest(
+            _write(root, f"{path}.test_data/test_data_set_0/{name}", file_bytes(path, name, salt))
+          )
+          for name in ("input_0.pb", "output_0.pb")
+        }
+        onnx[kind] = manifest_lib.DerivedFile(agreement={}, companions=companions, **vars(written))
       artifacts[key] = manifest_lib.ModuleVersionEntry(
         version=version,
         saved_model=manifest_lib.SavedModel(path=key, files=files, fingerprint={}),
         card=manifest_lib.Card(static_sha256=card.sha256, **vars(card)),
         archive=manifest_lib.Archive(tar_sha256=archive.sha256, **vars(archive)),
-        derived={"litert": litert} if litert else {},
+        derived={name: files for name, files in (("litert", litert), ("onnx", onnx)) if files},
         **common,
       )
       report[key] = {"status": regeneration_state.MADE}

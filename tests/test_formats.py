@@ -5,7 +5,8 @@ file), an existing one is replaced only with --overwrite, the umask is honoured,
 is one line that leaves nothing behind. Using: the file reproduces the SavedModel's outputs
 within its format's threshold, `export.verify` accepts the formats it checks (and refuses the
 others in one line), and classify runs a classifier and refuses a feature vector in one line.
-Format-specific behaviour stays in test_export.py, test_export_keras.py and test_litert.py.
+Format-specific behaviour stays in test_export.py, test_export_keras.py, test_litert.py and
+test_onnx.py.
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ from export.core import reusable_module
 from export.formats import registry
 from export.formats.keras import exporter as keras_exporter
 from export.formats.litert import converter as litert_converter
+from export.formats.onnx import exporter as onnx_exporter
 from export.formats.saved_model import exporter as saved_model_exporter
 from export.pipeline import manifest
 from export.runtime import classifier
@@ -69,6 +71,11 @@ def _litert(prefix, target, module_type, overwrite):
   return registry.by_name("litert").path_beside(str(target))
 
 
+def _onnx(prefix, target, module_type, overwrite):
+  _saved_model(prefix, target, module_type, overwrite, onnx=True)
+  return registry.by_name("onnx").path_beside(str(target))
+
+
 def _keras(prefix, target, module_type, overwrite):
   return keras_exporter.export_keras(
     options_lib.KerasExportOptions(
@@ -83,6 +90,7 @@ def _keras(prefix, target, module_type, overwrite):
 WRITERS = {
   "saved_model": Writer("module", _saved_model, ("",), (reusable_module, "save")),
   "litert": Writer("module", _litert, ("", ".tflite"), (litert_converter, "convert")),
+  "onnx": Writer("module", _onnx, ("", ".onnx", ".onnx.test_data"), (onnx_exporter, "convert")),
   "keras": Writer("model.keras", _keras, ("",), (keras.saving, "save_model")),
 }
 FORMATS = [fmt.name for fmt in registry.FORMATS]
@@ -95,11 +103,12 @@ def test_every_format_has_a_writer_here():
 
 def test_the_registry_names_and_places_each_format_as_before():
   by_name = {fmt.name: fmt for fmt in registry.FORMATS}
-  assert list(by_name) == ["saved_model", "litert", "keras"]  # the regeneration's order
+  assert list(by_name) == ["saved_model", "litert", "onnx", "keras"]  # the regeneration's order
   # The lock's fields of the files each format adds (the SavedModel's own are its tree's).
   locked = {name: manifest.locked_field(name) for name in by_name if name != "saved_model"}
   assert locked == {
     "litert": "litert_sha256",
+    "onnx": "onnx_sha256",
     "keras": "keras_sha256",
   }
   handle = "google/imagenet/mobilenet_v2_075_96/classification"
@@ -115,6 +124,8 @@ def test_the_registry_names_and_places_each_format_as_before():
     ("litert", "float16"): f"{handle}/5.float16.tflite",
     ("litert", "int8"): f"{handle}/5.int8.tflite",
     ("litert", "uint8"): f"{handle}/5.uint8.tflite",
+    ("onnx", "float32"): f"{handle}/5.onnx",
+    ("onnx", "int8"): f"{handle}/5.int8.onnx",
     ("keras", ""): f"{handle}/keras/{stem}.keras",
   }
   assert by_name["litert"].path_beside("/out/module", "uint8") == "/out/module.uint8.tflite"
@@ -125,7 +136,12 @@ def test_the_registry_names_and_places_each_format_as_before():
 
 @pytest.mark.parametrize(
   "path,format_name",
-  [("m/5", "saved_model"), ("m/x.keras", "keras"), ("m/5.int8.tflite", "litert")],
+  [
+    ("m/5", "saved_model"),
+    ("m/x.keras", "keras"),
+    ("m/5.int8.tflite", "litert"),
+    ("m/5.int8.onnx", "onnx"),
+  ],
 )
 def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
   assert loading.format_of(path).name == format_name
@@ -137,7 +153,7 @@ def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
 @pytest.fixture(scope="module")
 def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
   """`written(format, module_type)`: the path of the session's file of that format, made once
-  (the SavedModel and LiteRT ones are the session's `exported` exports)."""
+  (the SavedModel, LiteRT and ONNX ones are the session's `exported` exports)."""
   keras_files = {}
 
   def path(format_name, module_type):
@@ -146,6 +162,9 @@ def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
     if format_name == "litert":
       result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tflite=True)
       return result.litert_models[0].path
+    if format_name == "onnx":
+      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), onnx=True)
+      return result.written["onnx"][0].path  # the float32 model
     if module_type not in keras_files:
       target = tmp_path_factory.mktemp("keras") / f"{module_type}.keras"
       keras_files[module_type] = _keras(synthetic_checkpoint_075_96, target, module_type, False)

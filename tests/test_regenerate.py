@@ -452,9 +452,9 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
   "flags, status, line",
   [
     (
-      ["--formats=onnx"],
+      ["--formats=coreml"],
       2,
-      "--formats: unknown format onnx; expected some of saved_model,litert,keras",
+      "--formats: unknown format coreml; expected some of saved_model,litert,onnx,keras",
     ),
     (["--prune_lock"], 2, "--prune_lock needs --update_lock=LOCK"),
     (["--check={tmp}/missing.json"], 1, "{tmp}/missing.json: lock file not found"),
@@ -536,7 +536,7 @@ def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_mis
   )
 
 
-# --- every format: LiteRT models beside the latest version, a Keras file per module ----------
+# --- every format: LiteRT and ONNX models beside the latest version, a Keras file per module -
 @pytest.mark.slow
 def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96):
   output_dir, process = regenerated_075_96
@@ -558,8 +558,20 @@ def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96)
   )
   assert keras_entry["keras"]["sha256"] == files.sha256(output_dir / keras_entry["keras"]["path"])
   assert keras_entry["parity"]["variables_exactly_equal"] == 262
+  assert sorted(entry["onnx"]) == ["float32", "int8"]
+  for kind, model in entry["onnx"].items():
+    path = KEY + (".onnx" if kind == "float32" else f".{kind}.onnx")
+    assert model["path"] == path and model["agreement"]["passed"], kind
+    assert model["sha256"] == files.sha256(output_dir / path)
+    assert sorted(model["companions"]) == [
+      f"{path}.test_data/test_data_set_0/input_0.pb",
+      f"{path}.test_data/test_data_set_0/output_0.pb",
+    ]
+    for companion, digest in model["companions"].items():
+      assert digest["sha256"] == files.sha256(output_dir / companion)
   card = (output_dir / entry["card"]["path"]).read_text()
   assert "## LiteRT models" in card and "| uint8 | `5.uint8.tflite` |" in card
+  assert "## ONNX models" in card and "| int8 | `5.int8.onnx` |" in card
   assert card.index("### Keras 3") < card.index("### TF Hub (tf_keras)")
 
 
@@ -570,6 +582,16 @@ def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
   lock = regeneration_lock.lock_from_manifest(manifest_lib.read(str(output_dir / "manifest.json")))
   locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
   assert locked["litert_sha256"] == {k: m["sha256"] for k, m in entry["litert"].items()}
+  # The ONNX models' digests and their test vectors', by their paths beside the version.
+  assert locked["onnx_sha256"] == {
+    **{k: m["sha256"] for k, m in entry["onnx"].items()},
+    **{
+      path[len(KEY) - 1 :]: digest["sha256"]  # `5.onnx.test_data/...` after `<handle>/`
+      for m in entry["onnx"].values()
+      for path, digest in m["companions"].items()
+    },
+  }
+  assert "5.int8.onnx.test_data/test_data_set_0/output_0.pb" in locked["onnx_sha256"]
   assert (
     lock["artifacts"][KERAS_KEY]["keras_sha256"]
     == (manifest["artifacts"][KERAS_KEY]["keras"]["sha256"])
@@ -587,9 +609,11 @@ def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
 def test_a_deleted_litert_model_is_made_again(regenerated_075_96, checkpoint_dir_075_96, tmp_path):
   output_dir = _copy(regenerated_075_96, tmp_path)
   os.remove(output_dir / f"{KEY}.int8.tflite")
+  test_vector = output_dir / f"{KEY}.onnx.test_data" / "test_data_set_0" / "output_0.pb"
+  os.remove(test_vector)
   flags = [f for f in ONE_ARTIFACT if not f.startswith("--formats")]
   process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)
   assert process.returncode == 0, process.stdout + process.stderr
   assert f"started {KEY} (stale: {KEY}.int8.tflite missing)" in process.stdout
   assert "1 to make, 1 up to date" in process.stdout  # the Keras file was not touched
-  assert (output_dir / f"{KEY}.int8.tflite").is_file()
+  assert (output_dir / f"{KEY}.int8.tflite").is_file() and test_vector.is_file()

@@ -9,10 +9,11 @@ package beside `saved_model`, `keras` and `litert` and one line here (docs/archi
 from export.formats import format as format_lib
 from export.formats import keras
 from export.formats import litert
+from export.formats import onnx
 from export.formats import saved_model
 
 # The regeneration makes them in this order; the SavedModel first, as others are made with it.
-FORMATS = (saved_model.FORMAT, litert.FORMAT, keras.FORMAT)
+FORMATS = (saved_model.FORMAT, litert.FORMAT, onnx.FORMAT, keras.FORMAT)
 NAMES = tuple(fmt.name for fmt in FORMATS)
 PRIMARY = saved_model.FORMAT  # the module every other format is checked against
 

@@ -12,15 +12,18 @@ Hub versions become which Kaggle versions; the rules are derived from the format
   litert_float16  tfLite        075-96-classification-fp16  1 <- hub 5
   litert_int8     tfLite        075-96-classification-int8  1 <- hub 5
   litert_uint8    tfLite        075-96-classification-uint8 1 <- hub 5
+  onnx_float32    onnx          075-96-classification       1 <- hub 5
+  onnx_int8       onnx          075-96-classification-int8  1 <- hub 5
   keras           keras         075-96-classification       1 (no hub version)
 
 Sources (docs/publishing.md): tfhub.dev handles redirect to `google/mobilenet-v2` instances
 such as `tensorFlow2/100-224-feature-vector/2` and `tfLite/035-128-classification` (seen in
 public code); the float32 LiteRT slug equals the TF2 one as there. The `-fp16`, `-int8` and
 `-uint8` suffixes are inferred (Kaggle's `tensorflow/mobilenet-v2` has `tfLite/100-224-fp32`),
-and so is the Keras slug. LiteRT files are published from the latest hub version only: hub
-versions 4 and 5 differ in SavedModel features (a signature, a GradientTape fix) that a
-LiteRT flatbuffer does not have, so a second Kaggle version would repeat the same model.
+and so are the Keras and ONNX slugs (ONNX's spelled as LiteRT's). LiteRT and ONNX files are
+published from the latest hub version only: hub versions 4 and 5 differ in SavedModel features
+(a signature, a GradientTape fix) that a LiteRT flatbuffer or an ONNX graph does not have, so a
+second Kaggle version would repeat the same model.
 """
 
 import dataclasses

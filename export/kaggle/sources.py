@@ -7,7 +7,8 @@ its `Publishable` items. The manifest is read by export/pipeline/manifest.py, wh
 schema and refuses a malformed one; `publishable_files` maps its entries to Kaggle formats:
 
   - a module version `<handle>/<version>`: its SavedModel's files, with its card;
-  - the files of each format made from its SavedModel (LiteRT: one item per type);
+  - the files of each format made from its SavedModel (LiteRT, ONNX: one item per type, an
+    ONNX model with its test vectors);
   - a module's file of a format made per module (`<handle>/keras`).
 
 The formats are the registry's (export/formats/registry.py); files of formats it does not
@@ -80,6 +81,16 @@ def _source_file(file: manifest_lib.File, name: str) -> SourceFile:
   return SourceFile(name=name, path=file.path, sha256=file.sha256, size=file.size)
 
 
+def _with_companions(model: manifest_lib.DerivedFile, name: str) -> tuple:
+  """A derived file named `name` in its instance, and the files that come with it (ONNX's test
+  vectors: `<name>.test_data/test_data_set_0/...`) named after it, sorted by name."""
+  companions = (
+    SourceFile(name + path[len(model.path) :], path, digest.sha256, digest.size)
+    for path, digest in model.companions.items()
+  )
+  return tuple(sorted([_source_file(model, name), *companions], key=lambda f: f.name))
+
+
 def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> list:
   """The SavedModel, and the LiteRT models made from it."""
   variant = _variant(key, entry)
@@ -116,7 +127,7 @@ def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> l
         )
       rule = mapping.rule_of(format_name, kind)
       name = mapping.file_name(variant, entry.module_type, rule.name)
-      items.append(Publishable(format=rule.name, files=(_source_file(model, name),), **common))
+      items.append(Publishable(format=rule.name, files=_with_companions(model, name), **common))
   return items
 
 

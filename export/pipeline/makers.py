@@ -135,8 +135,16 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
       relative = hub_layout.relative_path(
         fmt, variant, artifact.module_type, artifact.version, kind
       )
+      companions = {}
+      if fmt.companion_suffix:  # a directory beside the file (ONNX's test vectors)
+        companion, companion_relative = path + fmt.companion_suffix, relative + fmt.companion_suffix
+        companions = {
+          f"{companion_relative}/{name}": digest
+          for name, digest in _directory_files(companion).items()
+        }
+        placements.append((companion, companion_relative))
       derived.setdefault(name, {})[kind] = manifest.DerivedFile(
-        **extra, **_file_fields(path, relative)
+        **extra, companions=companions, **_file_fields(path, relative)
       )
       placements.append((path, relative))
   card = os.path.join(staging, "card.md")
@@ -152,7 +160,7 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
     version=artifact.version,
     saved_model=manifest.SavedModel(
       path=artifact.key,
-      files=_saved_model_files(saved_model),
+      files=_directory_files(saved_model),
       fingerprint=_fingerprint(saved_model),
     ),
     card=manifest.Card(
@@ -179,7 +187,8 @@ def _file_fields(path: str, relative: str) -> dict:
   return {"path": relative, "sha256": files.sha256(path), "size": os.path.getsize(path)}
 
 
-def _saved_model_files(directory: str) -> dict:
+def _directory_files(directory: str) -> dict:
+  """Relative name -> Digest of each file in `directory`."""
   return {
     name: manifest.Digest(
       sha256=files.sha256(os.path.join(directory, *name.split("/"))),

@@ -19,6 +19,7 @@ from typing import Optional
 
 from export.base import versions as versions_lib
 from export.core import labels
+from export.formats.onnx import model as onnx_model
 from export.publish import hub_layout
 from nets import architecture
 from nets import variants as variants_lib
@@ -261,25 +262,33 @@ def _litert(litert: dict) -> list:
   ]
   for kind, model in litert.items():
     given, returned = _LITERT_IO[kind]
-    threshold = model["agreement"]["threshold"]
-    checked = "; ".join(
-      words.format(threshold[name])
-      for name, words in _THRESHOLD_WORDS.items()
-      if threshold.get(name) is not None
-    )
     lines.append(
       f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | "
-      f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {checked} |"
+      f"{model['bytes'] / 1e6:.1f} MB | {given} | {returned} | {_checked(model)} |"
     )
-  lines += [
-    "",
+  return lines + ["", *_measured(litert)]
+
+
+def _checked(model: dict) -> str:
+  """What a derived file's agreement threshold asked of it, in words."""
+  threshold = model["agreement"]["threshold"]
+  return "; ".join(
+    words.format(threshold[name])
+    for name, words in _THRESHOLD_WORDS.items()
+    if threshold.get(name) is not None
+  )
+
+
+def _measured(models: dict) -> list:
+  """The measured agreement of each type's file, between the MEASURED markers."""
+  lines = [
     MEASURED_BEGIN,
     "Measured on the probe images (float arithmetic: the last digits vary by machine):",
     "",
     "| type | max abs diff | min cosine | mean cosine | top-1 | top-5 overlap |",
     "|---|---|---|---|---|---|",
   ]
-  for kind, model in litert.items():
+  for kind, model in models.items():
     figures = model["agreement"]
 
     def percent(value):
@@ -291,6 +300,53 @@ def _litert(litert: dict) -> list:
       f"{percent(figures['top5_overlap'])} |"
     )
   return lines + [MEASURED_END]
+
+
+_ONNX_IO = {"float32": "float32", "int8": "QDQ: int8 weights, uint8 activations"}
+
+
+def _onnx(variant, module_type, onnx: dict) -> list:
+  """The ONNX models made with this version: files, a tested ONNX Runtime snippet, agreement."""
+  size = variant.image_size
+  first = onnx[next(iter(onnx))]["path"].rsplit("/", 1)[-1]
+  given, output = onnx_model.INPUT_NAME, onnx_model.OUTPUT_NAMES[module_type]
+  lines = [
+    "## ONNX models",
+    "",
+    f"Converted from this module's inference function (opset {onnx_model.OPSET}), each passing "
+    "`onnx.checker` and checked against the module on 16 fixed probe images in ONNX Runtime, "
+    f"at batch 1 and 8, before it was written. Input `{given}`, float32 [batch_size, "
+    f"{size}, {size}, 3] in [0, 1], with a dynamic batch size; output `{output}`, float32.",
+    "",
+    "| type | file | size | weights and activations | checked |",
+    "|---|---|---|---|---|",
+  ]
+  for kind, model in onnx.items():
+    lines.append(
+      f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | {model['bytes'] / 1e6:.1f} MB "
+      f"| {_ONNX_IO[kind]} | {_checked(model)} |"
+    )
+  lines += [
+    "",
+    "With ONNX Runtime (`pip install onnxruntime`):",
+    "",
+    "```python",
+    "import numpy as np",
+    "import onnxruntime",
+    "",
+    f'session = onnxruntime.InferenceSession("{first}", providers=["CPUExecutionProvider"])',
+    f"images = np.zeros([2, {size}, {size}, 3], np.float32)  # RGB in [0, 1]",
+    f'({output},) = session.run(None, {{"{given}": images}})',
+    "```",
+    "",
+    "Beside each model, `<file>.test_data/test_data_set_0/` holds test vectors as the ONNX "
+    "Model Zoo ships them: `input_0.pb` (two probe images) and `output_0.pb` (the network's "
+    "outputs for them in exact arithmetic), serialized TensorProtos that "
+    "`onnx.numpy_helper.to_array(onnx.load_tensor(path))` reads.",
+    "",
+    *_measured(onnx),
+  ]
+  return lines
 
 
 def static_sha256(path: str) -> str:
@@ -344,14 +400,16 @@ def render(
   module_type: str,
   version,
   litert: Optional[dict] = None,
+  onnx: Optional[dict] = None,
   **other_formats,
 ) -> str:
   """The Markdown card of `<variant.hub_handle(module_type)>/<version>`.
 
   `version` is a number or a `versions.Version`; ValueError for an unknown module type or a
   version this pipeline does not produce. `litert` (type -> the regeneration manifest's entry
-  of each LiteRT model made with this version) adds their section; the files of other formats
-  made with it (`other_formats`, by format name) have none yet.
+  of each LiteRT model made with this version) adds their section, `onnx` (the same of the
+  ONNX models) theirs; the files of other formats made with it (`other_formats`, by format
+  name) have none yet.
   """
   del other_formats
   architecture.validate(module_type=module_type)
@@ -364,6 +422,7 @@ def render(
     _keras3_usage(variant, module_type, version),
     _tf_hub_usage(variant, module_type, version),
     *([_litert(litert)] if litert else []),
+    *([_onnx(variant, module_type, onnx)] if onnx else []),
     _fine_tuning(version),
     _changelog(version),
   )

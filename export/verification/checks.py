@@ -44,7 +44,13 @@ def _module_type_check(
   return report_lib.Check("module_type", report_lib.PASS, f"outputs {want}", details)
 
 
-def _variables_check(held: dict, expected: Optional[dict]) -> report_lib.Check:
+def _variables_check(held: Optional[dict], expected: Optional[dict]) -> report_lib.Check:
+  if held is None:
+    return report_lib.Check(
+      "variables",
+      report_lib.SKIPPED,
+      "the export holds its weights as constants under no TF-Slim name (an ONNX graph)",
+    )
   if expected is None:
     return report_lib.Check(
       "variables",
@@ -232,9 +238,12 @@ def _output_checks(rows: list, module_type: str) -> list:
   return [_outputs_check(rows), _agreement_check(rows, 1), _agreement_check(rows, TOP_K)]
 
 
-def run_checks(runs: list, expectation: expectation_lib.Expectation, variables: dict) -> tuple:
-  """(checks, evaluation rows) of an export's `runs` on the probe plan and its variables."""
-  variable_names = list(variables)
+def run_checks(
+  runs: list, expectation: expectation_lib.Expectation, variables: Optional[dict]
+) -> tuple:
+  """(checks, evaluation rows) of an export's `runs` on the probe plan and its variables (None:
+  it holds none under TF-Slim names)."""
+  variable_names = list(variables or {})
   checks = [
     _module_type_check(runs, expectation, variable_names),
     _variables_check(variables, expectation.variables),

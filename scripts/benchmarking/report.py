@@ -3,6 +3,7 @@
 import textwrap
 
 from benchmarking import keras3
+from benchmarking import onnx_runtime
 from benchmarking.litert import THREADS as LITERT_THREADS
 from benchmarking.measure import BATCH_SIZES
 
@@ -198,7 +199,8 @@ def markdown(results: dict) -> str:
       f"{rates['ours __call__']:.0f} | {rates['Keras serving_default']:.0f} | "
       f"{rates['Keras __call__']:.0f} | {ratio:.2f} |"
     )
-  lines += _litert_section(results["litert"]) + _keras3_section(results["keras3"])
+  lines += _litert_section(results["litert"]) + onnx_runtime.section(results["onnx"])
+  lines += _keras3_section(results["keras3"])
   lines += [
     "",
     "## Size on disk",
