@@ -64,8 +64,8 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "output_dir",
     None,
-    "Where benchmark.md and benchmark.png go (created); docs to update the committed report.",
-    required=True,  # never the checkout's docs/ unless asked
+    "Where benchmark.md and benchmark.png go (created); docs to update the committed report. "
+    "Required: never the checkout's docs/ unless asked.",
   )
   flags.DEFINE_string("work_dir", None, "Keeps the exports here (default: a temporary directory).")
   flags.DEFINE_integer("rounds", 9, "Timed rounds per serving and TFLite figure.")
@@ -103,6 +103,8 @@ def _checkpoint(work_dir: pathlib.Path) -> tuple:
 
 def _check_flags(argv) -> None:
   cli.reject_positional_arguments(argv)
+  if FLAGS.output_dir is None:  # checked here: the --child processes have none
+    raise ValueError("--output_dir is required")
 
 
 def check_optional_modules() -> None:

@@ -73,8 +73,9 @@ def test_dry_run_stages_the_manifests_files_and_sends_nothing(hub_dir, tmp_path,
     [INSTANCE.format("classification"), "2"],
   ]
   assert all(line.endswith("to upload") for line in lines[1:-2])
-  # Two SavedModel versions, four LiteRT models and a Keras file: 7 versions of 6 instances.
-  assert lines[-2].startswith("7 versions of 6 instances of team/mobilenet-v2 (private)")
+  # Two SavedModel versions, four LiteRT models, two ONNX models and a Keras file: 9 versions
+  # of 8 instances.
+  assert lines[-2].startswith("9 versions of 8 instances of team/mobilenet-v2 (private)")
   assert kaggle.requests == []
   # The session's regeneration is of the seed-0 synthetic checkpoint: recognized by its digest.
   assert (
@@ -133,7 +134,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
       hub_dir=str(hub_dir), owner="team", lock=str(own), output_dir=str(tmp_path / "out")
     )
   )
-  assert len(plan.versions) == 7  # 2 SavedModel versions, 4 LiteRT models, 1 Keras file
+  assert len(plan.versions) == 9  # 2 SavedModel versions, 4 LiteRT, 2 ONNX models, 1 Keras file
 
 
 def test_upload_publishes_hub_versions_4_then_5_as_kaggle_versions_1_and_2(
@@ -191,7 +192,7 @@ def test_the_docs_show_the_plan_the_command_prints(hub_dir, tmp_path):
   assert run.returncode == 0, run.stderr
   docs = (ROOT / "docs" / "publishing.md").read_text()
   rows = [line for line in run.stdout.splitlines() if line.startswith(("instance", "my-team"))]
-  assert len(rows) == 1 + 7  # the header and the classifier's versions of every format
+  assert len(rows) == 1 + 9  # the header and the classifier's versions of every format
   assert all(f"\n{row}\n" in docs for row in rows)
 
 

@@ -364,7 +364,8 @@ def test_the_model_cards_onnx_runtime_snippet_runs_on_the_file_it_names(onnx_mod
   }
   card = model_card.render(variant, "classification", 5, onnx=entries)
   section = card[card.index("## ONNX models") :]
-  snippet = section[section.index("```python\n") + 10 : section.index("\n```", 10)]
+  start = section.index("```python\n") + len("```python\n")
+  snippet = section[start : section.index("\n```", start)]
   assert "| int8 | `5.int8.onnx` |" in section and "test_data_set_0" in section
   shutil.copy(onnx_models[1][0].path, tmp_path / "5.onnx")
   run = subprocess.run(

@@ -44,7 +44,7 @@ def child(arguments: list) -> dict:
         tflite=arguments[3:] == ["tflite"],
         tflite_types=litert.TYPES if arguments[3:] == ["tflite"] else litert.DEFAULT_TYPES,
         onnx=arguments[3:] == ["tflite"],
-        onnx_types=("float32", "int8"),
+        onnx_types=("float32", "int8") if arguments[3:] == ["tflite"] else ("float32",),
       )
     )
     written = {
