@@ -160,6 +160,7 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   results["onnx"] = onnx_runtime.measure(
     export["export_dir"], export["onnx"], export["litert"], FLAGS.rounds
   )
+  results["onnx"]["export_seconds"] = export["onnx_seconds"]
 
   print("Keras 3 ...", flush=True)
   from export.core import options  # pylint: disable=g-import-not-at-top

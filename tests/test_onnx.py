@@ -20,6 +20,7 @@ import tensorflow as tf
 from export.base import probe_images
 from export.core import options as options_lib
 from export.formats import agreement as litert_agreement
+from export.formats import beside
 from export.formats import registry
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import network as litert_network
@@ -398,3 +399,31 @@ def test_the_kaggle_usage_lines_run_the_file_in_onnx_runtime(onnx_models, tmp_pa
   )
   assert run.returncode == 0, run.stderr
   assert run.stdout == "(1, 1001) float32\n"
+
+
+# --- what the export binary accepts --------------------------------------------------------
+@pytest.mark.parametrize(
+  "options,message",
+  [
+    (dict(onnx_types=("int8",)), r"^onnx_types needs onnx$"),
+    (dict(onnx=True, onnx_types=("float16",)), r"^unknown onnx type float16; expected"),
+    (dict(onnx=True, calibration_images="photos"), r"^calibration_images needs int8/uint8 in "),
+  ],
+)
+def test_onnx_requests_are_checked_before_any_work(tmp_path, options, message):
+  with pytest.raises(ValueError, match=message):
+    beside.check_request(
+      options_lib.ExportOptions(checkpoint_path="x", export_dir=str(tmp_path / "m"), **options)
+    )
+
+
+def test_calibration_images_calibrate_the_onnx_int8_model_too(tmp_path):
+  beside.check_request(
+    options_lib.ExportOptions(
+      checkpoint_path="x",
+      export_dir=str(tmp_path / "m"),
+      onnx=True,
+      onnx_types=("float32", "int8"),
+      calibration_images="photos",
+    )
+  )

@@ -55,7 +55,7 @@ def child(arguments: list) -> dict:
       ]
       for name, by_type in result.written.items()
     }
-    return dict(timings, **result.timings, **written)
+    return dict(timings, **result.timings, written=written)  # timings are keyed by flag
   if len(arguments) == 2 and arguments[0] == "keras3":
     from benchmarking import keras3  # pylint: disable=g-import-not-at-top
 
@@ -76,9 +76,9 @@ def child(arguments: list) -> dict:
 def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: int) -> dict:
   """Exports in fresh processes; median phase times, and whether the exports are identical.
 
-  The last export also writes the four LiteRT types (their time is reported separately), so
-  it is not part of the export figures; its SavedModel must still equal the others byte for
-  byte.
+  The last export also writes the four LiteRT types and the two ONNX types (their times are
+  reported separately), so it is not part of the export figures; its SavedModel must still
+  equal the others byte for byte.
   """
   runs = [
     run_child("export", checkpoint_path, str(work_dir / f"export_{index}"))
@@ -94,10 +94,11 @@ def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: i
     "median": {phase: statistics.median(run[phase] for run in runs) for phase in phases},
     "runs": runs,
     "tflite_seconds": with_tflite["tflite"],
+    "onnx_seconds": with_tflite["onnx"],
     "identical": identical,
     "export_dir": str(work_dir / "ours"),
-    "litert": with_tflite["litert"],
-    "onnx": with_tflite["onnx"],
+    "litert": with_tflite["written"]["litert"],
+    "onnx": with_tflite["written"]["onnx"],
   }
 
 
