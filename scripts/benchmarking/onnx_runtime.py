@@ -13,6 +13,7 @@ from benchmarking.processes import MULTIPLIER
 
 BATCH_SIZES = (1, 64)
 SAVED_MODEL = "SavedModel (TensorFlow)"
+NOT_SPINNING = f"{THREADS} threads, no spinning"
 
 # Heavy modules (TensorFlow, ONNX Runtime) are imported where needed.
 # pylint: disable=g-import-not-at-top
@@ -36,7 +37,8 @@ def int8_activation_variant(values: dict) -> bytes:
 
 def speed(export_dir: str, onnx_models: dict, litert_paths: dict, rounds: int) -> dict:
   """{runtime and type: {batch size: images/s}}; LiteRT at batch 1 only (as on a device), with
-  THREADS threads as in the LiteRT table; ONNX Runtime and TensorFlow with their defaults."""
+  THREADS threads as in the LiteRT table; TensorFlow with its defaults; ONNX Runtime with its
+  defaults, and with THREADS threads that do not spin while they wait for work."""
   import numpy as np
   import tensorflow as tf
 
@@ -51,8 +53,11 @@ def speed(export_dir: str, onnx_models: dict, litert_paths: dict, rounds: int) -
     tensor = tf.constant(images)
     callables = {SAVED_MODEL: lambda tensor=tensor: loaded(tensor)}
     for name, model in onnx_models.items():
-      session = onnx_model.session(model)
-      callables[f"ONNX Runtime {name}"] = lambda s=session, i=images: s.run(None, {"inputs": i})
+      for label, session in (
+        (name, onnx_model.session(model)),
+        (f"{name}, {NOT_SPINNING}", onnx_model.session(model, THREADS, spinning=False)),
+      ):
+        callables[f"ONNX Runtime {label}"] = lambda s=session, i=images: s.run(None, {"inputs": i})
     if batch == 1:
       for name, path in litert_paths.items():
         interpreter = litert.make_interpreter(pathlib.Path(path).read_bytes(), THREADS)
@@ -115,7 +120,9 @@ def section(onnx: dict) -> list:
   return lines + [
     "",
     "The export's models (`--onnx --onnx_types=float32,int8`, docs/onnx.md) in ONNX Runtime's "
-    "CPU provider with its default threads, the SavedModel's `__call__` in TensorFlow and the "
+    "CPU provider, with its default threads and with "
+    f"{THREADS} threads that do not spin while waiting (`session.intra_op.allow_spinning` 0), "
+    "the SavedModel's `__call__` in TensorFlow and the "
     f"LiteRT models ({THREADS} threads, batch 1) in one process, alternating round by round. "
     "Agreement is the worse of batch 1 and 8 against the SavedModel on the 16 probe images, "
     f"as the export checks it. Converting and checking both types took "
