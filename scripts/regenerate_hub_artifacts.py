@@ -156,7 +156,10 @@ def _update(lock_path: str, prune: bool, result: regenerate.RunResult) -> int:
       return cli.FAILED
     what = f"{made} of this run, {kept} others kept"
     if kept_in_part:
-      what += f"; the lock's card and LiteRT digests kept for {kept_in_part} of this run's"
+      what += (
+        f"; the lock's card and {lock_lib.BESIDE_LABELS} digests kept for {kept_in_part} of "
+        "this run's"
+      )
   if old == new:
     print(f"lock {lock_path} unchanged ({what})")
   else:

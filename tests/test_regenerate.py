@@ -358,7 +358,7 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   assert f"lock check: 1 artifact matches {lock}" in process.stdout
   assert (
     "lock check: 11 locked artifacts outside this selection were not checked; the card and "
-    "LiteRT digests of 1 locked module version were not checked"
+    "LiteRT and ONNX digests of 1 locked module version were not checked"
   ) in process.stdout
 
   edited = json.loads(COMMITTED_LOCK.read_text())
@@ -370,7 +370,7 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   assert process.returncode == 0, process.stdout + process.stderr
   assert (
     f"wrote lock {lock} (1 artifact of this run, 11 others kept; the lock's card and LiteRT "
-    f"digests kept for 1 of this run's)"
+    f"and ONNX digests kept for 1 of this run's)"
   ) in process.stdout
   assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
 
@@ -412,7 +412,9 @@ def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
   assert regeneration_lock.differences(part, made) == [
     "b/5: parameters.with_batch_norm: lock 2, now 3"
   ]
-  assert cut.startswith("the card and LiteRT digests of 2 locked module versions were not checked")
+  assert cut.startswith(
+    "the card and LiteRT and ONNX digests of 2 locked module versions were not checked"
+  )
 
 
 def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow_versions():
