@@ -19,6 +19,7 @@ FRAMEWORKS = {
   "MODEL_FRAMEWORK_TENSOR_FLOW_2": "tensorFlow2",
   "MODEL_FRAMEWORK_TF_LITE": "tfLite",
   "MODEL_FRAMEWORK_KERAS": "keras",
+  "MODEL_FRAMEWORK_ONNX": "onnx",
 }
 API_PREFIX = "/api/v1/"
 UPLOAD_PREFIX = "/upload/"

@@ -220,3 +220,27 @@ def test_litert_and_keras_files_upload_as_their_own_instances(hub_dir, tmp_path,
     [int8["sha256"]],
     [keras_file["sha256"]],
   ]
+
+
+def test_onnx_models_upload_with_their_test_vectors(hub_dir, tmp_path, kaggle):
+  options = publish.Options(
+    hub_dir=str(hub_dir),
+    owner="team",
+    output_dir=str(tmp_path),
+    formats=("onnx_int8",),
+    upload=True,
+  )
+  assert publish.publish(options, out=io.StringIO()).ok
+  manifest = json.loads((hub_dir / "manifest.json").read_text())
+  int8 = manifest["artifacts"][HUB_KEY.format("classification", 5)]["onnx"]["int8"]
+  name = "mobilenet_v2_075_96_classification_int8.onnx"
+  uploaded = kaggle.version_files("team/mobilenet-v2/onnx/075-96-classification-int8", 1)
+  assert _sha256s(uploaded) == {
+    name: int8["sha256"],
+    f"{name}.test_data/test_data_set_0/input_0.pb": int8["companions"][
+      f"{int8['path']}.test_data/test_data_set_0/input_0.pb"
+    ]["sha256"],
+    f"{name}.test_data/test_data_set_0/output_0.pb": int8["companions"][
+      f"{int8['path']}.test_data/test_data_set_0/output_0.pb"
+    ]["sha256"],
+  }
