@@ -12,6 +12,9 @@ Measures side by side, in one run on this machine, for depth multiplier 0.75 at 
   LiteRT   the four types of --tflite (float32, float16, int8, uint8): images/s (batch 1,
            2 threads, XNNPACK), size and agreement, and Keras' MobileNetV2 converted as our
            float32 model;
+  ONNX     the two types of --onnx (float32, int8) in ONNX Runtime: images/s at batch 1 and
+           64 beside the SavedModel in TensorFlow and the LiteRT models, alternating; size
+           and agreement;
   TF.js    the three types of --tfjs (float32, float16, uint8) in Node's @tensorflow/tfjs,
            cpu and wasm backends: images/s at batch 1, beside the SavedModel's, size and
            agreement (needs tfjs/node_modules: scripts/setup_tfjs.sh);
@@ -43,6 +46,7 @@ from benchmarking import keras3  # beside this script
 from benchmarking import keras_twin
 from benchmarking import litert
 from benchmarking import measure
+from benchmarking import onnx_runtime
 from benchmarking import processes
 from benchmarking import report
 from benchmarking import tfjs
@@ -103,6 +107,8 @@ def _checkpoint(work_dir: pathlib.Path) -> tuple:
 
 def _check_flags(argv) -> None:
   cli.reject_positional_arguments(argv)
+  if not FLAGS.output_dir:  # checked here: the --child processes have none
+    raise ValueError("--output_dir is required")
 
 
 def check_optional_modules() -> None:
@@ -154,6 +160,11 @@ def benchmark(work_dir: pathlib.Path) -> dict:
   print("LiteRT ...", flush=True)
   results["litert"] = litert.measure(export["litert"], FLAGS.rounds)
 
+  print("ONNX Runtime ...", flush=True)
+  results["onnx"] = onnx_runtime.measure(
+    export["export_dir"], export["onnx"], export["litert"], FLAGS.rounds
+  )
+  results["onnx"]["export_seconds"] = export["onnx_seconds"]
   print("TF.js in Node ...", flush=True)
   tfjs_models, results["tfjs_seconds"] = tfjs.export(
     checkpoint_path, str(work_dir / "tfjs"), processes.MULTIPLIER, processes.IMAGE_SIZE
@@ -188,8 +199,6 @@ def main(argv) -> int:
     processes.print_result(result)
     return 0
   cli.parse_or_exit(_check_flags, argv)
-  if not FLAGS.output_dir:
-    cli.fail("--output_dir is required", cli.USAGE_ERROR)
   check_optional_modules()
   output_dir = pathlib.Path(FLAGS.output_dir)
   cli.work_or_exit(files.make_directories, output_dir, f"--output_dir={output_dir}")

@@ -1,14 +1,16 @@
-r"""The ONNX models' agreement and speed, beside the SavedModel and LiteRT (docs/onnx.md).
+r"""The ONNX models' agreement at each batch size, and the activation type of int8: the studies
+behind docs/onnx.md.
 
   python scripts/benchmark_onnx.py [--checkpoint_path=PREFIX] [--rounds=7]
 
-For a 0.75/96 checkpoint (default: seed-0 synthetic), exports the classifier with its LiteRT
-float32 and int8 models, writes the ONNX float32 and int8 models beside it (both module types),
-and prints as Markdown tables: each ONNX type's agreement with the SavedModel at batch 1 and 8;
-images/s at batch 1 and 64 of the SavedModel in TensorFlow, the ONNX models in ONNX Runtime
-(and the int8 model remade with int8 instead of uint8 activations) and, at batch 1, the LiteRT
-models; all in one process, the runtimes alternating, so that the machine's load touches them
-alike (the figures are medians over --rounds).
+For a 0.75/96 checkpoint (default: seed-0 synthetic), exports both module types with the
+LiteRT float32 and int8 models and the ONNX float32 and int8 models beside them, and prints
+as Markdown tables: each ONNX type's agreement with the SavedModel at batch 1 and 8 (the
+export records the worse); images/s at batch 1 and 64 of the SavedModel in TensorFlow, the
+ONNX models in ONNX Runtime, and the int8 model remade with int8 instead of uint8
+activations, and at batch 1 the LiteRT models; all in one process, alternating, so that the
+machine's load touches them alike (medians over --rounds). scripts/benchmark.py measures the
+export's ONNX models beside everything else (docs/benchmark.md).
 """
 
 import pathlib
@@ -17,6 +19,8 @@ import tempfile
 from absl import flags
 
 from benchmarking import onnx_runtime  # beside this script
+from benchmarking.processes import IMAGE_SIZE
+from benchmarking.processes import MULTIPLIER
 from export import cli
 from nets import variants
 
@@ -25,40 +29,59 @@ FLAGS = flags.FLAGS
 # pylint: disable=g-import-not-at-top
 
 
+def agreements(export_dir: str, models: dict, module_type: str) -> list:
+  """(module type, ONNX type, batch size, Agreement) of each model at each checked batch size."""
+  from export.base import probe_images
+  from export.formats.litert import converter as litert
+  from export.formats.onnx import exporter as onnx_export
+
+  _, probes = probe_images.probe_batch(IMAGE_SIZE)
+  reference = litert.reference_outputs(export_dir, probes)
+  return [
+    (module_type, model_type, batch, agreement)
+    for model_type, model in models.items()
+    for batch, agreement in onnx_export.measure(
+      model_type, model, probes, reference, module_type, onnx_export.THRESHOLDS[model_type]
+    ).items()
+  ]
+
+
 def benchmark(scratch: pathlib.Path) -> dict:
   from export.core import options as options_lib
-  from export.core import reusable_module
-  from export.formats.onnx import exporter as onnx_export
   from export.formats.saved_model import exporter
   from export.testing import synthetic_checkpoint
 
   checkpoint_path = FLAGS.checkpoint_path or synthetic_checkpoint.write_checkpoint(
-    str(scratch / "checkpoint"), 0.75, 96, seed=0
+    str(scratch / "checkpoint"), MULTIPLIER, IMAGE_SIZE, seed=0
   )
-  agreements, speed = [], None
+  rows, speed, sizes = [], None, None
   for module_type in ("classification", "feature_vector"):
     export_dir = str(scratch / module_type / "module")
     result = exporter.export_saved_model(
       options_lib.ExportOptions(
         checkpoint_path=checkpoint_path,
         export_dir=export_dir,
-        spec=variants.ModelSpec(0.75, 96, module_type),
+        spec=variants.ModelSpec(MULTIPLIER, IMAGE_SIZE, module_type),
         tflite=True,
         tflite_types=("float32", "int8"),
+        onnx=True,
+        onnx_types=("float32", "int8"),
       )
     )
-    root = reusable_module.build(
-      result.restored.values, variants.ModelSpec(0.75, 96, module_type), 0.99
-    )
-    written = onnx_export.write_beside(root, export_dir, onnx_export.TYPES)
-    agreements += [(module_type, *row) for row in onnx_runtime.agreement_rows(written)]
+    models = {
+      w.model_type: pathlib.Path(w.path).read_bytes()
+      for w in result.written["onnx"]
+      if w.path.endswith(".onnx")
+    }
+    rows += agreements(export_dir, models, module_type)
     if module_type == "classification":
-      models = {model.model_type: pathlib.Path(model.path).read_bytes() for model in written}
-      models["int8 (QInt8 activations)"] = onnx_runtime.int8_activation_variant(result)
+      models["int8 (QInt8 activations)"] = onnx_runtime.int8_activation_variant(
+        result.restored.values
+      )
       litert_paths = {model.model_type: model.path for model in result.litert_models}
       speed = onnx_runtime.speed(export_dir, models, litert_paths, FLAGS.rounds)
       sizes = {name: len(model) for name, model in models.items()}
-  return {"agreements": agreements, "speed": speed, "sizes": sizes}
+  return {"agreements": rows, "speed": speed, "sizes": sizes}
 
 
 def markdown(results: dict) -> str:
@@ -74,9 +97,7 @@ def markdown(results: dict) -> str:
       f"| {a.max_relative_difference:.3g} | {a.min_cosine:.5f} | {a.mean_cosine:.5f} "
       f"| {top(a.top1_agreement)} | {top(a.top5_overlap)} |"
     )
-  lines += ["", "| runtime and model | batch | images/s |", "|---|---|---|"]
-  for (name, batch), rate in results["speed"].items():
-    lines.append(f"| {name} | {batch} | {rate:.0f} |")
+  lines += ["", *onnx_runtime.speed_table(results["speed"])]
   lines += ["", "| ONNX file | bytes |", "|---|---|"]
   lines += [f"| {name} | {size} |" for name, size in results["sizes"].items()]
   return "\n".join(lines)

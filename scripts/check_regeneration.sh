@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates 18 artifacts (mobilenet_v2_0.75_96, mobilenet_v2_0.35_128 and the flagship
 # mobilenet_v2_1.0_224, both module types, versions 4 and 5 with the models of every format made
-# beside the SavedModel, and the Keras files) from seed-0 synthetic checkpoints and compares the manifest with the committed lock file,
+# beside the SavedModel, and the Keras files) from seed-0 synthetic checkpoints and compares the
+# manifest with the committed lock file,
 # tests/regeneration.lock.json. CI runs it after the test suite.
 #
 #   bash scripts/check_regeneration.sh            # exit 1 and a diff if anything changed

@@ -55,8 +55,9 @@ def define_flags() -> None:
     "formats",
     list(plan.FORMATS),
     "Comma-separated formats: saved_model (module versions with card and archive), litert "
-    "(the latest version's LiteRT models; needs saved_model), tfjs (the latest version's TF.js "
-    "model directories; needs saved_model), keras (a .keras file per module).",
+    "(the latest version's LiteRT models; needs saved_model), onnx (the latest version's ONNX "
+    "models and test vectors; needs saved_model), tfjs (the latest version's TF.js model "
+    "directories; needs saved_model), keras (a .keras file per module).",
   )
   flags.DEFINE_list(
     "versions",

@@ -21,6 +21,7 @@ FRAMEWORKS = {
   "MODEL_FRAMEWORK_TF_LITE": "tfLite",
   "MODEL_FRAMEWORK_TF_JS": "tfJs",
   "MODEL_FRAMEWORK_KERAS": "keras",
+  "MODEL_FRAMEWORK_ONNX": "onnx",
 }
 API_PREFIX = "/api/v1/"
 UPLOAD_PREFIX = "/upload/"

@@ -54,6 +54,7 @@ def write_hub(
   keras=False,
   tfjs_versions=(),
   tfjs_types=("float32", "float16", "uint8"),
+  onnx_versions=(),
   salt: str = "",
   checkpoint_sha256: str = "0" * 64,
 ) -> dict:
@@ -75,6 +76,17 @@ def write_hub(
         path = f"{key}.tflite" if kind == "float32" else f"{key}.{kind}.tflite"
         written = _write(root, path, file_bytes(key, kind, salt))
         litert[kind] = manifest_lib.DerivedFile(agreement={}, **vars(written))
+      onnx = {}
+      for kind in ("float32", "int8") if version in onnx_versions else ():
+        path = f"{key}.onnx" if kind == "float32" else f"{key}.{kind}.onnx"
+        written = _write(root, path, file_bytes(key, f"onnx {kind}", salt))
+        companions = {
+          f"{path}.test_data/test_data_set_0/{name}": _digest(
+            _write(root, f"{path}.test_data/test_data_set_0/{name}", file_bytes(path, name, salt))
+          )
+          for name in ("input_0.pb", "output_0.pb")
+        }
+        onnx[kind] = manifest_lib.DerivedFile(agreement={}, companions=companions, **vars(written))
       tfjs = {}
       for kind in tfjs_types if version in tfjs_versions else ():
         directory = f"{key}.tfjs" if kind == "float32" else f"{key}.{kind}.tfjs"
@@ -91,7 +103,11 @@ def write_hub(
           files=held,
           agreement={},
         )
-      derived = {name: by_type for name, by_type in (("litert", litert), ("tfjs", tfjs)) if by_type}
+      derived = {
+        name: by_type
+        for name, by_type in (("litert", litert), ("onnx", onnx), ("tfjs", tfjs))
+        if by_type
+      }
       artifacts[key] = manifest_lib.ModuleVersionEntry(
         version=version,
         saved_model=manifest_lib.SavedModel(path=key, files=files, fingerprint={}),

@@ -5,7 +5,8 @@ file), an existing one is replaced only with --overwrite, the umask is honoured,
 is one line that leaves nothing behind. Using: the file reproduces the SavedModel's outputs
 within its format's threshold, `export.verify` accepts the formats it checks (and refuses the
 others in one line), and classify runs a classifier and refuses a feature vector in one line.
-Format-specific behaviour stays in test_export.py, test_export_keras.py and test_litert.py.
+Format-specific behaviour stays in test_export.py, test_export_keras.py, test_litert.py and
+test_onnx.py.
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ from export.core import reusable_module
 from export.formats import registry
 from export.formats.keras import exporter as keras_exporter
 from export.formats.litert import converter as litert_converter
+from export.formats.onnx import exporter as onnx_exporter
 from export.formats.saved_model import exporter as saved_model_exporter
 from export.formats.tfjs import converter as tfjs_converter
 from export.pipeline import manifest
@@ -75,6 +77,11 @@ def _tfjs(prefix, target, module_type, overwrite):
   return registry.by_name("tfjs").path_beside(str(target))
 
 
+def _onnx(prefix, target, module_type, overwrite):
+  _saved_model(prefix, target, module_type, overwrite, onnx=True)
+  return registry.by_name("onnx").path_beside(str(target))
+
+
 def _keras(prefix, target, module_type, overwrite):
   return keras_exporter.export_keras(
     options_lib.KerasExportOptions(
@@ -89,6 +96,7 @@ def _keras(prefix, target, module_type, overwrite):
 WRITERS = {
   "saved_model": Writer("module", _saved_model, ("",), (reusable_module, "save")),
   "litert": Writer("module", _litert, ("", ".tflite"), (litert_converter, "convert")),
+  "onnx": Writer("module", _onnx, ("", ".onnx", ".onnx.test_data"), (onnx_exporter, "convert")),
   "tfjs": Writer("module", _tfjs, ("", ".tfjs"), (tfjs_converter, "convert")),
   "keras": Writer("model.keras", _keras, ("",), (keras.saving, "save_model")),
 }
@@ -102,11 +110,18 @@ def test_every_format_has_a_writer_here():
 
 def test_the_registry_names_and_places_each_format_as_before():
   by_name = {fmt.name: fmt for fmt in registry.FORMATS}
-  assert list(by_name) == ["saved_model", "litert", "tfjs", "keras"]  # the regeneration's order
+  assert list(by_name) == [
+    "saved_model",
+    "litert",
+    "onnx",
+    "tfjs",
+    "keras",
+  ]  # the regeneration's order
   # The lock's fields of the files each format adds (the SavedModel's own are its tree's).
   locked = {name: manifest.locked_field(name) for name in by_name if name != "saved_model"}
   assert locked == {
     "litert": "litert_sha256",
+    "onnx": "onnx_sha256",
     "tfjs": "tfjs_sha256",
     "keras": "keras_sha256",
   }
@@ -123,6 +138,8 @@ def test_the_registry_names_and_places_each_format_as_before():
     ("litert", "float16"): f"{handle}/5.float16.tflite",
     ("litert", "int8"): f"{handle}/5.int8.tflite",
     ("litert", "uint8"): f"{handle}/5.uint8.tflite",
+    ("onnx", "float32"): f"{handle}/5.onnx",
+    ("onnx", "int8"): f"{handle}/5.int8.onnx",
     ("tfjs", "float32"): f"{handle}/5.tfjs",
     ("tfjs", "float16"): f"{handle}/5.float16.tfjs",
     ("tfjs", "uint8"): f"{handle}/5.uint8.tfjs",
@@ -140,6 +157,7 @@ def test_the_registry_names_and_places_each_format_as_before():
     ("m/5", "saved_model"),
     ("m/x.keras", "keras"),
     ("m/5.int8.tflite", "litert"),
+    ("m/5.int8.onnx", "onnx"),
     ("m/5.tfjs", "tfjs"),
     ("m/5.uint8.tfjs/", "tfjs"),  # a directory, as a shell completes it
   ],
@@ -154,7 +172,7 @@ def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
 @pytest.fixture(scope="module")
 def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
   """`written(format, module_type)`: the path of the session's file of that format, made once
-  (the SavedModel and LiteRT ones are the session's `exported` exports)."""
+  (the SavedModel, LiteRT and ONNX ones are the session's `exported` exports)."""
   keras_files = {}
 
   def path(format_name, module_type):
@@ -163,6 +181,9 @@ def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
     if format_name == "litert":
       result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tflite=True)
       return result.litert_models[0].path
+    if format_name == "onnx":
+      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), onnx=True)
+      return result.written["onnx"][0].path  # the float32 model
     if format_name == "tfjs":
       result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tfjs=True)
       return result.written["tfjs"][0].path

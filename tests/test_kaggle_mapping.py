@@ -67,6 +67,23 @@ def test_tfjs_types_are_tfjs_instances_of_the_latest_hub_version():
   )
 
 
+def test_onnx_types_are_onnx_instances_of_the_latest_hub_version():
+  handles = {
+    kind: mapping.target(V075_96, "classification", 5, f"onnx_{kind}", "t", "m").versioned_handle
+    for kind in ("float32", "int8")
+  }
+  assert handles == {
+    "float32": "t/m/onnx/075-96-classification/1",
+    "int8": "t/m/onnx/075-96-classification-int8/1",
+  }
+  assert mapping.target(V075_96, "classification", 4, "onnx_float32", "t") is None
+  assert mapping.select_formats(["onnx"]) == ("onnx_float32", "onnx_int8")
+  assert (
+    mapping.file_name(V075_96, "feature_vector", "onnx_int8")
+    == "mobilenet_v2_075_96_feature_vector_int8.onnx"
+  )
+
+
 def test_keras_files_have_no_hub_version():
   keras = mapping.target(V075_96, "classification", None, "keras", "t")
   assert keras.versioned_handle == "t/mobilenet-v2/keras/075-96-classification/1"
@@ -100,8 +117,8 @@ def test_formats_are_selected_with_shorthands_in_table_order():
     "keras",
   )
   assert mapping.select_formats(["all"]) == mapping.FORMATS
-  with pytest.raises(ValueError, match="unknown format 'onnx'"):
-    mapping.select_formats(["saved_model", "onnx"])
+  with pytest.raises(ValueError, match="unknown format 'coreml'"):
+    mapping.select_formats(["saved_model", "coreml"])
   with pytest.raises(ValueError, match=r"^no formats selected$"):
     mapping.select_formats([])
 

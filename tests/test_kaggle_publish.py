@@ -73,9 +73,9 @@ def test_dry_run_stages_the_manifests_files_and_sends_nothing(hub_dir, tmp_path,
     [INSTANCE.format("classification"), "2"],
   ]
   assert all(line.endswith("to upload") for line in lines[1:-2])
-  # Two SavedModel versions, four LiteRT models, three TF.js models and a Keras file: 10
-  # versions of 9 instances.
-  assert lines[-2].startswith("10 versions of 9 instances of team/mobilenet-v2 (private)")
+  # Two SavedModel versions, four LiteRT models, two ONNX models, three TF.js models and a Keras
+  # file: 12 versions of 11 instances.
+  assert lines[-2].startswith("12 versions of 11 instances of team/mobilenet-v2 (private)")
   assert kaggle.requests == []
   # The session's regeneration is of the seed-0 synthetic checkpoint: recognized by its digest.
   assert (
@@ -134,7 +134,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
       hub_dir=str(hub_dir), owner="team", lock=str(own), output_dir=str(tmp_path / "out")
     )
   )
-  assert len(plan.versions) == 7  # 2 SavedModel versions, 4 LiteRT models, 1 Keras file
+  assert len(plan.versions) == 9  # 2 SavedModel versions, 4 LiteRT, 2 ONNX models, 1 Keras file
 
 
 def test_upload_publishes_hub_versions_4_then_5_as_kaggle_versions_1_and_2(
@@ -192,7 +192,7 @@ def test_the_docs_show_the_plan_the_command_prints(hub_dir, tmp_path):
   assert run.returncode == 0, run.stderr
   docs = (ROOT / "docs" / "publishing.md").read_text()
   rows = [line for line in run.stdout.splitlines() if line.startswith(("instance", "my-team"))]
-  assert len(rows) == 1 + 10  # the header and the classifier's versions of every format
+  assert len(rows) == 1 + 12  # the header and the classifier's versions of every format
   assert all(f"\n{row}\n" in docs for row in rows)
 
 
@@ -220,6 +220,30 @@ def test_litert_and_keras_files_upload_as_their_own_instances(hub_dir, tmp_path,
     [int8["sha256"]],
     [keras_file["sha256"]],
   ]
+
+
+def test_onnx_models_upload_with_their_test_vectors(hub_dir, tmp_path, kaggle):
+  options = publish.Options(
+    hub_dir=str(hub_dir),
+    owner="team",
+    output_dir=str(tmp_path),
+    formats=("onnx_int8",),
+    upload=True,
+  )
+  assert publish.publish(options, out=io.StringIO()).ok
+  manifest = json.loads((hub_dir / "manifest.json").read_text())
+  int8 = manifest["artifacts"][HUB_KEY.format("classification", 5)]["onnx"]["int8"]
+  name = "mobilenet_v2_075_96_classification_int8.onnx"
+  uploaded = kaggle.version_files("team/mobilenet-v2/onnx/075-96-classification-int8", 1)
+  assert _sha256s(uploaded) == {
+    name: int8["sha256"],
+    f"{name}.test_data/test_data_set_0/input_0.pb": int8["companions"][
+      f"{int8['path']}.test_data/test_data_set_0/input_0.pb"
+    ]["sha256"],
+    f"{name}.test_data/test_data_set_0/output_0.pb": int8["companions"][
+      f"{int8['path']}.test_data/test_data_set_0/output_0.pb"
+    ]["sha256"],
+  }
 
 
 def test_a_tfjs_model_uploads_its_directorys_files_as_its_own_instance(hub_dir, tmp_path, kaggle):

@@ -49,6 +49,34 @@ def test_litert_types_become_tflite_instances_of_the_latest_hub_version(tmp_path
   )
 
 
+def test_onnx_types_become_onnx_instances_with_their_test_vectors(tmp_path):
+  kaggle_test_hub.write_hub(str(tmp_path), onnx_versions=(4, 5))
+  plan = _prepare(tmp_path, formats=("onnx_float32", "onnx_int8"))
+  onnx = "team/mobilenet-v2/onnx/075-96-classification"
+  assert [p.instance.versioned_handle for p in plan.versions] == [f"{onnx}/1", f"{onnx}-int8/1"]
+  assert [reason for _, _, reason in plan.skipped] == [
+    "onnx_float32 is published from hub version 5 only",
+    "onnx_int8 is published from hub version 5 only",
+  ]
+  staged = _tree(tmp_path / "kaggle" / f"{onnx}-int8/1")
+  name = "mobilenet_v2_075_96_classification_int8.onnx"
+  assert sorted(staged) == [
+    name,
+    f"{name}.test_data/test_data_set_0/input_0.pb",
+    f"{name}.test_data/test_data_set_0/output_0.pb",
+    "model-instance-metadata.json",
+  ]
+  assert staged[name] == kaggle_test_hub.file_bytes(KEY5, "onnx int8")
+  assert staged[f"{name}.test_data/test_data_set_0/output_0.pb"] == kaggle_test_hub.file_bytes(
+    f"{KEY5}.int8.onnx", "output_0.pb"
+  )
+  instance = json.loads(staged["model-instance-metadata.json"])
+  assert (instance["framework"], instance["fineTunable"]) == ("onnx", False)
+  assert f'kagglehub.model_download("{onnx}-int8")' in instance["usage"]
+  assert f'os.path.join(path, "{name}")' in instance["usage"]
+  assert "onnxruntime.InferenceSession(" in instance["usage"]
+
+
 def test_tfjs_models_become_tfjs_instances_holding_the_model_directorys_files(tmp_path):
   kaggle_test_hub.write_hub(str(tmp_path), tfjs_versions=(5,))
   plan = _prepare(tmp_path, formats=("tfjs_float32", "tfjs_uint8"))

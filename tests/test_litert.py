@@ -328,7 +328,7 @@ def test_types_come_in_a_fixed_order_and_unknown_ones_are_refused():
     (dict(tflite_types=("int8",)), r"^tflite_types needs tflite$"),
     (
       dict(tflite=True, tflite_types=("float32",), calibration_images="photos"),
-      r"^calibration_images needs int8/uint8 in tflite_types$",
+      r"^calibration_images needs int8/uint8 in tflite_types or int8 in onnx_types$",
     ),
     (dict(tflite=True, tflite_types=("bfloat16",)), r"^unknown tflite type bfloat16; expected"),
     (dict(tflite=True, tflite_types=()), r"^no tflite type selected; expected"),

@@ -172,6 +172,32 @@ def test_a_derived_directory_records_its_files_and_locks_its_tree_digest():
   assert entry.locked()["tfjs_sha256"] == {"float32": "tree"}
 
 
+def test_a_derived_files_companions_are_recorded_checked_and_locked():
+  vectors = f"{KEY}.onnx.test_data/test_data_set_0"
+  companions = {f"{vectors}/input_0.pb": {"bytes": 3, "sha256": "i"}}
+  onnx = {
+    "float32": {
+      "agreement": {},
+      "bytes": 9,
+      "companions": companions,
+      "path": f"{KEY}.onnx",
+      "sha256": "o",
+    }
+  }
+  entry = manifest.entry_from_json(dict(MODULE_VERSION_JSON, onnx=onnx), "manifest.json", KEY)
+  assert entry.to_json()["onnx"] == onnx
+  assert entry.files()[f"{vectors}/input_0.pb"] == "i"
+  assert entry.locked()["onnx_sha256"] == {
+    "float32": "o",
+    "5.onnx.test_data/test_data_set_0/input_0.pb": "i",
+  }
+  elsewhere = {
+    "float32": dict(onnx["float32"], companions={"other/input_0.pb": companions.popitem()[1]})
+  }
+  with pytest.raises(manifest.ManifestError, match=r"onnx\.float32\.companions: expected a path"):
+    manifest.entry_from_json(dict(MODULE_VERSION_JSON, onnx=elsewhere), "manifest.json", KEY)
+
+
 _DELETE = object()
 
 

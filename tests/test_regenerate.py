@@ -357,8 +357,8 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   assert process.returncode == 0, process.stdout + process.stderr
   assert f"lock check: 1 artifact matches {lock}" in process.stdout
   assert (
-    "lock check: 11 locked artifacts outside this selection were not checked; the card and "
-    "LiteRT and TF.js digests of 1 locked module version were not checked"
+    "lock check: 17 locked artifacts outside this selection were not checked; the card and "
+    "LiteRT and ONNX and TF.js digests of 1 locked module version were not checked"
   ) in process.stdout
 
   edited = json.loads(COMMITTED_LOCK.read_text())
@@ -369,8 +369,8 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   )
   assert process.returncode == 0, process.stdout + process.stderr
   assert (
-    f"wrote lock {lock} (1 artifact of this run, 11 others kept; the lock's card and LiteRT "
-    f"and TF.js digests kept for 1 of this run's)"
+    f"wrote lock {lock} (1 artifact of this run, 17 others kept; the lock's card and LiteRT "
+    f"and ONNX and TF.js digests kept for 1 of this run's)"
   ) in process.stdout
   assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
 
@@ -413,7 +413,7 @@ def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
     "b/5: parameters.with_batch_norm: lock 2, now 3"
   ]
   assert cut.startswith(
-    "the card and LiteRT and TF.js digests of 2 locked module versions were not checked"
+    "the card and LiteRT and ONNX and TF.js digests of 2 locked module versions were not checked"
   )
 
 
@@ -456,7 +456,7 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
     (
       ["--formats=tflite"],
       2,
-      "--formats: unknown format tflite; expected some of saved_model,litert,tfjs,keras",
+      "--formats: unknown format tflite; expected some of saved_model,litert,onnx,tfjs,keras",
     ),
     (["--prune_lock"], 2, "--prune_lock needs --update_lock=LOCK"),
     (["--check={tmp}/missing.json"], 1, "{tmp}/missing.json: lock file not found"),
@@ -538,7 +538,7 @@ def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_mis
   )
 
 
-# --- every format: LiteRT models beside the latest version, a Keras file per module ----------
+# --- every format: LiteRT and ONNX models beside the latest version, a Keras file per module -
 @pytest.mark.slow
 def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96):
   output_dir, process = regenerated_075_96
@@ -560,8 +560,20 @@ def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96)
   )
   assert keras_entry["keras"]["sha256"] == files.sha256(output_dir / keras_entry["keras"]["path"])
   assert keras_entry["parity"]["variables_exactly_equal"] == 262
+  assert sorted(entry["onnx"]) == ["float32", "int8"]
+  for kind, model in entry["onnx"].items():
+    path = KEY + (".onnx" if kind == "float32" else f".{kind}.onnx")
+    assert model["path"] == path and model["agreement"]["passed"], kind
+    assert model["sha256"] == files.sha256(output_dir / path)
+    assert sorted(model["companions"]) == [
+      f"{path}.test_data/test_data_set_0/input_0.pb",
+      f"{path}.test_data/test_data_set_0/output_0.pb",
+    ]
+    for companion, digest in model["companions"].items():
+      assert digest["sha256"] == files.sha256(output_dir / companion)
   card = (output_dir / entry["card"]["path"]).read_text()
   assert "## LiteRT models" in card and "| uint8 | `5.uint8.tflite` |" in card
+  assert "## ONNX models" in card and "| int8 | `5.int8.onnx` |" in card
   assert card.index("### Keras 3") < card.index("### TF Hub (tf_keras)")
 
 
@@ -572,14 +584,26 @@ def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
   lock = regeneration_lock.lock_from_manifest(manifest_lib.read(str(output_dir / "manifest.json")))
   locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
   assert locked["litert_sha256"] == {k: m["sha256"] for k, m in entry["litert"].items()}
+  # The ONNX models' digests and their test vectors', by their paths beside the version.
+  assert locked["onnx_sha256"] == {
+    **{k: m["sha256"] for k, m in entry["onnx"].items()},
+    **{
+      path[len(KEY) - 1 :]: digest["sha256"]  # `5.onnx.test_data/...` after `<handle>/`
+      for m in entry["onnx"].values()
+      for path, digest in m["companions"].items()
+    },
+  }
+  assert "5.int8.onnx.test_data/test_data_set_0/output_0.pb" in locked["onnx_sha256"]
   assert (
     lock["artifacts"][KERAS_KEY]["keras_sha256"]
     == (manifest["artifacts"][KERAS_KEY]["keras"]["sha256"])
   )
   # The card's measured figures (float kernels) are left out of the digest the lock keeps.
-  card = (output_dir / entry["card"]["path"]).read_text()
-  start, end = card.index(model_card.MEASURED_BEGIN), card.index(model_card.MEASURED_END)
-  static = card[:start] + card[end + len(model_card.MEASURED_END) :]
+  card = static = (output_dir / entry["card"]["path"]).read_text()
+  assert card.count(model_card.MEASURED_BEGIN) == 2  # the LiteRT and the ONNX figures
+  for _ in range(2):
+    start, end = static.index(model_card.MEASURED_BEGIN), static.index(model_card.MEASURED_END)
+    static = static[:start] + static[end + len(model_card.MEASURED_END) :]
   assert locked["card_sha256"] == hashlib.sha256(static.encode()).hexdigest()
   assert locked["card_sha256"] != entry["card"]["sha256"]
   assert "agreement" not in json.dumps(lock) and "parity" not in json.dumps(lock)
@@ -589,9 +613,11 @@ def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
 def test_a_deleted_litert_model_is_made_again(regenerated_075_96, checkpoint_dir_075_96, tmp_path):
   output_dir = _copy(regenerated_075_96, tmp_path)
   os.remove(output_dir / f"{KEY}.int8.tflite")
+  test_vector = output_dir / f"{KEY}.onnx.test_data" / "test_data_set_0" / "output_0.pb"
+  os.remove(test_vector)
   flags = [f for f in ONE_ARTIFACT if not f.startswith("--formats")]
   process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags)
   assert process.returncode == 0, process.stdout + process.stderr
   assert f"started {KEY} (stale: {KEY}.int8.tflite missing)" in process.stdout
   assert "1 to make, 1 up to date" in process.stdout  # the Keras file was not touched
-  assert (output_dir / f"{KEY}.int8.tflite").is_file()
+  assert (output_dir / f"{KEY}.int8.tflite").is_file() and test_vector.is_file()

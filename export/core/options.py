@@ -31,6 +31,8 @@ class ExportOptions:
   batch_norm_momentum_default: Optional[float] = None  # None: the version's default
   tflite: bool = False  # also write LiteRT models beside the SavedModel, checked against it
   tflite_types: tuple = ("float32",)  # LiteRT types (export/formats/litert); int8/uint8 calibrated
+  onnx: bool = False  # also write ONNX models beside the SavedModel, checked against it
+  onnx_types: tuple = ("float32",)  # ONNX types (export/formats/onnx); int8 calibrated
   calibration_images: Optional[str] = None  # JPEG/PNG directory; None: generated images
   tfjs: bool = False  # also write TF.js graph models beside the SavedModel, checked in Node
   tfjs_types: tuple = ("float32",)  # TF.js weight types (export/formats/tfjs)

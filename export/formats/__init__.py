@@ -3,11 +3,12 @@
 `format` (the `Format` descriptor: a format's name, file suffix, paths, Kaggle rules and the
 module implementing it), `registry` (every format, in order; lookup by name and by path),
 and a package per format: `saved_model` (the Reusable SavedModel; `exporter` writes it and the
-LiteRT models beside it), `keras` (the Keras 3 file), `litert` (the LiteRT models of four
-types: converter, network, calibration, metadata), `tfjs` (the TF.js graph models, run in
-Node), and `agreement` (a format's outputs against the SavedModel's). Each package's
-`__init__` declares its format without importing TensorFlow. `onnx` holds the next format's
-writers, not yet registered.
+formats made beside it), `keras` (the Keras 3 file), `litert` (the LiteRT models of four
+types: converter, network, calibration, metadata), `onnx` (the ONNX models and their test
+vectors: exporter, model, quantize, loader), `tfjs` (the TF.js graph models, run in Node), and
+`agreement` (a format's outputs against the SavedModel's); `beside` checks what an export asks
+of the formats made beside it. Each package's `__init__` declares its format without importing
+TensorFlow.
 docs/architecture.md says how to add a format.
 
 May import: `export.core`, `export.base`, `nets`. Never `export.runtime`, `export.verification`

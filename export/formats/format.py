@@ -35,8 +35,8 @@ class Loaded:
   run: Callable  # float32 images [N, S, S, 3] in [0, 1] -> float32 outputs [N, K]
   image_sizes: frozenset  # (height, width) of the inputs it takes; (None, None) for any
   num_outputs: Optional[int]  # K, when the export says
-  # () -> {TF-Slim name: value} of what it holds; None: its weights are under no TF-Slim name
-  # (folded into constants: LiteRT, TF.js), so none can be compared
+  # () -> {TF-Slim name: value} of what it holds; None: its weights are constants under no
+  # TF-Slim name (LiteRT, ONNX, TF.js), so verification compares its outputs only
   variables: Optional[Callable]
   has_head: Optional[bool] = None  # whether it holds the Logits layer, when that is known
   labels_path: Optional[str] = None  # its own labels file; None: it carries none
@@ -97,6 +97,9 @@ class Format:
   calibrated_types: tuple = ()
   # The export's result -> (type, path, extra manifest fields) of each file written.
   files_written: Callable = lambda result: []
+  # Each file written comes with a directory `<file><companion_suffix>` (ONNX's test vectors),
+  # placed with it and recorded in its manifest entry (`companions`); "": none.
+  companion_suffix: str = ""
   # What its files add to a module version's time in a regeneration (export/pipeline/estimate.py),
   # in units of one artifact's fixed cost: per type, and per billion multiply-adds of the variant.
   cost_per_type: float = 0.0

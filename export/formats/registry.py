@@ -9,11 +9,12 @@ package beside `saved_model`, `keras` and `litert` and one line here (docs/archi
 from export.formats import format as format_lib
 from export.formats import keras
 from export.formats import litert
+from export.formats import onnx
 from export.formats import saved_model
 from export.formats import tfjs
 
 # The regeneration makes them in this order; the SavedModel first, as others are made with it.
-FORMATS = (saved_model.FORMAT, litert.FORMAT, tfjs.FORMAT, keras.FORMAT)
+FORMATS = (saved_model.FORMAT, litert.FORMAT, onnx.FORMAT, tfjs.FORMAT, keras.FORMAT)
 NAMES = tuple(fmt.name for fmt in FORMATS)
 PRIMARY = saved_model.FORMAT  # the module every other format is checked against
 

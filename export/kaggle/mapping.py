@@ -12,6 +12,8 @@ Hub versions become which Kaggle versions; the rules are derived from the format
   litert_float16  tfLite        075-96-classification-fp16  1 <- hub 5
   litert_int8     tfLite        075-96-classification-int8  1 <- hub 5
   litert_uint8    tfLite        075-96-classification-uint8 1 <- hub 5
+  onnx_float32    onnx          075-96-classification       1 <- hub 5
+  onnx_int8       onnx          075-96-classification-int8  1 <- hub 5
   tfjs_float32    tfJs          075-96-classification       1 <- hub 5
   tfjs_float16    tfJs          075-96-classification-fp16  1 <- hub 5
   tfjs_uint8      tfJs          075-96-classification-uint8 1 <- hub 5
@@ -21,11 +23,12 @@ Sources (docs/publishing.md): tfhub.dev handles redirect to `google/mobilenet-v2
 such as `tensorFlow2/100-224-feature-vector/2` and `tfLite/035-128-classification` (seen in
 public code); the float32 LiteRT slug equals the TF2 one as there. The `-fp16`, `-int8` and
 `-uint8` suffixes are inferred (Kaggle's `tensorflow/mobilenet-v2` has `tfLite/100-224-fp32`),
-and so are the Keras and TF.js slugs (the TF.js ones as LiteRT's). A TF.js instance holds
-its model directory's files (model.json and its weight shard) at its top. LiteRT files are published from the latest hub version only: hub
-versions 4 and 5 differ in SavedModel features (a signature, a GradientTape fix) that a
-LiteRT flatbuffer does not have, so a second Kaggle version would repeat the same model; so
-are TF.js models, for the same reason.
+and so are the Keras, ONNX and TF.js slugs (ONNX's and TF.js's spelled as LiteRT's). A TF.js
+instance holds its model directory's files (model.json and its weight shard) at its top.
+LiteRT, ONNX and TF.js files are published from the latest hub version only: hub versions 4
+and 5 differ in SavedModel features (a signature, a GradientTape fix) that a LiteRT flatbuffer,
+an ONNX graph or a TF.js graph model does not have, so a second Kaggle version would repeat the
+same model.
 """
 
 import dataclasses

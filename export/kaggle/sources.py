@@ -7,7 +7,8 @@ its `Publishable` items. The manifest is read by export/pipeline/manifest.py, wh
 schema and refuses a malformed one; `publishable_files` maps its entries to Kaggle formats:
 
   - a module version `<handle>/<version>`: its SavedModel's files, with its card;
-  - the files of each format made from its SavedModel (LiteRT: one item per type);
+  - the files of each format made from its SavedModel (LiteRT, ONNX: one item per type, an
+    ONNX model with its test vectors);
   - a module's file of a format made per module (`<handle>/keras`).
 
 The formats are the registry's (export/formats/registry.py); files of formats it does not
@@ -80,8 +81,18 @@ def _source_file(file: manifest_lib.File, name: str) -> SourceFile:
   return SourceFile(name=name, path=file.path, sha256=file.sha256, size=file.size)
 
 
+def _with_companions(model: manifest_lib.DerivedFile, name: str) -> tuple:
+  """A derived file named `name` in its instance, and the files that come with it (ONNX's test
+  vectors: `<name>.test_data/test_data_set_0/...`) named after it, sorted by name."""
+  companions = (
+    SourceFile(name + path[len(model.path) :], path, digest.sha256, digest.size)
+    for path, digest in model.companions.items()
+  )
+  return tuple(sorted([_source_file(model, name), *companions], key=lambda f: f.name))
+
+
 def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> list:
-  """The SavedModel, and the files of each format made from it (LiteRT, TF.js), per type."""
+  """The SavedModel, and the files of each format made from it (LiteRT, ONNX, TF.js), per type."""
   variant = _variant(key, entry)
   common = dict(
     key=key,
@@ -120,8 +131,9 @@ def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> l
 
 
 def _derived_item(model: manifest_lib.DerivedFile, rule, variant, module_type: str, common: dict):
-  """A derived file's Publishable: the file under its Kaggle name, or a directory's (a TF.js
-  model's) files under their own names, as the instance's whole content."""
+  """A derived file's Publishable: the file under its Kaggle name with its companions (ONNX's
+  test vectors), or a directory's (a TF.js model's) files under their own names, as the
+  instance's whole content."""
   if isinstance(model, manifest_lib.DerivedDirectory):
     held = tuple(
       SourceFile(name=name, path=f"{model.path}/{name}", sha256=d.sha256, size=d.size)
@@ -129,7 +141,7 @@ def _derived_item(model: manifest_lib.DerivedFile, rule, variant, module_type: s
     )
     return Publishable(format=rule.name, files=held, directory=model.path, **common)
   name = mapping.file_name(variant, module_type, rule.name)
-  return Publishable(format=rule.name, files=(_source_file(model, name),), **common)
+  return Publishable(format=rule.name, files=_with_companions(model, name), **common)
 
 
 def _file_item(key: str, entry: manifest_lib.FileEntry) -> Publishable:

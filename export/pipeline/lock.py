@@ -25,7 +25,7 @@ LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
 # the card's digest and theirs depend on whether they were selected.
 BESIDE = tuple(fmt for fmt in registry.FORMATS if fmt.made_with)
 SELECTION_DEPENDENT = ("card_sha256",) + tuple(manifest_lib.locked_field(f.name) for f in BESIDE)
-# "LiteRT and TF.js": their names in the messages about those digests
+# "LiteRT and ONNX and TF.js": their names in the messages about those digests
 BESIDE_LABELS = " and ".join(fmt.label for fmt in BESIDE)
 
 
@@ -87,7 +87,7 @@ def selected_part(lock: dict, manifest: manifest_lib.Manifest, selected: dict) -
   """(the lock, the run's lock: both cut to what the run can be checked on; a line saying
   what was cut, or "").
 
-  Locked artifacts the run did not select are cut. So are the card and LiteRT digests of a
+  Locked artifacts the run did not select are cut. So are the card and LiteRT and ONNX digests of a
   module version the run makes in another form than the lock's (with LiteRT models where the
   lock has none, or the reverse): they differ because of the selection, not the code."""
   produced = lock_from_manifest(manifest)
@@ -121,7 +121,7 @@ def selected_part(lock: dict, manifest: manifest_lib.Manifest, selected: dict) -
 
 def merged_lock(lock: Optional[dict], manifest: manifest_lib.Manifest, selected: dict) -> tuple:
   """(`lock` with this run's artifacts put in, how many locked artifacts it kept as they were,
-  of how many of the run's it kept the card and LiteRT digests).
+  of how many of the run's it kept the card and LiteRT and ONNX digests).
 
   Nothing the run did not select is dropped: other artifacts are kept, and so are the card
   and LiteRT digests of a module version the run made in another form than the lock's (see

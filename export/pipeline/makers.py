@@ -151,7 +151,15 @@ def _module_files(artifact, report, checkpoint, staging, saved_model, result) ->
       relative = hub_layout.relative_path(
         fmt, variant, artifact.module_type, artifact.version, kind
       )
-      derived.setdefault(name, {})[kind] = manifest.derived(**extra, **_file_fields(path, relative))
+      fields = _file_fields(path, relative)
+      if fmt.companion_suffix:  # a directory beside the file (ONNX's test vectors)
+        companion, companion_relative = path + fmt.companion_suffix, relative + fmt.companion_suffix
+        fields["companions"] = {
+          f"{companion_relative}/{name}": digest
+          for name, digest in _directory_files(companion).items()
+        }
+        placements.append((companion, companion_relative))
+      derived.setdefault(name, {})[kind] = manifest.derived(**extra, **fields)
       placements.append((path, relative))
   card = os.path.join(staging, "card.md")
   derived_json = {
@@ -203,6 +211,7 @@ def _file_fields(path: str, relative: str) -> dict:
 
 
 def _directory_files(directory: str) -> dict:
+  """Relative name -> Digest of each file in `directory`."""
   return {
     name: manifest.Digest(
       sha256=files.sha256(os.path.join(directory, *name.split("/"))),

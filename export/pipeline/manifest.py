@@ -22,11 +22,12 @@ A module version's entry (ModuleVersionEntry) also has
                       without its measured figures
   archive             {path, bytes, sha256, tar_sha256}: tar_sha256 is the uncompressed tar
                       stream's digest
-  <format>            per format made from the SavedModel (`litert`, `tfjs`): type -> {path,
-                      bytes, sha256, agreement}, the agreement with the SavedModel as the
-                      format's writer measured it; a directory (a TF.js model) also has `files`
-                      (name -> {bytes, sha256}), and its sha256 is `files.tree_sha256` over
-                      them. Any field not named above is such a format.
+  <format>            per format made from the SavedModel (`litert`, `onnx`, `tfjs`): type ->
+                      {path, bytes, sha256, agreement[, companions]}, the agreement with the
+                      SavedModel as the format's writer measured it; companions: the files that
+                      come with it (ONNX's test vectors), path -> {bytes, sha256}; a directory (a
+                      TF.js model) also has `files` (name -> {bytes, sha256}), and its sha256 is
+                      `files.tree_sha256` over them. Any field not named above is such a format.
 A file entry (FileEntry: a module's file made on its own, today the Keras 3 file) also has
   format              the format's name ("keras")
   <format>            {path, bytes, sha256}
@@ -35,8 +36,8 @@ A file entry (FileEntry: a module's file made on its own, today the Keras 3 file
 (export/pipeline/lock.py): only what must be reproducible, never a measured figure:
   checkpoint_sha256, parameters, and
   for a module version: archive_tar_sha256, card_sha256 (the static digest), fingerprint,
-  saved_model_files (name -> sha256), and `<format>_sha256` (type -> sha256) per format made
-  from the SavedModel;
+  saved_model_files (name -> sha256), and `<format>_sha256` (type -> sha256, and each
+  companion's path beside the version -> sha256) per format made from the SavedModel;
   for a file entry: `<format>_sha256`.
 
 So a new format adds no code here. Reading refuses a malformed manifest or entry with one line
@@ -47,6 +48,7 @@ Nothing here imports TensorFlow.
 
 import dataclasses
 import os
+import posixpath
 from typing import Optional
 from typing import Union
 
@@ -56,6 +58,7 @@ from export.pipeline import records
 FILE_NAME = "manifest.json"
 FORMAT = "mobilenet_v2_hub_regeneration_manifest"
 FORMAT_VERSION = 1  # of the manifest, and of the lock entries `locked()` makes
+COMPANIONS = "companions"  # a derived file's own files (DerivedFile)
 
 ManifestError = records.RecordError
 _record = dataclasses.dataclass(frozen=True, kw_only=True)
@@ -97,9 +100,32 @@ class Archive(File):
 class DerivedFile(File):
   """A file of a format made from a module version's SavedModel (a LiteRT model), with its
   agreement with the SavedModel as the format's writer measured it (figures, threshold,
-  whether it passed)."""
+  whether it passed), and the files that come with it (`companions`: an ONNX model's test
+  vectors), relative path under the output root -> Digest; in JSON only when there are some."""
 
   agreement: dict = records.field(records.Reader.object)
+  companions: dict = dataclasses.field(default_factory=dict)
+
+  def to_json(self) -> dict:
+    value = super().to_json()
+    if self.companions:
+      value[COMPANIONS] = {path: digest.to_json() for path, digest in self.companions.items()}
+    return value
+
+  @classmethod
+  def from_json(cls, reader: records.Reader) -> "DerivedFile":
+    reader.only(cls.json_names() | {COMPANIONS})
+    companions = {}
+    if COMPANIONS in reader.value:
+      companions = records.relative_keys(Digest)(reader, COMPANIONS)
+    fields = cls.read_fields(reader)
+    for path in companions:  # named after the file: `<path>.test_data/...`
+      if not path.startswith(fields["path"]) or path == fields["path"]:
+        reader.fail(
+          f"expected a path that extends {fields['path']!r}, found {path!r}",
+          reader.path + (COMPANIONS,),
+        )
+    return cls(companions=companions, **fields)
 
 
 @_record
@@ -208,6 +234,7 @@ class ModuleVersionEntry(_Entry):
           recorded.update({f"{file.path}/{name}": d.sha256 for name, d in file.files.items()})
         else:
           recorded[file.path] = file.sha256
+        recorded.update({path: digest.sha256 for path, digest in file.companions.items()})
     return recorded
 
   def directories(self) -> dict:
@@ -231,8 +258,13 @@ class ModuleVersionEntry(_Entry):
         "saved_model_files": {name: d.sha256 for name, d in self.saved_model.files.items()},
       }
     )
+    module_dir = posixpath.dirname(self.saved_model.path)
     for format_name, by_type in self.derived.items():
-      locked[locked_field(format_name)] = {kind: file.sha256 for kind, file in by_type.items()}
+      digests = locked[locked_field(format_name)] = {}
+      for kind, file in by_type.items():
+        digests[kind] = file.sha256
+        for path, digest in file.companions.items():  # beside the version: 5.onnx.test_data/...
+          digests[posixpath.relpath(path, module_dir)] = digest.sha256
     return locked
 
 

@@ -1,5 +1,5 @@
 """The model card's sections about the files of the formats made with a module version (LiteRT,
-TF.js): what each is, how it was checked against the module, and its measured agreement
+ONNX, TF.js): what each is, how it was checked against the module, and its measured agreement
 between markers that the card's static digest (`model_card.static_sha256`) leaves out.
 
 Each section takes the regeneration manifest's entries of the format's files made with the
@@ -8,6 +8,7 @@ version (type -> {path, bytes, agreement, ...}; export/pipeline/manifest.py).
 
 from export.formats import tfjs as tfjs_format
 from export.formats.litert import metadata as litert_metadata
+from export.formats.onnx import model as onnx_model
 from nets import variants as variants_lib
 
 # Figures measured with float kernels vary in their last digits between machines; the card
@@ -108,6 +109,53 @@ def measured(models: dict) -> list:
       f"{percent(figures['top5_overlap'])} |"
     )
   return lines + [MEASURED_END]
+
+
+_ONNX_IO = {"float32": "float32", "int8": "QDQ: int8 weights, uint8 activations"}
+
+
+def onnx(variant, module_type, onnx: dict) -> list:
+  """The ONNX models made with this version: files, a tested ONNX Runtime snippet, agreement."""
+  size = variant.image_size
+  first = onnx[next(iter(onnx))]["path"].rsplit("/", 1)[-1]
+  given, output = onnx_model.INPUT_NAME, onnx_model.OUTPUT_NAMES[module_type]
+  lines = [
+    "## ONNX models",
+    "",
+    f"Converted from this module's inference function (opset {onnx_model.OPSET}), each passing "
+    "`onnx.checker` and checked against the module on 16 fixed probe images in ONNX Runtime, "
+    f"at batch 1 and 8, before it was written. Input `{given}`, float32 [batch_size, "
+    f"{size}, {size}, 3] in [0, 1], with a dynamic batch size; output `{output}`, float32.",
+    "",
+    "| type | file | size | weights and activations | checked |",
+    "|---|---|---|---|---|",
+  ]
+  for kind, model in onnx.items():
+    lines.append(
+      f"| {kind} | `{model['path'].rsplit('/', 1)[-1]}` | {model['bytes'] / 1e6:.1f} MB "
+      f"| {_ONNX_IO[kind]} | {checked(model)} |"
+    )
+  lines += [
+    "",
+    "With ONNX Runtime (`pip install onnxruntime`):",
+    "",
+    "```python",
+    "import numpy as np",
+    "import onnxruntime",
+    "",
+    f'session = onnxruntime.InferenceSession("{first}", providers=["CPUExecutionProvider"])',
+    f"images = np.zeros([2, {size}, {size}, 3], np.float32)  # RGB in [0, 1]",
+    f'({output},) = session.run(None, {{"{given}": images}})',
+    "```",
+    "",
+    "Beside each model, `<file>.test_data/test_data_set_0/` holds test vectors as the ONNX "
+    "Model Zoo ships them: `input_0.pb` (two probe images) and `output_0.pb` (the network's "
+    "outputs for them in exact arithmetic), serialized TensorProtos that "
+    "`onnx.numpy_helper.to_array(onnx.load_tensor(path))` reads.",
+    "",
+    *measured(onnx),
+  ]
+  return lines
 
 
 def tfjs(models: dict, variant: variants_lib.Variant, version) -> list:

@@ -285,6 +285,7 @@ def render(
   module_type: str,
   version,
   litert: Optional[dict] = None,
+  onnx: Optional[dict] = None,
   tfjs: Optional[dict] = None,
   **other_formats,
 ) -> str:
@@ -292,9 +293,9 @@ def render(
 
   `version` is a number or a `versions.Version`; ValueError for an unknown module type or a
   version this pipeline does not produce. `litert` (type -> the regeneration manifest's entry
-  of each LiteRT model made with this version) adds their section, and `tfjs` (the same, of
-  each TF.js model) its own; the files of other formats made with it (`other_formats`, by
-  format name) have none yet.
+  of each LiteRT model made with this version) adds their section, `onnx` and `tfjs` (the
+  same, of each ONNX and TF.js model) theirs; the files of other formats made with it
+  (`other_formats`, by format name) have none yet.
   """
   del other_formats
   architecture.validate(module_type=module_type)
@@ -307,6 +308,7 @@ def render(
     _keras3_usage(variant, module_type, version),
     _tf_hub_usage(variant, module_type, version),
     *([card_formats.litert(litert, variant, module_type, version)] if litert else []),
+    *([card_formats.onnx(variant, module_type, onnx)] if onnx else []),
     *([card_formats.tfjs(tfjs, variant, version)] if tfjs else []),
     _fine_tuning(version),
     _changelog(version),

@@ -53,8 +53,8 @@ def _variables_check(held: Optional[dict], expected: Optional[dict]) -> report_l
     return report_lib.Check(
       "variables",
       report_lib.SKIPPED,
-      "the export holds its weights under no TF-Slim name (folded with batch norm into "
-      "constants): its outputs are what is checked",
+      "the export holds its weights as constants under no TF-Slim name (LiteRT, ONNX, TF.js: "
+      "folded with batch norm): its outputs are what is checked",
     )
   if expected is None:
     return report_lib.Check(

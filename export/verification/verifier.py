@@ -2,11 +2,11 @@
 expectation (from the checkpoint or from a golden). docs/verification.md has the policy.
 
 An export is one of the registry's verifiable formats (a SavedModel directory, a Keras 3
-`.keras` file, a LiteRT `.tflite` model, a TF.js model directory run in Node), loaded through
-`export.runtime.loading`; all are checked the same way, the weights under the TF-Slim names
-they stand for where the format keeps them, the outputs within verify's tolerance or, for a
-type that computes another function (LiteRT float16, int8, uint8; TF.js float16, uint8),
-within the agreement its format promises.
+`.keras` file, a LiteRT `.tflite` model, an ONNX model, a TF.js model directory run in Node),
+loaded through `export.runtime.loading`; all are checked the same way, the weights under the
+TF-Slim names they stand for where the format keeps them, the outputs within verify's tolerance
+or, for a type that computes another function (LiteRT float16, int8, uint8; ONNX int8; TF.js
+float16, uint8), within the agreement its format promises.
 """
 
 import dataclasses

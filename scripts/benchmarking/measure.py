@@ -22,7 +22,7 @@ MEASURE_SECONDS = 0.3  # length of one timed measurement; a median is taken over
 # --- child processes ---------------------------------------------------------------------
 def child(arguments: list) -> dict:
   """What a fresh process measures: `export CHECKPOINT EXPORT_DIR [tflite]` (the exporter's
-  import and phase times; with `tflite`, the four LiteRT types too), `keras3 ARGS` (one Keras
+  import and phase times; with `tflite`, the four LiteRT types and the two ONNX types too), `keras3 ARGS` (one Keras
   backend's figures) or `load SAVED_MODEL_DIR` (tf.saved_model.load's time)."""
   if len(arguments) in (3, 4) and arguments[0] == "export" and arguments[3:] in ([], ["tflite"]):
     # `import tensorflow` imports matplotlib.pyplot (through Keras 3) and jax (through
@@ -43,13 +43,19 @@ def child(arguments: list) -> dict:
         spec=variants.ModelSpec(MULTIPLIER, IMAGE_SIZE),
         tflite=arguments[3:] == ["tflite"],
         tflite_types=litert.TYPES if arguments[3:] == ["tflite"] else litert.DEFAULT_TYPES,
+        onnx=arguments[3:] == ["tflite"],
+        onnx_types=("float32", "int8") if arguments[3:] == ["tflite"] else ("float32",),
       )
     )
-    litert_models = [
-      {"model_type": w.model_type, "path": w.path, "agreement": w.agreement.as_dict()}
-      for w in result.litert_models
-    ]
-    return dict(timings, **result.timings, litert=litert_models)
+    written = {
+      name: [
+        {"model_type": w.model_type, "path": w.path, "agreement": w.agreement.as_dict()}
+        for w in by_type
+        if w.path.endswith((".tflite", ".onnx"))  # not the ONNX models' test vectors
+      ]
+      for name, by_type in result.written.items()
+    }
+    return dict(timings, **result.timings, written=written)  # timings are keyed by flag
   if len(arguments) == 2 and arguments[0] == "keras3":
     from benchmarking import keras3  # pylint: disable=g-import-not-at-top
 
@@ -70,9 +76,9 @@ def child(arguments: list) -> dict:
 def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: int) -> dict:
   """Exports in fresh processes; median phase times, and whether the exports are identical.
 
-  The last export also writes the four LiteRT types (their time is reported separately), so
-  it is not part of the export figures; its SavedModel must still equal the others byte for
-  byte.
+  The last export also writes the four LiteRT types and the two ONNX types (their times are
+  reported separately), so it is not part of the export figures; its SavedModel must still
+  equal the others byte for byte.
   """
   runs = [
     run_child("export", checkpoint_path, str(work_dir / f"export_{index}"))
@@ -88,9 +94,11 @@ def measure_exports(checkpoint_path: str, work_dir: pathlib.Path, export_runs: i
     "median": {phase: statistics.median(run[phase] for run in runs) for phase in phases},
     "runs": runs,
     "tflite_seconds": with_tflite["tflite"],
+    "onnx_seconds": with_tflite["onnx"],
     "identical": identical,
     "export_dir": str(work_dir / "ours"),
-    "litert": with_tflite["litert"],
+    "litert": with_tflite["written"]["litert"],
+    "onnx": with_tflite["written"]["onnx"],
   }
 
 

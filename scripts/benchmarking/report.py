@@ -3,6 +3,7 @@
 import textwrap
 
 from benchmarking import keras3
+from benchmarking import onnx_runtime
 from benchmarking import tfjs
 from benchmarking.litert import THREADS as LITERT_THREADS
 from benchmarking.measure import BATCH_SIZES
@@ -199,7 +200,7 @@ def markdown(results: dict) -> str:
       f"{rates['ours __call__']:.0f} | {rates['Keras serving_default']:.0f} | "
       f"{rates['Keras __call__']:.0f} | {ratio:.2f} |"
     )
-  lines += _litert_section(results["litert"])
+  lines += _litert_section(results["litert"]) + onnx_runtime.section(results["onnx"])
   lines += tfjs.section(results["tfjs"], results["serving"][1]["ours serving_default"])
   lines += _keras3_section(results["keras3"])
   lines += [

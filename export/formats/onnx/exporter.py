@@ -14,68 +14,58 @@ stock ONNX tooling reads (`onnx.numpy_helper.to_array`):
   `<model>.test_data/test_data_set_0/output_0.pb`  `logits` / `feature_vector` of those images
 
 The expected output is the network's in exact float64 arithmetic, rounded to float32: the same
-bits on every machine, unlike any runtime's output. The float32 model meets it within
-`litert_format.FLOAT32`; the int8 one within `litert_format.FULL_INTEGER` (direction and
-top classes, not digits).
+bits on every machine, unlike any runtime's output. The float32 model meets it within its
+threshold; the int8 one in direction and top classes, not digits.
 
-Before anything is written, each model must pass `onnx.checker` (full check) and agree with the
-SavedModel on the 16 probe images run in ONNX Runtime at batch 1 and at batch 8 (float32:
-max |diff| <= 5e-5 * (1 + max |reference|); int8: cosine, top-1 and top-5 as LiteRT's int8).
-A model that falls short raises AgreementError and no file of any type is written.
+`convert_beside` (the registry's `beside_writer`) converts and checks every model before
+anything is written: `onnx.checker` (full check), then agreement with the SavedModel on the 16
+probe images run in ONNX Runtime at batch 1 and at batch 8 (`onnx_format.THRESHOLDS`: float32
+max |diff| <= 5e-5 * (1 + max |reference|); int8 cosine, top-1 and top-5 as LiteRT's int8). A
+model that falls short raises AgreementError (a checker failure, InvalidModelError) and no
+file of any type is written. It returns the models and their test-vector directories; the
+SavedModel's exporter places them with the SavedModel (export/formats/saved_model/exporter.py).
 """
 
-import dataclasses
 import hashlib
-import os
 import pathlib
 from typing import Optional
 from typing import Sequence
 
 import numpy as np
 
-from export.base import files
+from export.base import errors
 from export.base import probe_images
-from export.formats import agreement as litert_agreement
-from export.formats import litert as litert_format
+from export.base import versions
+from export.formats import agreement as agreement_lib
+from export.formats import format as format_lib
+from export.formats import onnx as onnx_format
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import converter as litert
 from export.formats.litert import network as litert_network
 from export.formats.onnx import model as onnx_model
 from export.formats.onnx import quantize as onnx_quantize
 
-TYPES = ("float32", "int8")
-DEFAULT_TYPES = ("float32",)
-SUFFIX = ".onnx"
-TEST_DATA_SUFFIX = ".test_data"
+TYPES = onnx_format.TYPES
+DEFAULT_TYPES = onnx_format.DEFAULT_TYPES
+THRESHOLDS = onnx_format.THRESHOLDS
 TEST_DATA_SET = "test_data_set_0"
 TEST_VECTOR_PROBES = ("landscape", "gradient_colour")
 BATCH_SIZES = (1, probe_images.BATCH_SIZE)
-THRESHOLDS = {"float32": litert_format.FLOAT32, "int8": litert_format.FULL_INTEGER}
-AgreementError = litert_agreement.AgreementError
+AgreementError = agreement_lib.AgreementError
 
 
-@dataclasses.dataclass(frozen=True)
-class WrittenModel:
-  """One ONNX file beside the SavedModel, and its agreement at each batch size."""
-
-  model_type: str
-  path: str
-  size_bytes: int
-  sha256: str
-  agreements: dict  # batch size -> litert_agreement.Agreement
-  test_data_dir: str
+class InvalidModelError(errors.Failure):
+  """A converted model that `onnx.checker` refuses; the message is one line naming it."""
 
 
 def path_beside(export_dir: str, model_type: str = "float32") -> str:
   """`<export_dir>.onnx` for float32, `<export_dir>.<type>.onnx` for the others."""
-  target = pathlib.Path(export_dir).absolute()
-  infix = "" if model_type == "float32" else f".{model_type}"
-  return str(target.with_name(target.name + infix + SUFFIX))
+  return onnx_format.FORMAT.path_beside(str(pathlib.Path(export_dir).absolute()), model_type)
 
 
 def test_data_dir(model_path: str) -> str:
   """The directory holding a model's `test_data_set_0`: `<model>.test_data`."""
-  return model_path + TEST_DATA_SUFFIX
+  return model_path + onnx_format.TEST_DATA_SUFFIX
 
 
 def convert(network, image_size: int, model_type: str, ranges: Optional[np.ndarray] = None):
@@ -90,43 +80,80 @@ def convert(network, image_size: int, model_type: str, ranges: Optional[np.ndarr
   return onnx_model.serialize(onnx_quantize.quantize(float_model, network.op_kinds, ranges))
 
 
-def test_vectors(network, image_size: int) -> tuple:
-  """(input, output) TensorProto bytes: probe images and the exact network's outputs."""
+def test_data(network, image_size: int) -> dict:
+  """{relative path: TensorProto bytes} of the test vectors: probe images and the exact
+  network's outputs, as `<model>.test_data` holds them."""
   from onnx import numpy_helper  # pylint: disable=g-import-not-at-top
 
   names, probes = probe_images.probe_batch(image_size)
   images = probes[[names.index(name) for name in TEST_VECTOR_PROBES]]
   outputs = litert_network.exact_outputs(network, images).astype(np.float32)
   output_name = onnx_model.OUTPUT_NAMES[onnx_model.module_type_of(network)]
-  return (
-    numpy_helper.from_array(images, onnx_model.INPUT_NAME).SerializeToString(),
-    numpy_helper.from_array(outputs, output_name).SerializeToString(),
-  )
+  return {
+    f"{TEST_DATA_SET}/input_0.pb": numpy_helper.from_array(
+      images, onnx_model.INPUT_NAME
+    ).SerializeToString(),
+    f"{TEST_DATA_SET}/output_0.pb": numpy_helper.from_array(
+      outputs, output_name
+    ).SerializeToString(),
+  }
 
 
 def measure(model_type: str, model: bytes, probes, reference, module_type: str, threshold):
   """{batch size: Agreement} of the model run in ONNX Runtime at each of BATCH_SIZES."""
   return {
-    size: litert_agreement.measure(
+    size: agreement_lib.measure(
       model_type, onnx_model.run(model, probes, size), reference, module_type, threshold
     )
     for size in BATCH_SIZES
   }
 
 
-def write_beside(
+def worst(agreements: dict) -> agreement_lib.Agreement:
+  """The agreement that falls furthest short (or is closest to its limits) of several."""
+  return min(
+    agreements.values(),
+    key=lambda a: (a.passed, -a.max_relative_difference, a.min_cosine),
+  )
+
+
+def check(model: bytes, path: str) -> None:
+  """InvalidModelError naming `path` unless `onnx.checker` (full check) passes the model."""
+  try:
+    onnx_model.check(model)
+  except Exception as error:  # onnx raises ValidationError, InferenceError, ...
+    raise InvalidModelError(
+      f"{path}: onnx.checker refuses the converted model ({errors.first_line(error)}); not written"
+    ) from None
+
+
+def _tree_digest(content: dict) -> str:
+  """sha256 over each file's relative path and sha256, in path order."""
+  digest = hashlib.sha256()
+  for relative, data in sorted(content.items()):
+    digest.update(f"{relative}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+  return digest.hexdigest()
+
+
+def convert_beside(
   root,
+  saved_model_dir: str,
   export_dir: str,
   model_types: Sequence[str] = DEFAULT_TYPES,
   calibration_images: Optional[np.ndarray] = None,
   thresholds: Optional[dict] = None,
+  hub_version: int = versions.LATEST_VERSION,
 ) -> list:
-  """Converts `root` to each type, checks every model, then writes them; a WrittenModel each.
+  """Converts `root` to each type and checks every model; writes nothing.
 
-  As `litert.write_beside`: the SavedModel in `export_dir` is the reference, int8 is calibrated
-  on `calibration_images` (default: `litert_calibration.default_images`), and AgreementError
-  (nothing written) is raised for a model short of its threshold (THRESHOLDS, or `thresholds`).
+  [(Written, content)]: each model (its bytes), then its test-vector directory ({relative
+  path: bytes}), named beside `export_dir`. As LiteRT's `convert_beside`: the SavedModel in
+  `saved_model_dir` is the reference, int8 is calibrated on `calibration_images` (default:
+  `litert_calibration.default_images`), and AgreementError is raised for a model short of its
+  threshold (THRESHOLDS, or `thresholds`) at either batch size. The models carry no hub
+  version: the one file serves versions 4 and 5 alike.
   """
+  del hub_version
   network = litert.network_of(root)
   ranges = None
   if "int8" in model_types:
@@ -134,26 +161,23 @@ def write_beside(
       calibration_images = litert_calibration.default_images(root.image_size)
     ranges = litert_network.activation_ranges(network, calibration_images)
   _, probes = probe_images.probe_batch(root.image_size)
-  reference = litert.reference_outputs(export_dir, probes)
-  vectors = test_vectors(network, root.image_size)
+  reference = litert.reference_outputs(saved_model_dir, probes)
+  vectors = test_data(network, root.image_size)
+  vectors_size = sum(len(data) for data in vectors.values())
   checked = []
   for model_type in model_types:
+    errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection
     path = path_beside(export_dir, model_type)
     model = convert(network, root.image_size, model_type, ranges)
-    onnx_model.check(model)
+    check(model, path)
     threshold = (thresholds or {}).get(model_type) or THRESHOLDS[model_type]
-    agreements = measure(model_type, model, probes, reference, root.module_type, threshold)
-    for agreement in agreements.values():
-      litert_agreement.check(agreement, path)
-    checked.append((model_type, path, model, agreements))
-  written = []
-  for model_type, path, model, agreements in checked:
-    directory = test_data_dir(path)
-    with files.staged_directory(directory) as staging:
-      os.mkdir(os.path.join(staging, TEST_DATA_SET))
-      for name, content in zip(("input_0.pb", "output_0.pb"), vectors):
-        files.write_file(os.path.join(staging, TEST_DATA_SET, name), content)
-    files.write_file(path, model)
+    agreement = worst(measure(model_type, model, probes, reference, root.module_type, threshold))
+    agreement_lib.check(agreement, path)
     digest = hashlib.sha256(model).hexdigest()
-    written.append(WrittenModel(model_type, path, len(model), digest, agreements, directory))
-  return written
+    checked.append((format_lib.Written(model_type, path, len(model), digest, agreement), model))
+    directory = test_data_dir(path)
+    written = format_lib.Written(
+      model_type, directory, vectors_size, _tree_digest(vectors), agreement
+    )
+    checked.append((written, dict(vectors)))
+  return checked

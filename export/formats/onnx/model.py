@@ -133,13 +133,17 @@ def check(model_bytes: bytes) -> None:
   onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)
 
 
-def session(model_bytes: bytes, threads: Optional[int] = None):
-  """An ONNX Runtime session of the model on the CPU."""
+def session(model_bytes: bytes, threads: Optional[int] = None, spinning: bool = True):
+  """An ONNX Runtime session of the model on the CPU: `threads` intra-op threads (default: ONNX
+  Runtime's, one per core), which wait for work spinning unless `spinning` is False (spinning
+  costs a machine shared with other work more than it gains: docs/onnx.md)."""
   import onnxruntime  # pylint: disable=g-import-not-at-top
 
   options = onnxruntime.SessionOptions()
   if threads:
     options.intra_op_num_threads = threads
+  if not spinning:
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
   return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 

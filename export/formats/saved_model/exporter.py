@@ -4,9 +4,9 @@
 `export_saved_model(options.ExportOptions(...))` checks the options (ValueError: a usage error),
 claims the export directory's place (files.UnwritableError before any work), restores the
 checkpoint (checkpoint.CheckpointError), builds, traces and saves the module into a staging
-directory, converts and checks the LiteRT and TF.js models asked for beside it, and only then
-renames them all into place: an error or an interrupt at any point leaves no SavedModel, no
-.tflite file, no .tfjs directory and no staging directory.
+directory, converts and checks the files of the formats asked for beside it (LiteRT, ONNX,
+TF.js), and only then renames them all into place: an error or an interrupt at any point leaves
+no SavedModel, no file of another format and no staging directory.
 """
 
 import dataclasses
@@ -79,7 +79,7 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
           hub_version=version.number,
         )
       for made, content in converted:
-        staged = os.path.join(scratch, f"{fmt.name}-{made.model_type}")
+        staged = os.path.join(scratch, os.path.basename(made.path))  # beside `staging`
         _stage(staged, content)
         placements.append((staged, made.path))
         written.setdefault(fmt.name, []).append(made)
