@@ -308,12 +308,12 @@ def test_the_documented_subset_check_checks_its_selection_and_the_update_it_hint
   assert process.returncode == 0, process.stdout + process.stderr
   lines = process.stdout.splitlines()
   assert f"lock check: 2 artifacts match {lock}" in lines
-  assert "lock check: 10 locked artifacts outside this selection were not checked" in lines
+  assert "lock check: 16 locked artifacts outside this selection were not checked" in lines
   process = regeneration_runs.run(
     checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}"
   )
   assert process.returncode == 0, process.stdout + process.stderr
-  assert f"lock {lock} unchanged (2 artifacts of this run, 10 others kept)" in process.stdout
+  assert f"lock {lock} unchanged (2 artifacts of this run, 16 others kept)" in process.stdout
   assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
 
   # An intended change to a selected artifact: the check names it, the update fixes it alone.
@@ -329,14 +329,14 @@ def test_the_documented_subset_check_checks_its_selection_and_the_update_it_hint
     checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}"
   )
   assert process.returncode == 0, process.stdout + process.stderr
-  assert f"wrote lock {lock} (2 artifacts of this run, 10 others kept)" in process.stdout
+  assert f"wrote lock {lock} (2 artifacts of this run, 16 others kept)" in process.stdout
   assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
 
   process = regeneration_runs.run(
     checkpoint_dir_075_96, output_dir, *flags, f"--update_lock={lock}", "--prune_lock"
   )
   assert process.returncode == 0, process.stdout + process.stderr
-  assert f"wrote lock {lock} (2 artifacts of this run; 10 others removed by --prune_lock)" in (
+  assert f"wrote lock {lock} (2 artifacts of this run; 16 others removed by --prune_lock)" in (
     process.stdout
   )
   pruned = json.loads(lock.read_text())["artifacts"]
@@ -600,8 +600,8 @@ def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
   )
   # The card's measured figures (float kernels) are left out of the digest the lock keeps.
   card = static = (output_dir / entry["card"]["path"]).read_text()
-  assert card.count(model_card.MEASURED_BEGIN) == 2  # the LiteRT and the ONNX figures
-  for _ in range(2):
+  assert card.count(model_card.MEASURED_BEGIN) == 3  # the LiteRT, ONNX and TF.js figures
+  for _ in range(3):
     start, end = static.index(model_card.MEASURED_BEGIN), static.index(model_card.MEASURED_END)
     static = static[:start] + static[end + len(model_card.MEASURED_END) :]
   assert locked["card_sha256"] == hashlib.sha256(static.encode()).hexdigest()
