@@ -27,6 +27,19 @@ class LoadError(errors.Failure):
   """An export that cannot be loaded or run; the message is one line naming its path."""
 
 
+def check_model_file(path: str) -> None:
+  """LoadError unless `path` is a file (without reading it): a file format's `check`."""
+  if not os.path.isfile(path):
+    raise LoadError(f"{path}: model file not found")
+
+
+def read_model_file(path: str) -> bytes:
+  """The bytes of the model file `path`; LoadError if there is none."""
+  check_model_file(path)
+  with open(path, "rb") as stored:
+    return stored.read()
+
+
 @dataclasses.dataclass(frozen=True)
 class Loaded:
   """An export loaded on its own, as verification and classification run it."""

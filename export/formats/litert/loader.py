@@ -6,8 +6,6 @@ how the model is run here (the SavedModel's [0, 1] input) or its output width is
 one line naming the file and the field, and a classifier's packed labels become its labels.
 A bare file loads as it is."""
 
-import os
-
 import numpy as np
 
 from export.base import errors
@@ -15,18 +13,12 @@ from export.formats import format as format_lib
 from export.formats.litert import converter
 from export.formats.litert import metadata_reader
 
-
-def check(path: str) -> None:
-  """LoadError unless `path` is a file (without loading it)."""
-  if not os.path.isfile(path):
-    raise format_lib.LoadError(f"{path}: model file not found")
+check = format_lib.check_model_file
 
 
 def load(path: str) -> format_lib.Loaded:
   """The LiteRT model in `path`; LoadError (one line) if it is not one."""
-  check(path)
-  with open(path, "rb") as stored:
-    model = stored.read()
+  model = format_lib.read_model_file(path)
   try:
     interpreter = converter.make_interpreter(model)
   except (RuntimeError, ValueError) as error:

@@ -2,26 +2,18 @@
 and classification run it. Its weights are constants under no TF-Slim name: verification
 compares its outputs only."""
 
-import os
-
 import numpy as np
 
 from export.base import errors
 from export.formats import format as format_lib
 from export.formats.onnx import model as onnx_model
 
-
-def check(path: str) -> None:
-  """LoadError unless `path` is a file (without loading it)."""
-  if not os.path.isfile(path):
-    raise format_lib.LoadError(f"{path}: model file not found")
+check = format_lib.check_model_file
 
 
 def load(path: str) -> format_lib.Loaded:
   """The ONNX model in `path`; LoadError (one line) if ONNX Runtime cannot load it."""
-  check(path)
-  with open(path, "rb") as stored:
-    model = stored.read()
+  model = format_lib.read_model_file(path)
   try:
     session = onnx_model.session(model)
   except Exception as error:  # pylint: disable=broad-except  (ONNX Runtime's own exceptions)
