@@ -119,7 +119,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
   committed = ROOT / "tests" / "regeneration.lock.json"  # also has mobilenet_v2_0.35_128
   with pytest.raises(
     sources.SourceError,
-    match="differs from the lock in 9 places, first "
+    match="differs from the lock in 15 places, first "
     "google/imagenet/mobilenet_v2_035_128/classification/4: in the lock",
   ):
     publish.prepare(
@@ -134,7 +134,7 @@ def test_a_manifest_that_differs_from_the_lock_is_refused(hub_dir, tmp_path):
       hub_dir=str(hub_dir), owner="team", lock=str(own), output_dir=str(tmp_path / "out")
     )
   )
-  assert len(plan.versions) == 9  # 2 SavedModel versions, 4 LiteRT, 2 ONNX models, 1 Keras file
+  assert len(plan.versions) == 12  # 2 SavedModel versions, 4 LiteRT, 2 ONNX, 3 TF.js, 1 Keras
 
 
 def test_upload_publishes_hub_versions_4_then_5_as_kaggle_versions_1_and_2(
