@@ -22,6 +22,7 @@ from export.base import versions
 from export.core import checkpoint
 from export.core import options as options_lib
 from export.formats import beside
+from export.formats import registry
 
 FLAGS = flags.FLAGS
 
@@ -108,11 +109,16 @@ def main(argv) -> None:
     f"{options.spec.image_size} {options.spec.module_type} version {options.version} to "
     f"{os.path.abspath(result.export_dir)}"
   )
-  for written in (made for by_type in result.written.values() for made in by_type):
-    print(
-      f"wrote {written.path} ({written.model_type}, {written.size_bytes / 1e6:.2f} MB; "
-      f"{written.summary()})"
-    )
+  for name, by_type in result.written.items():
+    companion_suffix = registry.by_name(name).companion_suffix
+    for written in by_type:
+      if companion_suffix and written.path.endswith(companion_suffix):  # ONNX's test vectors
+        print(f"wrote {written.path} (test vectors of the {written.model_type} model)")
+        continue
+      print(
+        f"wrote {written.path} ({written.model_type}, {written.size_bytes / 1e6:.2f} MB; "
+        f"{written.summary()})"
+      )
 
 
 def run() -> None:

@@ -27,7 +27,6 @@ from absl import flags
 
 from benchmarking import tfjs as tfjs_benchmark  # beside this script
 from export.base import probe_images
-from export.core import images as images_lib
 from export.formats.tfjs import node as tfjs_node
 from export.formats.tfjs import server as tfjs_server
 from export.testing import synthetic_checkpoint
@@ -56,6 +55,8 @@ def saved_model_latency(export_dir: str, image, repeats: int) -> float:
 
 
 def measure_variant(multiplier: float, size: int, work: pathlib.Path, screenshot) -> dict:
+  from export.core import images as images_lib  # pylint: disable=g-import-not-at-top  # TensorFlow
+
   prefix = synthetic_checkpoint.write_checkpoint(str(work / "checkpoint"), multiplier, size)
   export_dir = str(work / "module")
   written, seconds_each = tfjs_benchmark.export(prefix, export_dir, multiplier, size)

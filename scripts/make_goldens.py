@@ -17,7 +17,6 @@ from absl import flags
 
 from export import cli
 from export.testing import synthetic_checkpoint
-from export.verification import golden
 from nets import variants
 
 DEFAULT_OUTPUT_DIR = pathlib.Path(__file__).resolve().parents[1] / "tests" / "golden"
@@ -39,6 +38,9 @@ def golden_name(spec: variants.ModelSpec, seed: int) -> str:
 
 def make_goldens(output_dir: str) -> list:
   """Writes every golden of GOLDENS into `output_dir`; returns their paths."""
+  # TensorFlow from here on: --help answers without it.
+  from export.verification import golden  # pylint: disable=g-import-not-at-top
+
   paths, checkpoints = [], {}
   with tempfile.TemporaryDirectory(prefix="make_goldens_") as scratch:
     for spec, seed in GOLDENS:

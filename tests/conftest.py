@@ -214,3 +214,32 @@ def quickstart(tmp_path_factory):
 
   directory, run = _once_per_run(tmp_path_factory, "quickstart", run)
   return directory / "checkout", run
+
+
+@pytest.fixture(scope="session")
+def fresh_process_export(tmp_path_factory, synthetic_checkpoint_075_96):
+  """(export_dir, CompletedProcess) of the export binary run once per run in a fresh process
+  with one thread and without oneDNN (TF_NUM_INTRAOP_THREADS=1, TF_ENABLE_ONEDNN_OPTS=0),
+  every type of every format beside the SavedModel: one TensorFlow start serves each format's
+  same-bytes test (test_litert, test_onnx, test_tfjs) and the quiet binary's. Read-only."""
+  import binaries  # pylint: disable=g-import-not-at-top
+
+  from export.formats import beside  # pylint: disable=g-import-not-at-top
+
+  formats = [
+    flag
+    for fmt in beside.FORMATS
+    for flag in (f"--{fmt.export_flag}", f"--{fmt.export_flag}_types={','.join(fmt.types)}")
+  ]
+
+  def export(directory):
+    return binaries.run(
+      "export.export_saved_model",
+      f"--checkpoint_path={synthetic_checkpoint_075_96}",
+      f"--export_dir={directory / 'module'}",
+      *formats,
+      environment={"TF_NUM_INTRAOP_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0"},
+    )
+
+  directory, run = _once_per_run(tmp_path_factory, "fresh_process_export", export)
+  return str(directory / "module"), run

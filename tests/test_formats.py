@@ -1,9 +1,11 @@
 """What every format promises, checked once per format (and module type) of the registry.
 
 Writing: the file appears whole or not at all (an interrupt places nothing and leaves the old
-file), an existing one is replaced only with --overwrite, the umask is honoured, and a failure
-is one line that leaves nothing behind. Using: the file reproduces the SavedModel's outputs
-within its format's threshold, `export.verify` accepts the formats it checks (and refuses the
+file), an existing one is replaced only with --overwrite, the umask is honoured (the formats
+beside the SavedModel are overwritten by one export asking for them all), and a failure is one
+line that leaves nothing behind. Using: the file reproduces the SavedModel's outputs
+within its format's threshold (the files are the session's `exported` exports that each format's
+own tests read), `export.verify` accepts the formats it checks (and refuses the
 others in one line), and classify runs a classifier and refuses a feature vector in one line.
 Format-specific behaviour stays in test_export.py, test_export_keras.py, test_litert.py and
 test_onnx.py.
@@ -24,6 +26,7 @@ from export.core import checkpoint
 from export.core import images as images_lib
 from export.core import options as options_lib
 from export.core import reusable_module
+from export.formats import beside
 from export.formats import registry
 from export.formats.keras import exporter as keras_exporter
 from export.formats.litert import converter as litert_converter
@@ -97,10 +100,13 @@ WRITERS = {
   "saved_model": Writer("module", _saved_model, ("",), (reusable_module, "save")),
   "litert": Writer("module", _litert, ("", ".tflite"), (litert_converter, "convert")),
   "onnx": Writer("module", _onnx, ("", ".onnx", ".onnx.test_data"), (onnx_exporter, "convert")),
-  "tfjs": Writer("module", _tfjs, ("", ".tfjs"), (tfjs_converter, "convert")),
+  "tfjs": Writer("module", _tfjs, ("", ".tfjs"), (tfjs_converter, "convert_saved_model")),
   "keras": Writer("model.keras", _keras, ("",), (keras.saving, "save_model")),
 }
 FORMATS = [fmt.name for fmt in registry.FORMATS]
+# The formats judged against the SavedModel (which test_export.py and test_verify.py judge
+# against the TF-Slim graph itself).
+DERIVED = [name for name in FORMATS if name != registry.PRIMARY.name]
 MODULE_TYPES = ["classification", "feature_vector"]
 
 
@@ -169,24 +175,26 @@ def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
   assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)
 
 
+# The session's exports that the format's own tests read too (test_litert, test_litert_metadata,
+# test_onnx, test_tfjs): each made once per run, whichever test asks first.
+SESSION_EXPORTS = {fmt.name: fmt.export_request(fmt.types) for fmt in beside.FORMATS}
+
+
 @pytest.fixture(scope="module")
 def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
-  """`written(format, module_type)`: the path of the session's file of that format, made once
-  (the SavedModel, LiteRT and ONNX ones are the session's `exported` exports)."""
+  """`written(format, module_type)`: the path of the session's file of that format (its
+  float32 type), made once (all but the Keras file are the session's `exported` exports)."""
   keras_files = {}
 
   def path(format_name, module_type):
+    spec = variants.ModelSpec(0.75, 96, module_type)
     if format_name == "saved_model":
-      return exported(spec=variants.ModelSpec(0.75, 96, module_type)).export_dir
-    if format_name == "litert":
-      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tflite=True)
-      return result.litert_models[0].path
-    if format_name == "onnx":
-      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), onnx=True)
-      return result.written["onnx"][0].path  # the float32 model
-    if format_name == "tfjs":
-      result = exported(spec=variants.ModelSpec(0.75, 96, module_type), tfjs=True)
-      return result.written["tfjs"][0].path
+      return exported(spec=spec).export_dir
+    if format_name in SESSION_EXPORTS:
+      result = exported(spec=spec, **SESSION_EXPORTS[format_name])
+      path = registry.by_name(format_name).path_beside(result.export_dir)  # float32
+      assert path in [made.path for made in result.written[format_name]]
+      return path
     if module_type not in keras_files:
       target = tmp_path_factory.mktemp("keras") / f"{module_type}.keras"
       keras_files[module_type] = _keras(synthetic_checkpoint_075_96, target, module_type, False)
@@ -246,26 +254,63 @@ def test_an_interrupted_write_places_nothing_and_keeps_the_old_file(
   assert _tree(tmp_path) == before  # no new file, no staging directory
 
 
+# The SavedModel and the formats made beside it are written by one export, as a user asks.
+WRITTEN_TOGETHER = ("saved_model", *(fmt.name for fmt in beside.FORMATS))
+
+
+@pytest.fixture(scope="module")
+def overwritten(synthetic_checkpoint_075_96, tmp_path_factory):
+  """`overwritten(format)`: (directory, target, path, formats written there) after the feature
+  vector was written with --overwrite over an old target under umask 027, made once: one
+  export writes the formats of WRITTEN_TOGETHER, the Keras file is written alone."""
+  made = {}
+
+  def write(format_name):
+    together = format_name in WRITTEN_TOGETHER
+    group = WRITTEN_TOGETHER if together else (format_name,)
+    if group not in made:
+      directory = tmp_path_factory.mktemp("overwritten")
+      target = _old_target(directory, WRITERS[group[0]])
+      old_umask = os.umask(0o027)
+      try:
+        if together:
+          formats = {}
+          for fmt in beside.FORMATS:
+            formats.update(fmt.export_request(fmt.types[:1]))
+          written_path = _saved_model(
+            synthetic_checkpoint_075_96, target, "feature_vector", True, **formats
+          )
+        else:
+          written_path = WRITERS[format_name].write(
+            synthetic_checkpoint_075_96, target, "feature_vector", True
+          )
+      finally:
+        os.umask(old_umask)
+      made[group] = directory, target, written_path
+    directory, target, path = made[group]
+    if format_name in SESSION_EXPORTS:  # a file beside the SavedModel
+      path = registry.by_name(format_name).path_beside(path)
+    return directory, target, path, group
+
+  return write
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("format_name", FORMATS)
-def test_overwrite_replaces_the_whole_file_and_honours_the_umask(
-  format_name, synthetic_checkpoint_075_96, tmp_path
-):
+def test_overwrite_replaces_the_whole_file_and_honours_the_umask(format_name, overwritten):
   writer = WRITERS[format_name]
-  target = _old_target(tmp_path, writer)
-  old_umask = os.umask(0o027)
-  try:
-    path = writer.write(synthetic_checkpoint_075_96, target, "feature_vector", True)
-  finally:
-    os.umask(old_umask)
+  directory, target, path, together = overwritten(format_name)
   placed = sorted(writer.target + suffix for suffix in writer.placed)
-  assert sorted(os.listdir(tmp_path)) == placed  # nothing staged is left
+  everything = {
+    WRITERS[name].target + suffix for name in together for suffix in WRITERS[name].placed
+  }
+  assert set(placed) <= set(os.listdir(directory)) == everything  # nothing staged is left
   assert not (target / "old.txt").exists() if target.is_dir() else path == str(target)
   loading.load(path)  # a whole file of its format
   modes = {
     entry: stat.S_IMODE(entry.stat().st_mode)
     for name in placed
-    for entry in [tmp_path / name, *(tmp_path / name).rglob("*")]
+    for entry in [directory / name, *(directory / name).rglob("*")]
   }
   assert {mode for entry, mode in modes.items() if entry.is_dir()} <= {0o750}
   assert {mode for entry, mode in modes.items() if not entry.is_dir()} == {0o640}
@@ -300,14 +345,27 @@ def probes():
   return images
 
 
+@pytest.fixture(scope="module")
+def saved_model_outputs(written, probes):
+  """`saved_model_outputs(module_type)`: the session's SavedModel's outputs of the probes."""
+  outputs = {}
+
+  def run(module_type):
+    if module_type not in outputs:
+      outputs[module_type] = loading.load(written("saved_model", module_type)).run(probes)
+    return outputs[module_type]
+
+  return run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module_type", MODULE_TYPES)
-@pytest.mark.parametrize("format_name", FORMATS)
+@pytest.mark.parametrize("format_name", DERIVED)
 def test_outputs_agree_with_the_saved_model_within_the_formats_threshold(
-  format_name, module_type, written, probes
+  format_name, module_type, written, probes, saved_model_outputs
 ):
   fmt = registry.by_name(format_name)
-  reference = loading.load(written("saved_model", module_type)).run(probes)
+  reference = saved_model_outputs(module_type)
   outputs = loading.load(written(format_name, module_type)).run(probes)
   assert outputs.shape == reference.shape
   agreement = fmt.agreement(outputs, reference, module_type)
@@ -331,13 +389,24 @@ def test_verify_accepts_the_formats_it_checks_and_refuses_the_others(
   assert report.passed, report.first_failure
 
 
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+  return images_lib.write_example_image(str(tmp_path_factory.mktemp("photo") / "a.png"), size=150)
+
+
+@pytest.fixture(scope="module")
+def saved_model_classified(written, photo):
+  """classify's result for the photo with the session's classifier SavedModel."""
+  (result,) = classifier.classify(written("saved_model", "classification"), [photo])
+  return result
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module_type", MODULE_TYPES)
 @pytest.mark.parametrize("format_name", FORMATS)
 def test_classify_runs_a_classifier_like_the_saved_model_and_refuses_a_feature_vector(
-  format_name, module_type, written, tmp_path
+  format_name, module_type, written, photo, saved_model_classified
 ):
-  photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
   path = written(format_name, module_type)
   if module_type == "feature_vector":
     with pytest.raises(classifier.ClassifyError) as raised:
@@ -345,7 +414,7 @@ def test_classify_runs_a_classifier_like_the_saved_model_and_refuses_a_feature_v
     assert "\n" not in str(raised.value) and str(raised.value).startswith(path)
     assert "classify needs a classification" in str(raised.value)
     return
-  (reference,) = classifier.classify(written("saved_model", module_type), [photo])
+  reference = saved_model_classified
   (result,) = classifier.classify(path, [photo])
   assert result.input_size == (96, 96)
   assert [(p.class_index, p.label) for p in result.predictions] == [

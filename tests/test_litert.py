@@ -1,14 +1,14 @@
 """LiteRT models beside the SavedModel (--tflite, --tflite_types): four types, each checked.
 
-One export writes all four types from the seed-0 synthetic checkpoint; the tests read it.
+One export writes all four types from the seed-0 synthetic checkpoint; the tests read it (and
+its feature-vector twin). The same-bytes and quiet-binary tests read the run's one export by
+the binary in a fresh process (`fresh_process_export`, shared with test_onnx and test_tfjs).
 """
 # The tests look at each model's ops through the LiteRT interpreter's _get_ops_details.
 # pylint: disable=protected-access
 
 import hashlib
 import os
-import subprocess
-import sys
 
 from ai_edge_litert import interpreter as litert_interpreter
 import binaries
@@ -46,6 +46,12 @@ def litert_export(exported):
   return exported(tflite=True, tflite_types=litert.TYPES)
 
 
+@pytest.fixture(scope="module")
+def saved_model(litert_export):
+  """The export's SavedModel, loaded once for the module."""
+  return tf.saved_model.load(litert_export.export_dir)
+
+
 def _model(result, model_type) -> bytes:
   with open(litert_format.path_beside(result.export_dir, model_type), "rb") as model:
     return model.read()
@@ -80,10 +86,9 @@ def test_each_type_is_written_beside_the_saved_model(litert_export):
   assert [written.model_type for written in litert_export.litert_models] == list(litert.TYPES)
 
 
-@pytest.mark.slow
-def test_without_the_option_nothing_extra_is_written(synthetic_checkpoint_075_96, tmp_path):
-  result = _export(synthetic_checkpoint_075_96, tmp_path)
-  assert sorted(os.listdir(tmp_path)) == ["module"]
+def test_without_the_option_nothing_extra_is_written(exported):
+  result = exported()  # the session's plain export, alone in its directory
+  assert os.listdir(os.path.dirname(result.export_dir)) == ["module"]
   assert result.litert_models == []
 
 
@@ -178,36 +183,31 @@ def test_every_written_model_met_its_threshold(litert_export):
 
 
 @pytest.mark.parametrize("model_type", ["float32", "float16"])
-def test_float_models_agree_elementwise_on_unseen_photos(litert_export, model_type):
+def test_float_models_agree_elementwise_on_unseen_photos(litert_export, saved_model, model_type):
   relative = litert_format.THRESHOLDS[model_type].max_relative_difference
   images = np.stack(
     [probe_images.synthetic_photo(kind, 96, seed=99) for kind in probe_images.PHOTO_KINDS[:3]]
   )
-  want = tf.saved_model.load(litert_export.export_dir)(tf.constant(images)).numpy()
+  want = saved_model(tf.constant(images)).numpy()
   got = litert.run(_model(litert_export, model_type), images, num_threads=2)
   np.testing.assert_allclose(got, want, rtol=0, atol=relative * (1 + np.abs(want).max()))
 
 
-def test_int8_model_agrees_in_direction_on_unseen_photos(litert_export):
+def test_int8_model_agrees_in_direction_on_unseen_photos(litert_export, saved_model):
   images = np.stack(
     [probe_images.synthetic_photo(kind, 96, seed=99) for kind in probe_images.PHOTO_KINDS]
   )
-  want = tf.saved_model.load(litert_export.export_dir)(tf.constant(images)).numpy()
+  want = saved_model(tf.constant(images)).numpy()
   got = litert.run(_model(litert_export, "int8"), images)
   cosines = litert_agreement.cosine_similarities(got.astype(np.float64), want.astype(np.float64))
   assert cosines.min() >= litert_format.FULL_INTEGER.min_cosine
 
 
-@pytest.mark.slow
-def test_feature_vector_int8_model_is_checked_by_cosine(synthetic_checkpoint_075_96, tmp_path):
-  result = _export(
-    synthetic_checkpoint_075_96,
-    tmp_path,
-    spec=variants.ModelSpec(0.75, 96, "feature_vector"),
-    tflite=True,
-    tflite_types=("int8",),
+def test_feature_vector_int8_model_is_checked_by_cosine(exported):
+  result = exported(
+    spec=variants.ModelSpec(0.75, 96, "feature_vector"), tflite=True, tflite_types=litert.TYPES
   )
-  (written,) = result.litert_models
+  (written,) = [model for model in result.litert_models if model.model_type == "int8"]
   assert _io(_model(result, "int8"))[1]["shape"].tolist() == [1, 1280]
   assert written.agreement.top1_agreement is None and written.agreement.top5_overlap is None
   assert written.agreement.min_cosine >= litert_format.FULL_INTEGER.min_cosine
@@ -341,36 +341,13 @@ def test_inconsistent_options_are_refused_before_any_work(tmp_path, options, mes
 
 
 # --- determinism -------------------------------------------------------------------------
-_FRESH_PROCESS = """
-import hashlib, sys
-from export.core import options as options_lib
-from export.formats import litert
-from export.formats.saved_model import exporter as export_lib
-result = export_lib.export_saved_model(options_lib.ExportOptions(
-    checkpoint_path=sys.argv[1], export_dir=sys.argv[2], tflite=True, tflite_types=litert.TYPES))
-for written in result.litert_models:
-  print("SHA256", written.model_type, written.sha256)
-"""
-
-
 def test_bytes_are_the_same_in_a_fresh_process_with_one_thread_and_without_onednn(
-  litert_export, synthetic_checkpoint_075_96, tmp_path
+  litert_export, fresh_process_export
 ):
-  environment = dict(
-    os.environ,
-    TF_NUM_INTRAOP_THREADS="1",
-    TF_ENABLE_ONEDNN_OPTS="0",
-    PYTHONPATH=os.pathsep.join(sys.path),
-  )
-  output = subprocess.run(
-    [sys.executable, "-c", _FRESH_PROCESS, synthetic_checkpoint_075_96, str(tmp_path / "m")],
-    env=environment,
-    capture_output=True,
-    text=True,
-    check=True,
-  ).stdout
-  fresh = dict(line.split()[1:] for line in output.splitlines() if line.startswith("SHA256"))
-  assert fresh == {written.model_type: written.sha256 for written in litert_export.litert_models}
+  fresh_dir, _ = fresh_process_export  # the export binary, every type of every format
+  for written in litert_export.litert_models:
+    with open(litert_format.path_beside(fresh_dir, written.model_type), "rb") as model:
+      assert hashlib.sha256(model.read()).hexdigest() == written.sha256, written.model_type
 
 
 def test_bytes_are_the_same_when_converted_again_in_the_process(litert_export):
@@ -477,18 +454,13 @@ def test_the_quiet_filter_drops_exactly_litert_notices():
 
 
 @pytest.mark.slow
-def test_the_binaries_keep_litert_notices_for_verbose_runs(synthetic_checkpoint_075_96, tmp_path):
-  export_dir = tmp_path / "module"
-  export = binaries.run(
-    "export.export_saved_model",
-    f"--checkpoint_path={synthetic_checkpoint_075_96}",
-    f"--export_dir={export_dir}",
-    "--tflite",
-    "--tflite_types=float32,int8",
-  )
+def test_the_binaries_keep_litert_notices_for_verbose_runs(fresh_process_export, tmp_path):
+  # The export binary converted and checked every type (so every notice was printed): quiet.
+  export_dir, export = fresh_process_export
   assert export.returncode == 0, export.stderr
   assert export.stderr == ""
-  assert sorted(os.listdir(tmp_path)) == ["module", "module.int8.tflite", "module.tflite"]
+  listed = os.listdir(os.path.dirname(export_dir))
+  assert sorted(name for name in listed if name.endswith(".tflite")) == ALL_FILES[1:]
   photo = images_lib.write_example_image(str(tmp_path / "photo.png"), size=150)
   runs = {
     verbosity: binaries.start(

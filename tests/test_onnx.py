@@ -1,7 +1,9 @@
 """ONNX models beside the SavedModel: checked, in agreement, with test vectors, same bytes.
 
 The session's 0.75/96 classifier export with both types beside it (`--onnx
---onnx_types=float32,int8`) is made once; the tests read that. Checks of the files use stock tooling only (onnx, onnxruntime).
+--onnx_types=float32,int8`) is made once; the tests read that (and its feature-vector twin, and
+the run's one export by the binary in a fresh process, `fresh_process_export`, for the same
+bytes). Checks of the files use stock tooling only (onnx, onnxruntime).
 """
 
 import hashlib
@@ -56,6 +58,24 @@ def onnx_models(exported):
   """(export_dir, [Written]) of the session's classifier export with both types beside it."""
   result = exported(onnx=True, onnx_types=onnx_export.TYPES)
   return result.export_dir, _models(result)
+
+
+@pytest.fixture(scope="module")
+def network(exported):
+  """The folded network of the session's classifier."""
+  return litert_network.fold(exported().restored.values, 0.75, "classification")
+
+
+@pytest.fixture(scope="module")
+def converted(network) -> bytes:
+  """The float32 ModelProto of `network` (serialized), converted once for the module."""
+  return onnx_model.serialize(onnx_model.convert(network, 96))
+
+
+@pytest.fixture
+def float_model(converted):
+  """A fresh copy of the converted float32 model: a test may change it."""
+  return onnx.ModelProto.FromString(converted)
 
 
 def _read(path) -> bytes:
@@ -125,10 +145,9 @@ def test_int8_model_is_qdq_with_per_channel_int8_weights_and_uint8_activations(o
   )
 
 
-def test_float32_weights_are_the_exactly_folded_ones_bit_for_bit(exported):
+def test_float32_weights_are_the_exactly_folded_ones_bit_for_bit(network, float_model):
   # No TensorFlow float kernel reached the file: every Conv and Gemm weight is a folded one.
-  network = litert_network.fold(exported().restored.values, 0.75, "classification")
-  model = onnx_model.convert(network, 96)
+  model = float_model
   values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
   units = [unit for layer in network.layers for unit in layer.units]
   convs = [node for node in model.graph.node if node.op_type == "Conv"]
@@ -145,11 +164,20 @@ def test_float32_weights_are_the_exactly_folded_ones_bit_for_bit(exported):
 
 
 # --- agreement ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def saved_model_outputs(onnx_models):
+  """The export's SavedModel's outputs of the probe images, computed once for the module."""
+  _, probes = probe_images.probe_batch(96)
+  return tf.saved_model.load(onnx_models[0])(tf.constant(probes)).numpy()
+
+
 @pytest.mark.parametrize("batch_size", [1, 5])
-def test_float32_model_agrees_with_the_saved_model_at_two_batch_sizes(onnx_models, batch_size):
+def test_float32_model_agrees_with_the_saved_model_at_two_batch_sizes(
+  onnx_models, saved_model_outputs, batch_size
+):
   export_dir, _ = onnx_models
   _, probes = probe_images.probe_batch(96)
-  want = tf.saved_model.load(export_dir)(tf.constant(probes)).numpy()
+  want = saved_model_outputs
   path = onnx_export.path_beside(export_dir)
   got = np.concatenate(
     [_stock_run(path, probes[start : start + batch_size]) for start in range(0, 16, batch_size)]
@@ -176,8 +204,10 @@ def test_a_shortfall_at_either_batch_size_is_the_one_recorded_and_checked():
   assert onnx_export.worst({1: off, 8: close}) is off
 
 
-def test_feature_vector_models_are_checked_and_named(synthetic_checkpoint_075_96, tmp_path):
-  _, written = _write(synthetic_checkpoint_075_96, tmp_path, "feature_vector")
+def test_feature_vector_models_are_checked_and_named(exported):
+  features = variants.ModelSpec(0.75, 96, "feature_vector")
+  written = _models(exported(spec=features, onnx=True, onnx_types=onnx_export.TYPES))
+  assert [model.model_type for model in written] == ["float32", "int8"]
   for model in written:
     (output,) = onnx.load(model.path).graph.output
     assert output.name == "feature_vector"
@@ -186,6 +216,7 @@ def test_feature_vector_models_are_checked_and_named(synthetic_checkpoint_075_96
   assert written[0].agreement.max_relative_difference <= 1e-5
 
 
+@pytest.mark.slow
 def test_a_model_short_of_its_threshold_is_refused_and_nothing_is_written(
   synthetic_checkpoint_075_96, tmp_path, monkeypatch
 ):
@@ -220,8 +251,7 @@ def test_test_vectors_check_the_model_with_stock_tooling(onnx_models, model_type
     assert cosines.min() >= 0.9
 
 
-def test_test_vectors_are_the_exact_networks_outputs_of_named_probes(onnx_models, exported):
-  network = litert_network.fold(exported().restored.values, 0.75, "classification")
+def test_test_vectors_are_the_exact_networks_outputs_of_named_probes(onnx_models, network):
   names, probes = probe_images.probe_batch(96)
   images = probes[[names.index("landscape"), names.index("gradient_colour")]]
   data_set = os.path.join(onnx_export.test_data_dir(onnx_models[1][0].path), "test_data_set_0")
@@ -235,9 +265,10 @@ def test_test_vectors_are_the_exact_networks_outputs_of_named_probes(onnx_models
 
 
 # --- int8 calibration --------------------------------------------------------------------
-def test_every_activation_gets_its_exact_range_and_a_misaligned_graph_is_refused(exported):
-  network = litert_network.fold(exported().restored.values, 0.75, "classification")
-  model = onnx_model.convert(network, 96)
+def test_every_activation_gets_its_exact_range_and_a_misaligned_graph_is_refused(
+  network, float_model
+):
+  model = float_model
   ranges = litert_network.activation_ranges(network, litert_calibration.default_images(96, [1]))
   by_tensor = onnx_quantize.tensor_ranges(model, network.op_kinds, ranges)
   assert by_tensor["inputs"] == (0.0, 1.0) and by_tensor["Transpose_0"] == (-1.0, 1.0)
@@ -247,11 +278,10 @@ def test_every_activation_gets_its_exact_range_and_a_misaligned_graph_is_refused
     onnx_quantize.tensor_ranges(model, network.op_kinds[:3] + network.op_kinds[4:], ranges[1:])
 
 
-def test_assigned_ranges_are_the_ranges_the_float_model_computes(exported):
+def test_assigned_ranges_are_the_ranges_the_float_model_computes(network, float_model):
   # Ranges are assigned to tensors by walking the graph: each must be the range that tensor
   # takes when ONNX Runtime runs the float32 model, up to float32 rounding.
-  network = litert_network.fold(exported().restored.values, 0.75, "classification")
-  model = onnx_model.convert(network, 96)
+  model = float_model
   images = litert_calibration.default_images(96, seeds=[1])
   by_tensor = onnx_quantize.tensor_ranges(
     model, network.op_kinds, litert_network.activation_ranges(network, images)
@@ -305,50 +335,19 @@ def test_normalized_bytes_do_not_depend_on_the_converters_names_or_order(exporte
   assert onnx_model.serialize(normalized) == onnx_model.serialize(model)
 
 
-_FRESH_PROCESS = """
-import sys
-from export.core import options
-from export.formats.saved_model import exporter
-result = exporter.export_saved_model(
-  options.ExportOptions(sys.argv[1], sys.argv[2], onnx=True, onnx_types=("float32", "int8"))
-)
-for written in result.written["onnx"]:
-  print("SHA256", written.path[len(sys.argv[2]):], written.sha256)
-"""
-
-
-@pytest.mark.slow
 def test_bytes_are_the_same_in_a_fresh_process_with_one_thread_and_without_onednn(
-  onnx_models, exported, synthetic_checkpoint_075_96, tmp_path
+  onnx_models, fresh_process_export
 ):
-  export_dir = str(tmp_path / "module")
-  environment = dict(
-    os.environ,
-    TF_NUM_INTRAOP_THREADS="1",
-    TF_ENABLE_ONEDNN_OPTS="0",
-    PYTHONPATH=os.pathsep.join(sys.path),
-  )
-  output = subprocess.run(
-    [sys.executable, "-c", _FRESH_PROCESS, synthetic_checkpoint_075_96, export_dir],
-    env=environment,
-    capture_output=True,
-    text=True,
-    check=True,
-  ).stdout
-  fresh = dict(line.split()[1:] for line in output.splitlines() if line.startswith("SHA256"))
-  assert sorted(fresh) == [".int8.onnx", ".int8.onnx.test_data", ".onnx", ".onnx.test_data"]
-  assert fresh == {
-    written.path[len(onnx_models[0]) :]: written.sha256
-    for written in exported(onnx=True, onnx_types=onnx_export.TYPES).written["onnx"]
-  }
-  for model in onnx_models[1]:
+  fresh_dir, _ = fresh_process_export  # the export binary, every type of every format
+  export_dir, models = onnx_models
+  for model in models:
+    relative = model.path[len(export_dir) :]
+    assert _read(fresh_dir + relative) == _read(model.path), relative
+    vectors = os.path.join(relative + ".test_data", "test_data_set_0")
+    assert sorted(os.listdir(fresh_dir + vectors)) == sorted(os.listdir(export_dir + vectors))
     for name in ("input_0.pb", "output_0.pb"):
-      relative = os.path.join(
-        os.path.basename(onnx_export.test_data_dir(model.path)), "test_data_set_0", name
-      )
-      assert _read(os.path.join(tmp_path, relative)) == _read(
-        os.path.join(os.path.dirname(model.path), relative)
-      )
+      path = os.path.join(vectors, name)
+      assert _read(fresh_dir + path) == _read(export_dir + path), path
 
 
 # --- the model card's snippet --------------------------------------------------------------

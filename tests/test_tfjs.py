@@ -1,7 +1,8 @@
 """TF.js graph models beside the SavedModel: converted reproducibly, judged by tfjs in Node.
 
-One conversion of the session's seed-0 0.75/96 classifier writes the three weight types beside
-a copy of its SavedModel; the tests read them. Node runs `@tensorflow/tfjs` 4.22.0 (cpu and
+The session's export of the seed-0 0.75/96 classifier with the three weight types beside it is
+made once; the tests read it (and the run's one export by the binary in a fresh process,
+`fresh_process_export`, for the same bytes). Node runs `@tensorflow/tfjs` 4.22.0 (cpu and
 wasm backends) from tfjs/node_modules, which scripts/setup_tfjs.sh installs.
 """
 
@@ -9,8 +10,6 @@ import hashlib
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -135,41 +134,23 @@ def test_quantized_types_store_smaller_weights(written):
     assert kinds == {model_type, "int32"}, model_type  # the mean's axes stay int32
 
 
-def test_same_bytes_in_a_fresh_process_with_one_thread_and_no_onednn(
-  written, synthetic_checkpoint_075_96, tmp_path
-):
-  code = (
-    "import sys, pathlib\n"
-    "from export.formats.tfjs import converter as tfjs_converter, exporter as tfjs\n"
-    "network = tfjs.network_of_checkpoint(sys.argv[1], 0.75, 'classification')\n"
-    "for model_type in tfjs.TYPES:\n"
-    "  target = pathlib.Path(sys.argv[2], model_type)\n"
-    "  target.mkdir()\n"
-    "  for name, data in tfjs_converter.convert(network, 96, 'classification', model_type).items():\n"
-    "    (target / name).write_bytes(data)\n"
-  )
-  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0")
-  subprocess.run(
-    [sys.executable, "-c", code, synthetic_checkpoint_075_96, str(tmp_path)], env=env, check=True
-  )
+def test_same_bytes_in_a_fresh_process_with_one_thread_and_no_onednn(written, fresh_process_export):
+  fresh_dir, _ = fresh_process_export  # the export binary, every type of every format
   _, models = written
   for model_type, model in models.items():
-    assert _files(tmp_path / model_type) == _files(model.path), model_type
+    assert _files(tfjs.dir_beside(fresh_dir, model_type)) == _files(model.path), model_type
 
 
 # --- judged in Node ----------------------------------------------------------------------
 @pytest.mark.parametrize("module_type", ["classification", "feature_vector"])
-def test_node_cpu_and_wasm_agree_with_the_saved_model(
-  module_type, written, exported, synthetic_checkpoint_075_96, tmp_path
-):
-  export_dir = exported(spec=variants.ModelSpec(0.75, 96, module_type)).export_dir
-  model_dir = tmp_path
+def test_node_cpu_and_wasm_agree_with_the_saved_model(module_type, written, exported):
   if module_type == "classification":
-    model_dir = written[1]["float32"].path
-  else:
-    network = tfjs.network_of_checkpoint(synthetic_checkpoint_075_96, 0.75, module_type)
-    for name, data in tfjs_converter.convert(network, 96, module_type, "float32").items():
-      (tmp_path / name).write_bytes(data)
+    export_dir, model_dir = written[0], written[1]["float32"].path
+  else:  # the session's feature-vector export with every type, as test_formats reads it
+    result = exported(
+      spec=variants.ModelSpec(0.75, 96, module_type), tfjs=True, tfjs_types=tfjs.TYPES
+    )
+    export_dir, model_dir = result.export_dir, result.written["tfjs"][0].path
   _, probes = probe_images.probe_batch(96)
   reference = litert.reference_outputs(export_dir, probes)
   runs = tfjs_node.run(str(model_dir), probes, backends=("cpu", "wasm"))

@@ -7,7 +7,8 @@ formats made beside it), `keras` (the Keras 3 file), `litert` (the LiteRT models
 types: converter, network, calibration, metadata), `onnx` (the ONNX models and their test
 vectors: exporter, model, quantize, loader), `tfjs` (the TF.js graph models, run in Node), and
 `agreement` (a format's outputs against the SavedModel's); `beside` checks what an export asks
-of the formats made beside it. Each package's `__init__` declares its format without importing
+of the formats made beside it, and `beside_inputs` is what they are converted from, computed
+once per export. Each package's `__init__` declares its format without importing
 TensorFlow.
 docs/architecture.md says how to add a format.
 

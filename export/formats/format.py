@@ -101,10 +101,11 @@ class Format:
   writer: str = ""
   # A format made with the SavedModel (`made_with="saved_model"`) is asked for by the export
   # binary's `--<export_flag>` and `--<export_flag>_types`, which fill the ExportOptions fields of
-  # the same names. `beside_writer` is the module defining `convert_beside(root, saved_model_dir,
-  # export_dir, types, calibration_images, hub_version) -> [(written, content)]`: each file
-  # converted and checked, nothing written; `content` is a file's bytes, or {relative path:
-  # bytes} for a directory. The types in `calibrated_types` are calibrated on images.
+  # the same names. `beside_writer` is the module defining `convert_beside(inputs, export_dir,
+  # types, hub_version) -> [(written, content)]`: each file converted from the shared
+  # `inputs` (export/formats/beside_inputs.py) and checked, nothing written; `content` is a
+  # file's bytes, or {relative path: bytes} for a directory. The types in `calibrated_types`
+  # are calibrated on images.
   export_flag: str = ""
   beside_writer: str = ""
   calibrated_types: tuple = ()
@@ -131,10 +132,10 @@ class Format:
       return ()
     return tuple(getattr(options, f"{self.export_flag}_types"))
 
-  def convert_beside(self, root, saved_model_dir: str, export_dir: str, types, **options) -> list:
-    """[(written, content)] of each type, converted from `root` and checked; writes nothing."""
+  def convert_beside(self, inputs, export_dir: str, types, **options) -> list:
+    """[(written, content)] of each type, converted from `inputs` and checked; writes nothing."""
     module = importlib.import_module(self.beside_writer)
-    return module.convert_beside(root, saved_model_dir, export_dir, types, **options)
+    return module.convert_beside(inputs, export_dir, types, **options)
 
   def describe(self, kind: str = "") -> str:
     return self.title.format(kind=kind or self.types[0])

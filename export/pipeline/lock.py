@@ -15,18 +15,19 @@ from typing import Optional
 
 from export.base import errors
 from export.base import files
-from export.formats import registry
+from export.formats import beside
 from export.pipeline import manifest as manifest_lib
 from export.pipeline import records
 from export.pipeline import report
 
 LOCK_FORMAT = "mobilenet_v2_hub_regeneration_lock"
-# The formats made with a module version (LiteRT): a module version's card lists their files, so
-# the card's digest and theirs depend on whether they were selected.
-BESIDE = tuple(fmt for fmt in registry.FORMATS if fmt.made_with)
-SELECTION_DEPENDENT = ("card_sha256",) + tuple(manifest_lib.locked_field(f.name) for f in BESIDE)
+# A module version's card lists the files of the formats made beside it, so the card's digest
+# and theirs depend on whether those formats were selected.
+SELECTION_DEPENDENT = ("card_sha256",) + tuple(
+  manifest_lib.locked_field(fmt.name) for fmt in beside.FORMATS
+)
 # "LiteRT and ONNX and TF.js": their names in the messages about those digests
-BESIDE_LABELS = " and ".join(fmt.label for fmt in BESIDE)
+BESIDE_LABELS = " and ".join(fmt.label for fmt in beside.FORMATS)
 
 
 class LockError(errors.Failure):
@@ -75,7 +76,7 @@ def _same_form(entry: dict, selected_beside: tuple) -> bool:
   them."""
   return all(
     (manifest_lib.locked_field(fmt.name) in entry) == (fmt.name in selected_beside)
-    for fmt in BESIDE
+    for fmt in beside.FORMATS
   )
 
 

@@ -39,12 +39,10 @@ from typing import Sequence
 import numpy as np
 
 from export.base import errors
-from export.base import probe_images
 from export.base import versions
 from export.formats import agreement as litert_agreement
 from export.formats import format as format_lib
 from export.formats import litert as litert_format
-from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import network as litert_network
 
@@ -198,32 +196,27 @@ def _from_output(output: np.ndarray, details: dict) -> np.ndarray:
 
 # --- the export's LiteRT models ----------------------------------------------------------
 def convert_beside(
-  root,
-  saved_model_dir: str,
+  inputs,
   export_dir: str,
   model_types: Sequence[str] = DEFAULT_TYPES,
-  calibration_images: Optional[np.ndarray] = None,
   thresholds: Optional[dict] = None,
   hub_version: int = versions.LATEST_VERSION,
 ) -> list:
-  """Converts `root` to each type and checks every model: (WrittenModel, bytes) each.
+  """Converts the module of `inputs` (export/formats/beside_inputs.py) to each type and checks
+  every model: (WrittenModel, bytes) each.
 
-  The SavedModel in `saved_model_dir` (the staged one: the exporter places it together with
-  these files) is the reference; the models are named beside `export_dir`. Full-integer
-  types are calibrated on `calibration_images` (float32 [N, S, S, 3] in [0, 1], e.g. from
-  `litert_calibration.images_from_directory`) or else on the generated default set. Raises
+  The SavedModel `inputs` names (the staged one: the exporter places it together with these
+  files) is the reference; the models are named beside `export_dir`. Full-integer types are
+  calibrated with the ranges of `inputs` (its calibration images, e.g. from
+  `litert_calibration.images_from_directory`, or else the generated default set). Raises
   AgreementError when a model falls short of its threshold (`litert_format.THRESHOLDS`,
   or `thresholds` {type: Threshold}). Writes nothing. Each model carries its TFLite Model
   Metadata (`litert_metadata`), which names `hub_version`.
   """
-  network = network_of(root)
-  ranges = None
-  if any(model_type in FULL_INTEGER_TYPES for model_type in model_types):
-    if calibration_images is None:
-      calibration_images = litert_calibration.default_images(root.image_size)
-    ranges = litert_network.activation_ranges(network, calibration_images)
-  _, probes = probe_images.probe_batch(root.image_size)
-  reference = reference_outputs(saved_model_dir, probes)
+  network, root = inputs.network, inputs.root
+  full_integer = any(model_type in FULL_INTEGER_TYPES for model_type in model_types)
+  ranges = inputs.ranges if full_integer else None
+  probes, reference = inputs.probes, inputs.reference
   checked = []
   for model_type in model_types:
     errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection

@@ -39,8 +39,6 @@ from export.base import versions
 from export.formats import agreement as agreement_lib
 from export.formats import format as format_lib
 from export.formats import onnx as onnx_format
-from export.formats.litert import calibration as litert_calibration
-from export.formats.litert import converter as litert
 from export.formats.litert import network as litert_network
 from export.formats.onnx import model as onnx_model
 from export.formats.onnx import quantize as onnx_quantize
@@ -68,16 +66,29 @@ def test_data_dir(model_path: str) -> str:
   return model_path + onnx_format.TEST_DATA_SUFFIX
 
 
-def convert(network, image_size: int, model_type: str, ranges: Optional[np.ndarray] = None):
-  """The serialized model of one type; int8 needs `activation_ranges` of the network."""
-  float_model = onnx_model.convert(network, image_size)
+def convert(
+  network,
+  image_size: int,
+  model_type: str,
+  ranges: Optional[np.ndarray] = None,
+  float_model=None,
+):
+  """The serialized model of one type; int8 needs `activation_ranges` of the network.
+
+  `float_model` is the network's float32 ModelProto (`onnx_model.convert`), when an export of
+  several types has converted it once for all; it is not changed.
+  """
+  if float_model is None:
+    float_model = onnx_model.convert(network, image_size)
   if model_type == "float32":
     return onnx_model.serialize(float_model)
   if model_type != "int8":
     raise ValueError(f"unknown ONNX model type {model_type!r}; expected one of {TYPES}")
   if ranges is None:
     raise ValueError("an int8 model needs the activation ranges of its calibration")
-  return onnx_model.serialize(onnx_quantize.quantize(float_model, network.op_kinds, ranges))
+  unquantized = type(float_model)()
+  unquantized.CopyFrom(float_model)  # the quantizer's preparation may change what it is given
+  return onnx_model.serialize(onnx_quantize.quantize(unquantized, network.op_kinds, ranges))
 
 
 def test_data(network, image_size: int) -> dict:
@@ -136,42 +147,34 @@ def _tree_digest(content: dict) -> str:
 
 
 def convert_beside(
-  root,
-  saved_model_dir: str,
+  inputs,
   export_dir: str,
   model_types: Sequence[str] = DEFAULT_TYPES,
-  calibration_images: Optional[np.ndarray] = None,
-  thresholds: Optional[dict] = None,
   hub_version: int = versions.LATEST_VERSION,
+  thresholds: Optional[dict] = None,
 ) -> list:
-  """Converts `root` to each type and checks every model; writes nothing.
-
-  [(Written, content)]: each model (its bytes), then its test-vector directory ({relative
-  path: bytes}), named beside `export_dir`. As LiteRT's `convert_beside`: the SavedModel in
-  `saved_model_dir` is the reference, int8 is calibrated on `calibration_images` (default:
-  `litert_calibration.default_images`), and AgreementError is raised for a model short of its
-  threshold (THRESHOLDS, or `thresholds`) at either batch size. The models carry no hub
-  version: the one file serves versions 4 and 5 alike.
+  """[(Written, content)] of each type and of its test vectors (content: the model's bytes, or
+  {relative path: bytes}), named beside `export_dir`. As LiteRT's `convert_beside`: the
+  SavedModel `inputs` names (export/formats/beside_inputs.py) is the reference, int8 is
+  calibrated with its ranges (LiteRT's), and AgreementError is raised for a model short of its
+  threshold (THRESHOLDS, or `thresholds`) at either batch size. The models carry no hub version:
+  the one file serves versions 4 and 5 alike.
   """
   del hub_version
-  network = litert.network_of(root)
-  ranges = None
-  if "int8" in model_types:
-    if calibration_images is None:
-      calibration_images = litert_calibration.default_images(root.image_size)
-    ranges = litert_network.activation_ranges(network, calibration_images)
-  _, probes = probe_images.probe_batch(root.image_size)
-  reference = litert.reference_outputs(saved_model_dir, probes)
-  vectors = test_data(network, root.image_size)
+  network, image_size = inputs.network, inputs.image_size
+  ranges = inputs.ranges if "int8" in model_types else None
+  probes, reference = inputs.probes, inputs.reference
+  float_model = onnx_model.convert(network, image_size)  # once: int8 quantizes it
+  vectors = test_data(network, image_size)
   vectors_size = sum(len(data) for data in vectors.values())
   checked = []
   for model_type in model_types:
     errors.raise_if_interrupted()  # one lost inside TensorFlow's garbage collection
     path = path_beside(export_dir, model_type)
-    model = convert(network, root.image_size, model_type, ranges)
+    model = convert(network, image_size, model_type, ranges, float_model)
     check(model, path)
     threshold = (thresholds or {}).get(model_type) or THRESHOLDS[model_type]
-    agreement = worst(measure(model_type, model, probes, reference, root.module_type, threshold))
+    agreement = worst(measure(model_type, model, probes, reference, inputs.module_type, threshold))
     agreement_lib.check(agreement, path)
     digest = hashlib.sha256(model).hexdigest()
     checked.append((format_lib.Written(model_type, path, len(model), digest, agreement), model))

@@ -19,6 +19,7 @@ from export.core import labels
 from export.core import options as options_lib
 from export.core import reusable_module
 from export.formats import beside
+from export.formats import beside_inputs
 from export.formats.litert import calibration as litert_calibration
 
 
@@ -65,19 +66,13 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
     with timing.phase(timings, "save"):
       reusable_module.save(module, staging, signatures)
     placements, written = [(staging, export_dir)], {}
+    inputs = beside_inputs.BesideInputs(module, staging, calibration_images)
     for fmt in beside.FORMATS:
       types = fmt.requested_types(options)
       if not types:
         continue
       with timing.phase(timings, fmt.export_flag):
-        converted = fmt.convert_beside(
-          module,
-          staging,
-          export_dir,
-          types,
-          calibration_images=calibration_images,
-          hub_version=version.number,
-        )
+        converted = fmt.convert_beside(inputs, export_dir, types, hub_version=version.number)
       for made, content in converted:
         staged = os.path.join(scratch, os.path.basename(made.path))  # beside `staging`
         _stage(staged, content)

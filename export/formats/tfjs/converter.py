@@ -23,11 +23,13 @@ Weight types (activations and compute are float32 in every case):
   uint8    each weight tensor affinely quantized to 256 levels (the converter's own scheme,
            NumPy arithmetic): a quarter of the size
 
-`convert` returns the files ({name: bytes}); `model.json` is rewritten canonically (sorted
-keys, compact, without TensorFlow's internal node attributes), since the converter's key order
-and grappler's annotations vary between runs.
+`convert` returns the files ({name: bytes}); an export of several types saves the network once
+(`serving_saved_model`) and converts it per type (`convert_saved_model`). `model.json` is
+rewritten canonically (sorted keys, compact, without TensorFlow's internal node attributes),
+since the converter's key order and grappler's annotations vary between runs.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -109,16 +111,29 @@ def convert(
   network: litert_network.FoldedNetwork, image_size: int, module_type: str, model_type: str
 ) -> dict:
   """{file name: bytes} of the TF.js graph model of one weight type; model.json canonical."""
-  if model_type not in TYPES:
-    raise ValueError(f"unknown TF.js weight type {model_type!r}; expected one of {TYPES}")
+  with serving_saved_model(network, image_size, module_type) as saved_model_dir:
+    return convert_saved_model(saved_model_dir, model_type)
+
+
+@contextlib.contextmanager
+def serving_saved_model(network: litert_network.FoldedNetwork, image_size: int, module_type: str):
+  """A scratch SavedModel of `serving_module`, what the converter reads: saved once for all the
+  weight types of an export, removed on exit."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  conversion = converter_module()
   module, signatures = serving_module(network, image_size, module_type)
   with tempfile.TemporaryDirectory(prefix="tfjs-conversion.") as scratch:
     saved_model_dir = os.path.join(scratch, "saved_model")
-    output_dir = os.path.join(scratch, "tfjs")
     tf.saved_model.save(module, saved_model_dir, signatures=signatures)
+    yield saved_model_dir
+
+
+def convert_saved_model(saved_model_dir: str, model_type: str) -> dict:
+  """`convert` of a `serving_saved_model`."""
+  if model_type not in TYPES:
+    raise ValueError(f"unknown TF.js weight type {model_type!r}; expected one of {TYPES}")
+  conversion = converter_module()
+  with tempfile.TemporaryDirectory(prefix="tfjs-conversion.") as output_dir:
     conversion.convert_tf_saved_model(
       saved_model_dir,
       output_dir,

@@ -24,13 +24,11 @@ import numpy as np
 
 from export.base import errors
 from export.base import files
-from export.base import probe_images
 from export.base import versions
 from export.core import checkpoint
 from export.formats import agreement as agreement_lib
 from export.formats import format as format_lib
 from export.formats import tfjs as tfjs_format
-from export.formats.litert import converter as litert
 from export.formats.litert import network as litert_network
 from export.formats.tfjs import converter as tfjs_converter
 from export.formats.tfjs import node as tfjs_node
@@ -77,60 +75,48 @@ def write_model(model: dict, directory: str) -> None:
 
 
 def convert_beside(
-  root,
-  saved_model_dir: str,
+  inputs,
   export_dir: str,
   model_types: Sequence[str] = DEFAULT_TYPES,
-  calibration_images: Optional[np.ndarray] = None,
   hub_version: int = versions.LATEST_VERSION,
   thresholds: Optional[dict] = None,
 ) -> list:
-  """[(Written, {file name: bytes})] of each weight type of a module built by
-  `export.core.reusable_module.build`, each checked in Node; writes nothing.
+  """[(Written, {file name: bytes})] of each weight type of the module of `inputs`
+  (export/formats/beside_inputs.py), each checked in Node; writes nothing.
 
-  The SavedModel in `saved_model_dir` (the staged one) is the reference; the directories are
-  named beside `export_dir`. AgreementError when a model falls short of its threshold
-  (`THRESHOLDS`, or `thresholds` {type: Threshold}). No type is calibrated and a graph model
-  names no hub version, so `calibration_images` and `hub_version` are unused.
+  The SavedModel `inputs` names (the staged one) is the reference; the directories are named
+  beside `export_dir`. AgreementError when a model falls short of its threshold (`THRESHOLDS`,
+  or `thresholds` {type: Threshold}). A graph model names no hub version: `hub_version` is
+  unused.
   """
-  del calibration_images, hub_version
-  return convert_network(
-    litert.network_of(root),
-    root.image_size,
-    root.module_type,
-    saved_model_dir,
-    export_dir,
-    model_types,
-    thresholds,
-  )
+  del hub_version
+  with tfjs_converter.serving_saved_model(
+    inputs.network, inputs.image_size, inputs.module_type
+  ) as saved_model_dir:
+    return [
+      _checked(saved_model_dir, model_type, inputs, export_dir, thresholds)
+      for model_type in model_types
+    ]
 
 
-def convert_network(
-  network: litert_network.FoldedNetwork,
-  image_size: int,
-  module_type: str,
-  saved_model_dir: str,
-  export_dir: str,
-  model_types: Sequence[str] = DEFAULT_TYPES,
-  thresholds: Optional[dict] = None,
-) -> list:
-  """`convert_beside` of a folded network, against the SavedModel of the same network."""
-  _, probes = probe_images.probe_batch(image_size)
-  reference = litert.reference_outputs(saved_model_dir, probes)
-  checked = []
-  for model_type in model_types:
-    errors.raise_if_interrupted()
-    model = tfjs_converter.convert(network, image_size, module_type, model_type)
-    threshold = (thresholds or {}).get(model_type) or THRESHOLDS[model_type]
-    with tempfile.TemporaryDirectory(prefix="tfjs-check.") as model_dir:
-      write_model(model, model_dir)  # Node reads the files it will be given
-      agreement = measure(
-        model_type, model_dir, probes, reference, module_type, threshold=threshold
-      )
-    path = dir_beside(export_dir, model_type)
-    agreement_lib.check(agreement, path)
-    written = format_lib.Written(
-      model_type, path, sum(map(len, model.values())), files.tree_sha256(model), agreement
+def _checked(saved_model_dir: str, model_type: str, inputs, export_dir: str, thresholds) -> tuple:
+  """(Written, files) of one weight type converted from `saved_model_dir`, checked in Node."""
+  errors.raise_if_interrupted()
+  model = tfjs_converter.convert_saved_model(saved_model_dir, model_type)
+  threshold = (thresholds or {}).get(model_type) or THRESHOLDS[model_type]
+  with tempfile.TemporaryDirectory(prefix="tfjs-check.") as model_dir:
+    write_model(model, model_dir)  # Node reads the files it will be given
+    agreement = measure(
+      model_type,
+      model_dir,
+      inputs.probes,
+      inputs.reference,
+      inputs.module_type,
+      threshold=threshold,
     )
-    checked.append((written, model))
-  return checked
+  path = dir_beside(export_dir, model_type)
+  agreement_lib.check(agreement, path)
+  written = format_lib.Written(
+    model_type, path, sum(map(len, model.values())), files.tree_sha256(model), agreement
+  )
+  return written, model
