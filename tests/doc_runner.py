@@ -17,6 +17,10 @@ A page steers the run with HTML comments, which the rendered page does not show:
   <!-- test_docs: not run: `TEXT`: REASON -->
       just above a block: its commands containing TEXT are not run (a download, an upload, the
       test suite itself, a regeneration of minutes); the test reports each one it leaves out.
+  <!-- test_docs: run on PAGE: `TEXT` -->
+      just above a block: its commands containing TEXT are run by PAGE, which has them word
+      for word (checked), starting as this page does (the quickstart's outputs, say): a
+      command shown on two pages runs once.
   <!-- test_docs: output of `COMMAND` -->
       just above a block of output: that is what COMMAND, run earlier on the page, prints; a
       line `...` stands for any number of lines.
@@ -51,6 +55,7 @@ class Command:
   where: str  # page:line of its first line
   text: str  # as written, continuation lines included
   not_run: Optional[str] = None  # why, when a marker leaves it out
+  run_on: Optional[str] = None  # the page that runs it as written, when a marker says so
 
 
 @dataclasses.dataclass
@@ -118,14 +123,17 @@ def _add_commands(page: Page, body: list, first_line: int, markers: list) -> Non
     start = None
   for where, marker in markers:
     found = re.fullmatch(r"not run: `([^`]+)`: (.+)", marker)
-    if not found:
+    elsewhere = re.fullmatch(r"run on (\S+): `([^`]+)`", marker)
+    if not found and not elsewhere:
       page.problems.append(f"{where}: not a marker for commands: {marker}")
       continue
-    matched = [command for command in commands if found.group(1) in command.text]
+    text = found.group(1) if found else elsewhere.group(2)
+    matched = [command for command in commands if text in command.text]
     if not matched:
-      page.problems.append(f"{where}: no command below contains {found.group(1)!r}")
+      page.problems.append(f"{where}: no command below contains {text!r}")
     for command in matched:
-      command.not_run = found.group(2)
+      command.not_run = found.group(2) if found else f"run on {elsewhere.group(1)}"
+      command.run_on = None if found else elsewhere.group(1)
   page.commands += commands
 
 
@@ -138,6 +146,20 @@ def _add_sample(page: Page, text: str, where: str, markers: list) -> None:
       page.problems.append(f"{marker_where}: no command run above it is {found.group(1)!r}")
     else:
       page.samples.append(Sample(where, words(found.group(1)), text))
+
+
+def run_elsewhere_problems(page: Page, root: pathlib.Path) -> list:
+  """Each command the page says another page runs (`run on PAGE`) that PAGE does not run word
+  for word."""
+  problems = []
+  for command in page.commands:
+    if command.run_on:
+      path = root / command.run_on
+      other = read_page(path, command.run_on) if path.is_file() else Page("", [], [], [], [])
+      runs = [words(c.text) for c in other.commands if not c.not_run]
+      if words(command.text) not in runs:
+        problems.append(f"{command.where}: {command.run_on} does not run it as written")
+  return problems
 
 
 def scratch_checkout(directory: pathlib.Path) -> pathlib.Path:

@@ -2,8 +2,9 @@
 shell, in a scratch checkout, from the state the page says it starts from (the quickstart's
 output, a released archive); a command that fails, or a sample output that is not what its
 command printed, fails the page. tests/doc_runner.py runs them and describes the markers a page
-uses to say what it starts from, which commands are not run (reported as warnings) and which
-output a block shows. The runner itself is tested on a rotten page.
+uses to say what it starts from, which commands are not run (reported as warnings), which
+another page runs as written (checked) and which output a block shows. The runner itself is
+tested on a rotten page.
 """
 
 import pathlib
@@ -34,8 +35,9 @@ RUN_ORDER = sorted(PAGES, key=_needs_the_quickstart)
 def test_the_page_can_be_followed_as_written(name, tmp_path, request):
   page = doc_runner.read_page(ROOT / name, name)
   assert page.problems == []
+  assert doc_runner.run_elsewhere_problems(page, ROOT) == []
   for command in page.commands:
-    if command.not_run:
+    if command.not_run and not command.run_on:
       warnings.warn(
         f"{command.where}: not run ({command.not_run}): {doc_runner.words(command.text)}",
         stacklevel=1,
@@ -101,6 +103,12 @@ mkdir made \\
     && echo made twice
 echo after
 ```
+
+<!-- test_docs: run on rotten.md: `echo` -->
+```sh
+echo hello
+echo elsewhere
+```
 """
 
 
@@ -118,6 +126,12 @@ def test_the_runner_finds_a_page_that_cannot_be_followed(tmp_path):
     ("rotten.md:24", "mkdir again && echo never", "kept out"),
     ("rotten.md:25", "mkdir made && echo made twice", None),
     ("rotten.md:27", "echo after", None),
+    ("rotten.md:32", "echo hello", "run on rotten.md"),
+    ("rotten.md:33", "echo elsewhere", "run on rotten.md"),
+  ]
+  # rotten.md runs `echo hello` above, as written, but not `echo elsewhere`.
+  assert doc_runner.run_elsewhere_problems(page, tmp_path) == [
+    "rotten.md:33: rotten.md does not run it as written"
   ]
   checkout = doc_runner.scratch_checkout(tmp_path / "checkout")
   assert doc_runner.apply_givens(page, checkout, None, None) == [

@@ -41,9 +41,12 @@ def test_export_writes_the_classifier(exported_keras):
 
 
 @pytest.mark.slow
-def test_binary_writes_the_same_bytes_in_a_fresh_process_on_one_thread_without_onednn(
+def test_binary_is_quiet_and_writes_the_same_bytes_afresh_on_one_thread_without_onednn(
   exported_keras, synthetic_checkpoint_075_96, tmp_path
 ):
+  # One run for both (each costs seconds of start-up). What the binaries filter out of
+  # TensorFlow's start-up with oneDNN on is shared code (export/cli.py), proven quiet with the
+  # default kernels by tests/test_export.py's binary test.
   output = tmp_path / "again.keras"
   run = _run_binary(
     f"--checkpoint_path={synthetic_checkpoint_075_96}",
@@ -52,8 +55,11 @@ def test_binary_writes_the_same_bytes_in_a_fresh_process_on_one_thread_without_o
     environment=dict(TF_NUM_INTRAOP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0"),
   )
   assert run.returncode == 0, run.stderr[-2000:]
+  assert run.stderr == ""
   assert "EMA weights: restored 262 variables (158 from EMA shadows" in run.stdout
-  assert f"wrote classification Keras model (262 weights, 158 trainable) to {output}" in run.stdout
+  assert run.stdout.splitlines()[-1] == (
+    f"wrote classification Keras model (262 weights, 158 trainable) to {output}"
+  )
   # The test process has built other models before; the fresh one has not.
   assert output.read_bytes() == pathlib.Path(exported_keras.output).read_bytes()
 
@@ -98,17 +104,6 @@ def test_failures_are_one_line_and_leave_nothing(
 
 
 # --- the binary ------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_binary_is_quiet(synthetic_checkpoint_075_96, tmp_path):
-  output = tmp_path / "model.keras"
-  run = _run_binary(f"--checkpoint_path={synthetic_checkpoint_075_96}", f"--output={output}")
-  assert run.returncode == 0, run.stderr
-  assert run.stderr == ""
-  assert run.stdout.splitlines()[-1] == (
-    f"wrote classification Keras model (262 weights, 158 trainable) to {output}"
-  )
-
-
 def _run_binary(*flags, **options):
   return binaries.run("export.export_keras", *flags, **options)
 

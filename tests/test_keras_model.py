@@ -64,14 +64,22 @@ def saved_model_dir(exported):
 
 
 @pytest.fixture(scope="module")
-def outputs(classifier, saved_model_dir, synthetic_checkpoint_075_96):
+def saved_model(saved_model_dir):
+  """The SavedModel loaded once (seconds); a test that trains it puts its values back."""
+  return tf.saved_model.load(saved_model_dir)
+
+
+@pytest.fixture(scope="module")
+def outputs(classifier, saved_model, synthetic_checkpoint_075_96):
   """Inputs and the outputs of the three implementations on them, for 0.75/96."""
   images = _images(96)
   with reference.SlimReference(synthetic_checkpoint_075_96, CLASSIFIER) as slim_graph:
     slim = slim_graph(images)
-  saved_model = tf.saved_model.load(saved_model_dir)(tf.constant(images)).numpy()
   return dict(
-    images=images, slim=slim, saved_model=saved_model, keras=classifier.predict(images, verbose=0)
+    images=images,
+    slim=slim,
+    saved_model=saved_model(tf.constant(images)).numpy(),
+    keras=classifier.predict(images, verbose=0),
   )
 
 
@@ -191,16 +199,15 @@ def test_dropout_acts_in_training_only(classifier, values, outputs):
   np.testing.assert_array_equal(features(images, training=True), features(images, training=True))
 
 
-def test_weight_decay_is_the_saved_models_loss_for_loss(classifier, saved_model_dir):
+def test_weight_decay_is_the_saved_models_loss_for_loss(classifier, saved_model):
   """TF-Slim's scale * sum(w**2) / 2 is Keras' L2(scale / 2): the same float32 values."""
   ours = sorted(float(loss) for loss in classifier.losses)
   assert len(ours) == 36 and math.fsum(ours) > 0
-  saved_model = tf.saved_model.load(saved_model_dir)
   assert ours == sorted(float(loss()) for loss in saved_model.regularization_losses)
   assert math.fsum(ours) == math.fsum(float(loss()) for loss in saved_model.regularization_losses)
 
 
-def test_fit_updates_the_moving_statistics_by_the_momentum_rule(keras_file, saved_model_dir):
+def test_fit_updates_the_moving_statistics_by_the_momentum_rule(keras_file, saved_model):
   momentum, images, labels = 0.9, _images(96, seed=5, batch=4), np.array([1, 2, 3, 4])
   model, batch_copy = (keras.saving.load_model(keras_file) for _ in range(2))
   for copy, value in ((model, momentum), (batch_copy, 0.0)):
@@ -224,11 +231,15 @@ def test_fit_updates_the_moving_statistics_by_the_momentum_rule(keras_file, save
 
   # The SavedModel averages the Bessel-corrected batch variance (fused batch norm), Keras the
   # biased one: the same batch statistics but for the factor (n - 1) / n, n = 4 * H * W.
-  saved_model = tf.saved_model.load(saved_model_dir)
-  saved_model(tf.constant(images), training=True, batch_norm_momentum=0.0)
-  saved_batch = {
-    v.name[: -len(":0")]: v.numpy() for v in saved_model.variables if "moving_" in v.name
-  }
+  loaded = [v.numpy() for v in saved_model.variables]
+  try:
+    saved_model(tf.constant(images), training=True, batch_norm_momentum=0.0)
+    saved_batch = {
+      v.name[: -len(":0")]: v.numpy() for v in saved_model.variables if "moving_" in v.name
+    }
+  finally:
+    for variable, value in zip(saved_model.variables, loaded):
+      variable.assign(value)
   sizes = _output_sizes(0.75, 96)
   for name, value in batch.items():
     slim_name = keras_model.slim_variable_name(name)
@@ -371,22 +382,25 @@ def test_tfsm_layer_cannot_find_serving_default_in_version_4(saved_model_v4_dir,
 
 # --- verification of the file against the checkpoint ----------------------------------------
 @pytest.mark.slow
-def test_verify_checks_a_keras_file_against_the_checkpoint(keras_file, synthetic_checkpoint_075_96):
-  report = verifier.verify(str(keras_file), CLASSIFIER, checkpoint_path=synthetic_checkpoint_075_96)
+def test_verify_passes_a_keras_file_and_names_a_changed_weight(
+  keras_file, values, synthetic_checkpoint_075_96, tmp_path
+):
+  # One reference for both files: verifier.verify is check_export_dir, then compare with the
+  # checkpoint's expectation (the seconds of the TF-Slim graph).
+  name = "MobilenetV2/expanded_conv_5/project/weights"
+  changed = dict(values, **{name: values[name] * np.float32(1.001)})
+  path = tmp_path / "changed.keras"
+  path.write_bytes(keras_model.keras_file_bytes(keras_model.build_keras_model(changed, CLASSIFIER)))
+  expectation = verifier.expectation(synthetic_checkpoint_075_96, None, CLASSIFIER)
+  for export in (keras_file, path):
+    verifier.check_export_dir(str(export))
+
+  report = verifier.compare(str(keras_file), expectation)
   assert report.passed, report.text()
   checks = {check.name: check for check in report.checks}
   assert checks["variables"].summary == "262 of 262 exactly equal"
   assert checks["top1"].status == checks["top5"].status == "pass"
 
-
-@pytest.mark.slow
-def test_verify_names_a_changed_weight_of_a_keras_file(
-  values, synthetic_checkpoint_075_96, tmp_path
-):
-  name = "MobilenetV2/expanded_conv_5/project/weights"
-  changed = dict(values, **{name: values[name] * np.float32(1.001)})
-  path = tmp_path / "changed.keras"
-  path.write_bytes(keras_model.keras_file_bytes(keras_model.build_keras_model(changed, CLASSIFIER)))
-  report = verifier.verify(str(path), CLASSIFIER, checkpoint_path=synthetic_checkpoint_075_96)
+  report = verifier.compare(str(path), expectation)
   assert not report.passed
   assert report.first_failure.startswith(f"variables: 1 of 262 differ, first {name}")

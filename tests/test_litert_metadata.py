@@ -368,12 +368,20 @@ def test_mediapipe_names_the_classes_from_the_packed_labels(bare_classifiers, tm
   assert [c.category_name for c in categories] == [f"class {c.index:04d}" for c in categories]
 
 
+@pytest.fixture(scope="module")
+def saved_model_embeddings(exports):
+  """The feature-vector SavedModel's outputs on the probes (loading it takes seconds)."""
+  pixels = probe_images.probe_uint8(96)[1]
+  return tf.saved_model.load(exports["feature_vector"].export_dir)(
+    probe_images.to_float(pixels)
+  ).numpy()
+
+
 @pytest.mark.parametrize("model_type", litert.TYPES)
-def test_mediapipe_embeds_like_the_saved_model(exports, model_type):
-  result = exports["feature_vector"]
+def test_mediapipe_embeds_like_the_saved_model(exports, saved_model_embeddings, model_type):
   _, pixels = probe_images.probe_uint8(96)
   to_float = probe_images.to_float
-  reference = tf.saved_model.load(result.export_dir)(to_float(pixels)).numpy()
+  reference = saved_model_embeddings
   options = vision.ImageEmbedderOptions(
     base_options=mp_tasks.BaseOptions(model_asset_path=_path(exports, "feature_vector", model_type))
   )

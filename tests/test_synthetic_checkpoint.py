@@ -34,10 +34,9 @@ def reader(synthetic_checkpoint_075_96):
 
 
 @pytest.fixture(scope="module")
-def same_seed_archived(tmp_path_factory):
-  """The seed-0 checkpoint written again, with --archive."""
-  output_dir = tmp_path_factory.mktemp("same_seed")
-  return synthetic_checkpoint.write_checkpoint(str(output_dir), 0.75, 96, seed=0, archive=True)
+def same_seed_archived(synthetic_archive_075_96):
+  """Prefix of the seed-0 checkpoint written again, with --archive (the session's archive)."""
+  return str(synthetic_archive_075_96.with_suffix(".ckpt"))
 
 
 @pytest.fixture(scope="module")
@@ -124,34 +123,32 @@ def test_same_seed_gives_the_same_bytes(synthetic_checkpoint_075_96, same_seed_a
 
 
 # Settings that change the bits of TensorFlow's (and BLAS's) float kernels on one machine, as
-# another CPU would: none may change the checkpoint.
-KERNEL_ENVIRONMENTS = {
-  "one_intra_op_thread": {"TF_NUM_INTRAOP_THREADS": "1"},
-  "onednn_off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
-  "one_blas_thread": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+# another CPU would: none may change the checkpoint. One process runs under all of them (each
+# costs seconds of start-up), as tests/test_verify.py runs make_goldens.py.
+OTHER_KERNELS = {
+  "TF_NUM_INTRAOP_THREADS": "1",
+  "TF_ENABLE_ONEDNN_OPTS": "0",
+  "OMP_NUM_THREADS": "1",
+  "OPENBLAS_NUM_THREADS": "1",
 }
 
 
 @pytest.mark.slow
 def test_bytes_do_not_depend_on_threads_or_kernels(synthetic_checkpoint_075_96, tmp_path):
-  runs = {
-    name: subprocess.Popen(
-      [sys.executable, str(SCRIPT), f"--output_dir={tmp_path / name}"],
-      cwd=PROJECT_ROOT,
-      env=dict(os.environ, **env),
-      stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE,
-      text=True,
-    )
-    for name, env in KERNEL_ENVIRONMENTS.items()
-  }
+  run = subprocess.run(
+    [sys.executable, str(SCRIPT), f"--output_dir={tmp_path}"],
+    cwd=PROJECT_ROOT,
+    env=dict(os.environ, **OTHER_KERNELS),
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
+  assert run.returncode == 0, run.stderr
   prefix = pathlib.Path(synthetic_checkpoint_075_96)
-  for name, run in runs.items():
-    _, stderr = run.communicate(timeout=300)
-    assert run.returncode == 0, stderr
-    for suffix in (".data-00000-of-00001", ".index"):
-      made = (tmp_path / name / f"{NAME}.ckpt{suffix}").read_bytes()
-      assert made == pathlib.Path(f"{prefix}{suffix}").read_bytes(), (name, suffix)
+  for suffix in (".data-00000-of-00001", ".index"):
+    made = (tmp_path / f"{NAME}.ckpt{suffix}").read_bytes()
+    assert made == pathlib.Path(f"{prefix}{suffix}").read_bytes(), suffix
 
 
 def test_bytes_are_those_the_committed_lock_records(synthetic_checkpoint_075_96):

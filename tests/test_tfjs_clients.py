@@ -2,7 +2,7 @@
 and the demo page (export.serve_tfjs) in Debian's headless Chromium.
 
 The package (2.1.1) hard-codes 224-pixel inputs, so the judge is a 224 export: a seed-0
-synthetic 0.75/224 classifier, converted once for this file.
+synthetic 0.35/224 classifier (the smallest at that size), converted once for this file.
 """
 
 import json
@@ -26,13 +26,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def export_224(tmp_path_factory):
-  """(SavedModel dir, TF.js model dir) of a synthetic 0.75/224 classifier, as --tfjs writes it."""
+  """(SavedModel dir, TF.js model dir) of a synthetic 0.35/224 classifier, as --tfjs writes it."""
   parent = tmp_path_factory.mktemp("tfjs_224")
-  prefix = synthetic_checkpoint.write_checkpoint(str(parent / "checkpoint"), 0.75, 224, seed=0)
+  prefix = synthetic_checkpoint.write_checkpoint(str(parent / "checkpoint"), 0.35, 224, seed=0)
   export_dir = str(parent / "module")
   result = exporter.export_saved_model(
     options_lib.ExportOptions(
-      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(0.75, 224), tfjs=True
+      checkpoint_path=prefix, export_dir=export_dir, spec=variants.ModelSpec(0.35, 224), tfjs=True
     )
   )
   return export_dir, result.written["tfjs"][0].path

@@ -33,9 +33,18 @@ def artifact(request, exported):
 
 
 @pytest.fixture(scope="module")
-def inference_only(artifact):
-  """The artifact loaded once for the tests that only run inference (loading takes seconds)."""
-  return tf.saved_model.load(artifact[1])
+def loaded_once(artifact):
+  """The artifact loaded once (loading takes seconds) and the values the load gave it."""
+  module = tf.saved_model.load(artifact[1])
+  return module, _values(module)
+
+
+@pytest.fixture
+def module(loaded_once):
+  """The loaded artifact as a fresh load has it: each test's training calls are undone."""
+  loaded, values = loaded_once
+  _reset(loaded, values)
+  return loaded
 
 
 def _images(seed, batch=4):
@@ -62,20 +71,20 @@ def test_every_version_has_a_behaviour_test():
 
 
 @proves(1)
-def test_v1_classifies_images_into_1001_imagenet_classes(artifact, inference_only):
+def test_v1_classifies_images_into_1001_imagenet_classes(artifact, module):
   _, export_dir = artifact
-  logits = inference_only(_images(0))
+  logits = module(_images(0))
   assert logits.shape == (4, 1001) and np.all(np.isfinite(logits))
   with open(os.path.join(export_dir, "assets", "ImageNetLabels.txt")) as labels:
     assert labels.readline().strip() == "background"
 
 
 @proves(2)
-def test_v2_training_calls_update_the_moving_statistics_by_the_momentum_rule(artifact):
-  version, export_dir = artifact
+def test_v2_training_calls_update_the_moving_statistics_by_the_momentum_rule(artifact, module):
+  version, _ = artifact
   assert versions.get(2).updates_batch_norm_in_training and version.updates_batch_norm_in_training
   # Momentum 0 turns the statistics into the batch statistics that momentum 0.9 averages in.
-  averaged = tf.saved_model.load(export_dir)
+  averaged = module
   loaded, old = _values(averaged), _statistics(averaged)
   images = _images(5, batch=8)
   averaged(images, training=True, batch_norm_momentum=0.0)
@@ -99,10 +108,9 @@ def test_v2_training_calls_update_the_moving_statistics_by_the_momentum_rule(art
 
 
 @proves(3)
-def test_v3_momentum_defaults_to_the_versions_value_and_is_configurable(artifact):
-  version, export_dir = artifact
+def test_v3_momentum_defaults_to_the_versions_value_and_is_configurable(artifact, module):
+  version, _ = artifact
   assert version.momentum_configurable
-  module = tf.saved_model.load(export_dir)
   loaded, images = _values(module), _images(6)
   module(images, training=True)
   default = _values(module)
@@ -120,12 +128,12 @@ def test_v3_momentum_defaults_to_the_versions_value_and_is_configurable(artifact
 
 
 @proves(4)
-def test_v4_is_a_tf2_saved_model_for_load_hub_load_and_keras_layer(artifact, inference_only):
+def test_v4_is_a_tf2_saved_model_for_load_hub_load_and_keras_layer(artifact, module):
   version, export_dir = artifact
   assert version.tf2_saved_model
   assert not os.path.exists(os.path.join(export_dir, "tfhub_module.pb"))  # no TF1 hub module
   images = _images(7, batch=2)
-  expected = inference_only(images).numpy()
+  expected = module(images).numpy()
   np.testing.assert_allclose(hub.load(export_dir)(images).numpy(), expected, atol=1e-5)
   model = tf_keras.Sequential(
     [tf_keras.layers.InputLayer(input_shape=(96, 96, 3)), hub.KerasLayer(export_dir)]
@@ -134,9 +142,9 @@ def test_v4_is_a_tf2_saved_model_for_load_hub_load_and_keras_layer(artifact, inf
 
 
 @proves(5)
-def test_v5_serving_default_and_a_persistent_gradient_tape(artifact):
-  version, export_dir = artifact
-  loaded = tf.saved_model.load(export_dir)
+def test_v5_serving_default_and_a_persistent_gradient_tape(artifact, module):
+  version, _ = artifact
+  loaded = module
   images = _images(8)
   if not version.serving_signature:
     assert not loaded.signatures  # version 4 was published without signatures
