@@ -11,13 +11,12 @@ file for the orchestrator. TensorFlow is imported only in `preload`, never by th
 docs/regeneration.md describes the behaviour.
 """
 
-import contextlib
 import json
 import os
 import pathlib
-import signal
 import sys
 
+from export.base import errors
 from export.base import files
 from export.pipeline import makers
 from export.pipeline import state
@@ -76,10 +75,7 @@ def make_artifact(job: dict) -> dict:
       "status": state.MADE,
       "timings": {phase: round(seconds, 3) for phase, seconds in timings.items()},
     }
-    with _signals_deferred():
-      _place(artifact, placements, output_dir, stamp)
-      # Written with the placement, so an interrupt cannot separate the two.
-      files.write_json(job["result_path"], result)
+    _place(artifact, placements, output_dir, staging, stamp, (job["result_path"], result))
   return result
 
 
@@ -107,57 +103,60 @@ def _code_digests() -> dict:
   return {name: files.sha256(state.PROJECT_ROOT / name) for name in sorted(paths)}
 
 
-@contextlib.contextmanager
-def _signals_deferred():
-  """Holds SIGINT and SIGTERM back until the block is done, so renames are not cut short."""
-  held = {signal.SIGINT, signal.SIGTERM}
-  previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-  try:
-    yield
-  finally:
-    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def _place(
+  artifact: state.Artifact,
+  placements: list,
+  output_dir: str,
+  staging: str,
+  stamp: dict,
+  result: tuple,
+) -> None:
+  """Moves the staged files to their final paths, then the stamp, which completes them, and the
+  result (path, value) for the orchestrator, as one step (`files.place_together`).
 
-
-def _place(artifact: state.Artifact, placements: list, output_dir: str, stamp: dict) -> None:
-  """Moves the staged files to their final paths; the stamp, written last, completes them.
-
-  The caller holds signals back meanwhile. The old stamp goes first, so an artifact
-  half-replaced (only a SIGKILL can stop this between two renames) is never taken for
+  After an interrupt, even one lost on its way, nothing is placed (KeyboardInterrupt); one
+  that comes during the step cannot cut it short, and the artifact is made. The old stamp goes
+  first, so an artifact half-replaced (only SIGKILL can stop the step) is never taken for
   complete. Every rename stays on one file system.
   """
-  stamp_path = artifact.stamp_path(output_dir)
+  moves = [
+    (staged, os.path.join(output_dir, *relative.split("/"))) for staged, relative in placements
+  ]
+  stamp_path, (result_path, result_value) = artifact.stamp_path(output_dir), result
+  for name, target, value in (("stamp", stamp_path, stamp), ("result", result_path, result_value)):
+    staged = os.path.join(staging, f"{name}.json")
+    pathlib.Path(staged).write_text(files.to_json(value))
+    moves.append((staged, target))
+  errors.raise_if_interrupted()  # before the directories and the old stamp are touched
+  for _, target in moves:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
   if os.path.exists(stamp_path):
     os.remove(stamp_path)
-  for staged, relative in placements:
-    target = os.path.join(output_dir, *relative.split("/"))
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    place = files.place_directory if os.path.isdir(staged) else files.place_file
-    place(staged, target)
-  files.write_json(stamp_path, stamp)
-
-
-class _Interrupted(Exception):
-  pass
-
-
-def _raise_interrupted(signum, unused_frame):
-  # A second signal must not cut the cleanup short.
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-  signal.signal(signal.SIGTERM, signal.SIG_IGN)
-  raise _Interrupted(signal.Signals(signum).name)
+  try:
+    files.place_together(moves)
+  except KeyboardInterrupt:
+    if os.path.exists(moves[0][0]):  # refused before the first rename: nothing was placed
+      raise
+    # it came during the renames, too late to stop them: the artifact is made
 
 
 def worker_main(argv: list) -> int:
-  """`python -m export.pipeline.worker JOB_JSON`: makes one artifact, writes its result file."""
+  """`python -m export.pipeline.worker JOB_JSON`: makes one artifact, writes its result file.
+
+  SIGINT and SIGTERM (the orchestrator forwards either) interrupt it as they do the binaries
+  (`errors.watch_interrupts`): whatever fails after one came is reported as the interrupt,
+  and one that TensorFlow lost still stops the worker before anything is placed.
+  """
   job = json.loads(argv[1])
-  signal.signal(signal.SIGINT, _raise_interrupted)
-  signal.signal(signal.SIGTERM, _raise_interrupted)
+  errors.watch_interrupts()
   try:
     result = make_artifact(job)
-  except _Interrupted as error:
-    print(f"interrupted ({error}); nothing placed", file=sys.stderr)
-    return state.INTERRUPTED_EXIT_CODE
-  except makers.ArtifactError as error:
+  except BaseException as error:  # pylint: disable=broad-except  (what the interrupt became)
+    if isinstance(error, KeyboardInterrupt) or errors.interrupted():
+      print(f"interrupted ({errors.interrupted() or 'SIGINT'}); nothing placed", file=sys.stderr)
+      return state.INTERRUPTED_EXIT_CODE
+    if not isinstance(error, makers.ArtifactError):
+      raise
     result = {"kind": error.kind, "message": str(error), "status": state.FAILED}
     files.write_json(job["result_path"], result)
   print(f"{result['status']}: {result.get('message', job['key'])}", file=sys.stderr)
