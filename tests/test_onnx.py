@@ -128,18 +128,22 @@ def test_models_pass_the_full_checker_with_a_dynamic_batch(onnx_models, model_ty
   assert [(o.domain, o.version) for o in model.opset_import] == [("", onnx_model.OPSET)]
 
 
-def test_int8_model_is_qdq_with_per_channel_int8_weights_and_uint8_activations(onnx_models):
+def test_int8_model_is_qdq_with_per_channel_uint8_weights_and_uint8_activations(onnx_models):
+  # uint8 x uint8: ONNX Runtime's x86 kernels without VNNI saturate uint8 x int8 products
+  # (on an AVX2 machine the int8-weight model agreed with the SavedModel at cosine 0.44).
   model = onnx.load(onnx_export.path_beside(onnx_models[0], "int8"))
   initializers = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
-  convs = [node for node in model.graph.node if node.op_type == "Conv"]
   producers = {output: node for node in model.graph.node for output in node.output}
-  for conv in convs:
-    activation, weight = (producers[name] for name in conv.input[:2])
+  quantized = [node for node in model.graph.node if node.op_type in ("Conv", "Gemm")]
+  for node in quantized:
+    activation, weight = (producers[name] for name in node.input[:2])
     assert activation.op_type == weight.op_type == "DequantizeLinear"
     assert initializers[activation.input[2]].dtype == np.uint8
-    assert initializers[weight.input[0]].dtype == np.int8  # stored quantized
-    assert initializers[weight.input[1]].shape == (initializers[weight.input[0]].shape[0],)
-  assert len(convs) == 52
+    assert initializers[weight.input[0]].dtype == np.uint8  # stored quantized
+    assert initializers[weight.input[2]].dtype == np.uint8
+    if node.op_type == "Conv":  # one scale per output channel
+      assert initializers[weight.input[1]].shape == (initializers[weight.input[0]].shape[0],)
+  assert [node.op_type for node in quantized].count("Conv") == 52
   assert os.path.getsize(onnx_export.path_beside(onnx_models[0], "int8")) < 0.35 * os.path.getsize(
     onnx_export.path_beside(onnx_models[0])
   )

@@ -111,7 +111,7 @@ def measured(models: dict) -> list:
   return lines + [MEASURED_END]
 
 
-_ONNX_IO = {"float32": "float32", "int8": "QDQ: int8 weights, uint8 activations"}
+_ONNX_IO = {"float32": "float32", "int8": "QDQ: uint8 weights and activations"}
 
 
 def onnx(variant, module_type, onnx: dict) -> list:

@@ -19,20 +19,32 @@ NOT_SPINNING = f"{THREADS} threads, no spinning"
 # pylint: disable=g-import-not-at-top
 
 
-def int8_activation_variant(values: dict) -> bytes:
-  """The int8 classifier of checkpoint `values` made with int8 (QInt8) activations instead of
-  the uint8 (QUInt8) ones the export writes."""
+# The 8-bit types the export does not write, beside the one it writes (uint8 weights and
+# activations): {label: quantize's keyword arguments}.
+QUANTIZED_VARIANTS = {
+  "int8 weights": {"weight_type": "QInt8"},
+  "7-bit int8 weights (reduce_range)": {"weight_type": "QInt8", "reduce_range": True},
+  "int8 weights and activations": {"weight_type": "QInt8", "activation_type": "QInt8"},
+}
+
+
+def quantized_variants(values: dict, module_type: str) -> dict:
+  """{label: model bytes} of each of QUANTIZED_VARIANTS, quantized from the network of
+  checkpoint `values` with the export's ranges."""
   from export.formats.litert import calibration as litert_calibration
   from export.formats.litert import network as litert_network
   from export.formats.onnx import model as onnx_model
   from export.formats.onnx import quantize as onnx_quantize
 
-  network = litert_network.fold(values, MULTIPLIER, "classification")
+  network = litert_network.fold(values, MULTIPLIER, module_type)
   ranges = litert_network.activation_ranges(network, litert_calibration.default_images(IMAGE_SIZE))
   float_model = onnx_model.convert(network, IMAGE_SIZE)
-  return onnx_model.serialize(
-    onnx_quantize.quantize(float_model, network.op_kinds, ranges, "QInt8")
-  )
+  return {
+    label: onnx_model.serialize(
+      onnx_quantize.quantize(float_model, network.op_kinds, ranges, **options)
+    )
+    for label, options in QUANTIZED_VARIANTS.items()
+  }
 
 
 def speed(export_dir: str, onnx_models: dict, litert_paths: dict, rounds: int) -> dict:

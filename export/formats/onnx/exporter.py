@@ -4,8 +4,9 @@ Two types, converted from the module's inference network with its batch norm fol
 (`export/formats/onnx/model.py`, `export/formats/onnx/quantize.py`):
 
   float32  `<export_dir>.onnx`       float32 weights, compute and I/O
-  int8     `<export_dir>.int8.onnx`  QDQ: per-channel int8 weights, uint8 activations, float32
-                                     input in [0, 1] and float32 output: a drop-in for float32
+  int8     `<export_dir>.int8.onnx`  QDQ: 8-bit integers (uint8 weights per channel, uint8
+                                     activations: no saturation on any CPU), float32 input in
+                                     [0, 1] and float32 output: a drop-in for float32
 
 Beside each model, the test vectors of the ONNX Model Zoo's layout, serialized TensorProtos that
 stock ONNX tooling reads (`onnx.numpy_helper.to_array`):
@@ -86,9 +87,7 @@ def convert(
     raise ValueError(f"unknown ONNX model type {model_type!r}; expected one of {TYPES}")
   if ranges is None:
     raise ValueError("an int8 model needs the activation ranges of its calibration")
-  unquantized = type(float_model)()
-  unquantized.CopyFrom(float_model)  # the quantizer's preparation may change what it is given
-  return onnx_model.serialize(onnx_quantize.quantize(unquantized, network.op_kinds, ranges))
+  return onnx_model.serialize(onnx_quantize.quantize(float_model, network.op_kinds, ranges))
 
 
 def test_data(network, image_size: int) -> dict:

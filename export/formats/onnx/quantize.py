@@ -1,7 +1,7 @@
 """The int8 ONNX model: ONNX Runtime's static QDQ quantization, calibrated with exact ranges.
 
-`quantize` runs `onnxruntime.quantization.quantize_static` in QDQ format with per-channel int8
-weights (symmetric), int32 biases, and activations of `ACTIVATION_TYPE`. ONNX Runtime's own
+`quantize` runs `onnxruntime.quantization.quantize_static` in QDQ format with per-channel weights
+of `WEIGHT_TYPE`, int32 biases, and activations of `ACTIVATION_TYPE`. ONNX Runtime's own
 calibration runs the float model in ONNX Runtime, whose float kernels' last bits depend on the
 CPU, and the scales it derives (hence the file's bytes) would too. So the ranges are not
 measured here: every activation's range over the calibration images comes from the float64
@@ -20,8 +20,12 @@ relu6 does), each residual Add, the
 GlobalAveragePool and the logits Gemm; Transpose and Squeeze take their input's range. A graph
 that does not line up with the network is refused.
 
-Activation type: QUInt8 (asymmetric uint8 activations). Measured on this machine (docs/onnx.md):
-the uint8 model ran faster than the int8-activation one at batch 1, at the same agreement.
+Both types are QUInt8 (asymmetric uint8), so that no CPU's kernels saturate. With int8
+weights, ONNX Runtime's x86 kernels for CPUs without VNNI (AVX2, or AVX-512 before VNNI)
+multiply uint8 activations by int8 weights with an instruction that adds pairs of products in
+16 bits, saturating: on an AVX2 machine the int8-weight model's worst cosine against the
+SavedModel fell to 0.44 (0.96 with VNNI). uint8 x uint8 is widened to 16 bits first and never
+saturates; 7-bit weights (`reduce_range`) would not either, but agree worse (docs/onnx.md).
 """
 
 import os
@@ -32,6 +36,7 @@ import numpy as np
 from export.formats.onnx import model as onnx_model
 
 ACTIVATION_TYPE = "QUInt8"
+WEIGHT_TYPE = "QUInt8"
 # LiteRT op kinds (`FoldedNetwork.op_kinds`) -> the ONNX op that computes the same tensor.
 ONNX_OPS = {
   "MUL": "Mul",
@@ -68,10 +73,20 @@ def tensor_ranges(model, op_kinds, ranges: np.ndarray) -> dict:
   return result
 
 
-def quantize(float_model, op_kinds, ranges: np.ndarray, activation_type: str = ACTIVATION_TYPE):
-  """The QDQ int8 ModelProto of a normalized float32 model (`onnx_model.convert`).
+def quantize(
+  float_model,
+  op_kinds,
+  ranges: np.ndarray,
+  activation_type: str = ACTIVATION_TYPE,
+  weight_type: str = WEIGHT_TYPE,
+  reduce_range: bool = False,
+):
+  """The QDQ 8-bit ModelProto of a normalized float32 model (`onnx_model.convert`).
 
   `ranges` are `litert_network.activation_ranges` of the network the model was converted from.
+  The types are `quantization.QuantType` names; other types than the defaults, and 7-bit
+  weights (`reduce_range`), are for the studies of scripts/benchmark_onnx.py. `float_model` is
+  not changed.
   """
   # pylint: disable=g-import-not-at-top
   import onnx
@@ -92,8 +107,10 @@ def quantize(float_model, op_kinds, ranges: np.ndarray, activation_type: str = A
     calibrate.save_tensors_data(data, cache)
     prepared = os.path.join(scratch, "prepared.onnx")
     # ONNX shape inference only: ORT's graph optimizer (skipped) would fold with its kernels.
+    copied = type(float_model)()
+    copied.CopyFrom(float_model)  # the preparation may change the model it is given
     quantization.quant_pre_process(
-      float_model, prepared, skip_optimization=True, skip_symbolic_shape=True
+      copied, prepared, skip_optimization=True, skip_symbolic_shape=True
     )
     output = os.path.join(scratch, "int8.onnx")
     quantization.quantize_static(
@@ -104,7 +121,8 @@ def quantize(float_model, op_kinds, ranges: np.ndarray, activation_type: str = A
       quant_format=quantization.QuantFormat.QDQ,
       per_channel=True,
       activation_type=getattr(quantization.QuantType, activation_type),
-      weight_type=quantization.QuantType.QInt8,
+      weight_type=getattr(quantization.QuantType, weight_type),
+      reduce_range=reduce_range,
       calibrate_method=quantization.CalibrationMethod.MinMax,
     )
     quantized = onnx.load(output)
