@@ -21,6 +21,7 @@ from export.core import images as images_lib
 from export.core import labels as labels_lib
 from export.core import options as options_lib
 from export.formats import agreement as litert_agreement
+from export.formats import beside
 from export.formats import litert as litert_format
 from export.formats.litert import calibration as litert_calibration
 from export.formats.litert import converter as litert
@@ -315,11 +316,11 @@ def test_default_calibration_images_are_not_the_probe_images():
 
 # --- options -----------------------------------------------------------------------------
 def test_types_come_in_a_fixed_order_and_unknown_ones_are_refused():
-  assert litert.check_types(["uint8", "float32"]) == ("float32", "uint8")
+  assert beside.check_types(litert_format.FORMAT, ["uint8", "float32"]) == ("float32", "uint8")
   with pytest.raises(
     ValueError, match=r"^unknown tflite type int4; expected some of float32,float16,int8,uint8$"
   ):
-    litert.check_types(["int4"])
+    beside.check_types(litert_format.FORMAT, ["int4"])
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ May import: `export.base`, `export.core`, `nets`, and `export.formats.format`, `
 
 import pathlib
 
-from export.base import errors
 from export.formats import agreement
 from export.formats import format as format_lib
 
@@ -105,8 +104,3 @@ FORMAT = format_lib.Format(
 def path_beside(export_dir: str, model_type: str = "float32") -> str:
   """`<export_dir>.tflite` for float32, `<export_dir>.<type>.tflite` for the others."""
   return FORMAT.path_beside(str(pathlib.Path(export_dir).absolute()), model_type)
-
-
-def check_types(model_types) -> tuple:
-  """The model types in TYPES order; ValueError naming an unknown one."""
-  return errors.check_subset(model_types, TYPES, "tflite type")

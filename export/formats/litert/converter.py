@@ -49,7 +49,6 @@ from export.formats.litert import network as litert_network
 TYPES = litert_format.TYPES
 DEFAULT_TYPES = litert_format.DEFAULT_TYPES
 FULL_INTEGER_TYPES = litert_format.FULL_INTEGER_TYPES
-check_types = litert_format.check_types
 AgreementError = litert_agreement.AgreementError
 
 
