@@ -24,8 +24,9 @@ Both types are QUInt8 (asymmetric uint8), so that no CPU's kernels saturate. Wit
 weights, ONNX Runtime's x86 kernels for CPUs without VNNI (AVX2, or AVX-512 before VNNI)
 multiply uint8 activations by int8 weights with an instruction that adds pairs of products in
 16 bits, saturating: on an AVX2 machine the int8-weight model's worst cosine against the
-SavedModel fell to 0.44 (0.96 with VNNI). uint8 x uint8 is widened to 16 bits first and never
-saturates; 7-bit weights (`reduce_range`) would not either, but agree worse (docs/onnx.md).
+SavedModel fell to 0.44 (0.96 with VNNI). ONNX Runtime's uint8 x uint8 kernels do not
+saturate (its quantization documentation gives them, and 7-bit weights, as the remedies);
+7-bit weights (`reduce_range`) agree worse (docs/onnx.md).
 """
 
 import os
