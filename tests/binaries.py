@@ -1,12 +1,19 @@
-"""Running the project's binaries as users do, in a subprocess."""
+"""Running the project's binaries as users do, in a subprocess.
+
+`run` takes the tests' warm `python` (tests/warm_python.py: TensorFlow already imported),
+unless the test needs a fresh interpreter: `fresh=True`, or `blocked` modules.
+"""
 
 import os
 import subprocess
 import sys
 
+import warm_python
+
 
 def start(module, *flags, environment=None):
-  """`python -m <module> <flags>` started, its output piped: a Popen, for tests that signal it."""
+  """`python -m <module> <flags>` started in a fresh interpreter, its output piped: a Popen,
+  for tests that signal it and watch what it loads."""
   return subprocess.Popen(
     [sys.executable, "-m", module, *flags],
     stdout=subprocess.PIPE,
@@ -16,12 +23,15 @@ def start(module, *flags, environment=None):
   )
 
 
-def run(module, *flags, umask=None, environment=None, blocked=()):
+def run(module, *flags, umask=None, environment=None, blocked=(), fresh=False):
   """`python -m <module> <flags>`: its CompletedProcess.
 
   `blocked` names modules whose import fails, as if they were not installed: what the binary
-  reports before importing them (TensorFlow's start-up takes seconds).
+  reports before importing them (TensorFlow's start-up takes seconds); it runs in a fresh
+  interpreter, as does `fresh`: what TensorFlow's start-up prints, or bytes that must not
+  depend on the process.
   """
+  python = sys.executable if fresh or blocked else warm_python.executable()
   if blocked:
     launch = [
       "-c",
@@ -31,7 +41,7 @@ def run(module, *flags, umask=None, environment=None, blocked=()):
   else:
     launch = ["-m", module]
   return subprocess.run(
-    [sys.executable, *launch, *flags],
+    [python, *launch, *flags],
     capture_output=True,
     text=True,
     timeout=300,

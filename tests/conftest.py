@@ -20,8 +20,10 @@ import shutil
 # Read when TensorFlow's native library loads, so set before any test module imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import doc_runner  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 import regeneration_runs  # pylint: disable=g-import-not-at-top
+import warm_python  # pylint: disable=g-import-not-at-top
 
 from export.testing import synthetic_checkpoint  # pylint: disable=g-import-not-at-top
 
@@ -72,6 +74,12 @@ def _once_per_run(tmp_path_factory, name: str, make):
       result.write_bytes(pickle.dumps(made))
       return directory, made
   return directory, pickle.loads(result.read_bytes())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_python(tmp_path_factory):
+  """The worker's warm `python` (tests/warm_python.py) for the commands the tests run."""
+  warm_python.setup(str(tmp_path_factory.getbasetemp() / "warm"))
 
 
 @pytest.fixture(scope="session")
@@ -207,7 +215,6 @@ def quickstart(tmp_path_factory):
   """(checkout, CompletedProcess): `bash scripts/quickstart.sh`, the README's first command,
   run once per session in a fresh scratch checkout (tests/doc_runner.py) as a reader runs it;
   what it wrote is in `checkout / "quickstart_out"`. Read-only."""
-  import doc_runner  # pylint: disable=g-import-not-at-top
 
   def run(directory):
     return doc_runner.run_quickstart(doc_runner.scratch_checkout(directory / "checkout"))
@@ -239,6 +246,7 @@ def fresh_process_export(tmp_path_factory, synthetic_checkpoint_075_96):
       f"--export_dir={directory / 'module'}",
       *formats,
       environment={"TF_NUM_INTRAOP_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0"},
+      fresh=True,
     )
 
   directory, run = _once_per_run(tmp_path_factory, "fresh_process_export", export)

@@ -2,7 +2,8 @@
 scratch checkout.
 
 A scratch checkout is a fresh directory laid out like the project's root: `scripts/`,
-`export/`, `nets/` and `.venv` link to the real ones (read-only use), `setup.cfg`,
+`export/`, `nets/` and `.venv` link to the real ones (read-only use; `.venv` to the tests'
+warm copy of it, tests/warm_python.py, whose `python` starts with TensorFlow imported), `setup.cfg`,
 `pyproject.toml` and `tests/regeneration.lock.json` are copies, and nothing else is there. The
 shell starts with a fresh login's PATH, so `python` is the project's only after the page says
 `source .venv/bin/activate`, as for a reader.
@@ -39,6 +40,8 @@ import shutil
 import subprocess
 import sys
 from typing import Optional
+
+import warm_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(\w*)")
@@ -167,7 +170,7 @@ def scratch_checkout(directory: pathlib.Path) -> pathlib.Path:
   directory.mkdir(parents=True, exist_ok=True)
   for name in LINKED:
     (directory / name).symlink_to(ROOT / name)
-  (directory / ".venv").symlink_to(sys.prefix)
+  (directory / ".venv").symlink_to(warm_python.venv())
   for name in COPIED:
     (directory / name).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / name, directory / name)

@@ -7,11 +7,11 @@ import pathlib
 import shutil
 import struct
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import warm_python
 
 from export import classify
 from export.base import probe_images
@@ -233,7 +233,7 @@ def test_binary(classification_dir, feature_vector_dir, image_files, results):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   processes = {
     name: subprocess.Popen(
-      [sys.executable, "-m", "export.classify", *args],
+      [warm_python.executable(), "-m", "export.classify", *args],
       cwd=ROOT,
       env=env,
       text=True,

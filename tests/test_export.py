@@ -405,6 +405,7 @@ def test_binary_exports_quietly_says_what_it_did_and_takes_the_size_from_the_fil
     "--module_type=feature_vector",
     "--version=4",
     f"--export_dir={export_dir}",
+    fresh=True,  # what TensorFlow's start-up prints is the test
   )
   assert result.returncode == 0, result.stderr
   assert result.stdout.splitlines() == [

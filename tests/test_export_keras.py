@@ -53,6 +53,7 @@ def test_binary_is_quiet_and_writes_the_same_bytes_afresh_on_one_thread_without_
     "--variant=mobilenet_v2_075_96",
     f"--output={output}",
     environment=dict(TF_NUM_INTRAOP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0"),
+    fresh=True,
   )
   assert run.returncode == 0, run.stderr[-2000:]
   assert run.stderr == ""

@@ -12,6 +12,7 @@ import binaries
 import numpy as np
 import pytest
 import tensorflow as tf
+import warm_python
 
 from export import verify
 from export.base import files
@@ -121,7 +122,11 @@ def cli_runs(prefix, classification_dir, unscaled_dir, tmp_path_factory):
       # Files, not pipes: nobody reads a pipe while the runs go on, and a full one would block.
       with open(scratch / f"{name}.out", "w") as out, open(scratch / f"{name}.err", "w") as err:
         processes[name] = subprocess.Popen(
-          [sys.executable, "-m", "export.verify", *args], cwd=ROOT, env=env, stdout=out, stderr=err
+          [warm_python.executable(), "-m", "export.verify", *args],
+          cwd=ROOT,
+          env=env,
+          stdout=out,
+          stderr=err,
         )
     for process in processes.values():
       process.wait(timeout=180)

@@ -1,0 +1,445 @@
+"""A warm `python` for the tests: TensorFlow imported once, each command a fork of that.
+
+The suite runs the project's binaries, scripts and documentation pages as users do, as
+commands; each fresh interpreter would spend about 6 s of CPU importing TensorFlow before
+doing anything (about a hundred of them per run). `executable()` is a `python` that runs
+`python -m MODULE ...`, `python SCRIPT ...` and `python -c CODE ...` in a child forked from a
+server that has imported TensorFlow and nothing else, as the regeneration's fork servers do
+(export/pipeline/forkserver.py): the child gets the command's standard streams (the file
+descriptors themselves), working directory, environment, umask, `sys.argv`, `sys.path` and
+`sys.executable` (this `python` again), runs the code as `__main__`, and exits as the
+interpreter would (atexit, non-daemon threads, `SystemExit`, a KeyboardInterrupt ending it by
+SIGINT). Signals sent to the command are passed on to the child; its exit status is the
+command's.
+
+What a warm child cannot have of a fresh interpreter, and so where commands run fresh:
+- Anything read as the interpreter or a native library starts (`PYTHON*`, `TF_*`, oneDNN,
+  OpenMP, `LD_*`, locale, ...): each distinct set of those has a server of its own, started the
+  second time a command needs one; until it serves, commands run in fresh interpreters.
+- Any interpreter option (`-u`, `-X ...`), or no command at all: fresh.
+- The hash seed: every child of a server shares the server's, so a test that compares bytes
+  made in two processes to show they do not depend on the process runs fresh (`fresh=True` in
+  tests/binaries.py, or `sys.executable`).
+TEST_FRESH_PROCESSES=1 runs every command in a fresh interpreter.
+
+Only the standard library: the `python` shim imports this module with `-S`.
+"""
+
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+
+FRESH_VARIABLE = "TEST_FRESH_PROCESSES"
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+
+# Read by the interpreter or a native library as the process starts.
+_AT_START = (
+  "PYTHON",
+  "TF_",
+  "TENSORFLOW",
+  "OMP_",
+  "KMP_",
+  "MKL",
+  "ONEDNN",
+  "DNNL",
+  "LD_",
+  "CUDA",
+  "XLA",
+  "KERAS",
+  "JAX",
+  "MALLOC",
+  "GLIBC",
+  "LANG",
+  "LC_",
+)
+# Applied to the child itself: sys.path, sys.dont_write_bytecode, the standard streams.
+_SET_IN_CHILD = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+# Every binary of the project sets it before importing TensorFlow (export/cli.py).
+_BINARY_DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+_FORWARDED = (
+  signal.SIGINT,
+  signal.SIGTERM,
+  signal.SIGHUP,
+  signal.SIGQUIT,
+  signal.SIGUSR1,
+  signal.SIGUSR2,
+)
+_directory = None
+_RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
+
+
+# --- set-up, in the pytest worker -------------------------------------------------------
+def setup(directory: str) -> None:
+  """Writes this worker's `python` and its venv under `directory` (a short path: it holds the
+  servers' sockets). Servers end within a second of the process that called this."""
+  global _directory
+  os.makedirs(os.path.join(directory, "venv", "bin"), exist_ok=True)
+  shim = os.path.join(directory, "venv", "bin", "python")
+  with open(shim, "w") as f:
+    f.write(
+      f"#!{sys.executable} -SEB\n"
+      f"import sys\nsys.path.insert(0, {_TESTS!r})\nimport warm_python\n"
+      f"warm_python.client({sys.executable!r}, {directory!r}, {os.getpid()})\n"
+    )
+  os.chmod(shim, 0o755)
+  _venv_around(shim, os.path.join(directory, "venv"))
+  _directory = directory
+
+
+def enabled() -> bool:
+  return _directory is not None and not os.environ.get(FRESH_VARIABLE)
+
+
+def executable() -> str:
+  """The warm `python` (or the real one when disabled or not set up)."""
+  return os.path.join(_directory, "venv", "bin", "python") if enabled() else sys.executable
+
+
+def venv() -> str:
+  """A virtualenv like the tests' own (`sys.prefix`) whose `python` is the warm one."""
+  return os.path.join(_directory, "venv") if enabled() else sys.prefix
+
+
+def _venv_around(shim: str, venv_dir: str) -> None:
+  for name in os.listdir(sys.prefix):
+    if name != "bin" and not os.path.lexists(os.path.join(venv_dir, name)):
+      os.symlink(os.path.join(sys.prefix, name), os.path.join(venv_dir, name))
+  real_bin = os.path.join(sys.prefix, "bin")
+  for name in os.listdir(real_bin):
+    target = os.path.join(venv_dir, "bin", name)
+    if os.path.lexists(target):
+      continue
+    if name in ("python3", "python3.11"):
+      os.symlink("python", target)
+    elif name == "activate":
+      with open(os.path.join(real_bin, name)) as f:
+        text = f.read().replace(f'"{sys.prefix}"', f'"{venv_dir}"')
+      with open(target, "w") as f:
+        f.write(text)
+    else:
+      os.symlink(os.path.join(real_bin, name), target)
+
+
+# --- the command: the `python` shim -----------------------------------------------------
+def client(real_python: str, directory: str, owner: int) -> None:
+  argv = sys.argv[1:]
+  target = _target(argv)
+  if target and not os.environ.get(FRESH_VARIABLE):
+    signature = _signature(dict(os.environ), target[0])
+    path = os.path.join(directory, signature + ".sock")
+    try:
+      _exit_as(_served(path, argv, target))
+    except (FileNotFoundError, ConnectionRefusedError):
+      _start_server(real_python, directory, owner, signature, path, target[0])
+  os.execv(real_python, [real_python, *argv])
+
+
+def _target(argv: list):
+  """(kind, what) of `-m MODULE`, `-c CODE` or `SCRIPT`; None for anything else."""
+  if len(argv) >= 2 and argv[0] in ("-m", "-c"):
+    return argv[0], argv[1]
+  if argv and argv[0] != "-" and not argv[0].startswith("-"):
+    return "script", argv[0]
+  return None
+
+
+def _signature(env: dict, kind: str) -> str:
+  if kind != "-c":
+    env = {**_BINARY_DEFAULTS, **env}
+  at_start = sorted(
+    (key, value)
+    for key, value in env.items()
+    if key.startswith(_AT_START) and key not in _SET_IN_CHILD
+  )
+  return hashlib.sha256(json.dumps(at_start).encode()).hexdigest()[:16]
+
+
+def _served(path: str, argv: list, target) -> int:
+  """Runs the command in a child of the server at `path`; its wait status."""
+  connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+  connection.connect(path)
+  umask = os.umask(0)
+  os.umask(umask)
+  request = {
+    "argv": argv,
+    "python": os.path.abspath(sys.argv[0]),  # this shim: the child's `sys.executable`
+    "cwd": os.getcwd(),
+    "env": dict(os.environ),
+    "umask": umask,
+  }
+  socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
+  pending, child = [], []
+
+  def forward(signum, _):
+    if child:
+      os.kill(child[0], signum)
+    else:
+      pending.append(signum)
+
+  for signum in _FORWARDED:
+    signal.signal(signum, forward)
+  reply = connection.recv(1 << 16)
+  if not reply:
+    _lost()
+  child.append(json.loads(reply)["pid"])
+  for signum in pending:
+    os.kill(child[0], signum)
+  reply = connection.recv(1 << 16)
+  if not reply:
+    _lost()
+  return json.loads(reply)["status"]
+
+
+def _lost():
+  print("warm python: its server ended before the command did", file=sys.stderr)
+  os._exit(70)  # pylint: disable=protected-access
+
+
+def _exit_as(status: int) -> None:
+  if os.WIFSIGNALED(status):
+    signum = os.WTERMSIG(status)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+  os._exit(os.waitstatus_to_exitcode(status))  # pylint: disable=protected-access
+
+
+def _start_server(real_python, directory, owner, signature, path, kind) -> None:
+  """The second command that finds no server for its environment starts one (and, like the
+  first, runs fresh itself): an environment used once or twice is not worth a server."""
+  with open(os.path.join(directory, signature + ".misses"), "a+") as misses:
+    misses.write("x")
+    misses.seek(0)
+    if len(misses.read()) != 2:
+      return
+  env = dict(os.environ)
+  if kind != "-c":
+    env = {**_BINARY_DEFAULTS, **env}
+  with open(os.path.join(directory, signature + ".log"), "w") as log:
+    subprocess.Popen(
+      [
+        real_python,
+        "-c",
+        f"import sys; sys.path.insert(0, {_TESTS!r}); import warm_python; "
+        f"warm_python.serve({path!r}, {owner})",
+      ],
+      env=env,
+      stdin=subprocess.DEVNULL,
+      stdout=log,
+      stderr=log,
+      start_new_session=True,
+    )
+
+
+# --- the server ---------------------------------------------------------------------------
+def serve(path: str, owner: int) -> None:
+  """Listens at `path` at once (commands queue while TensorFlow imports), then forks a runner
+  per command; ends when `owner` has."""
+  # sys.path without this directory, `-c`'s '' and PYTHONPATH's entries: what a child's own
+  # PYTHONPATH goes in front of.
+  base_path = sys.path[2 + len(_python_path(os.environ)) :]
+  listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+  try:
+    listener.bind(path)
+  except OSError:
+    return  # another server has it
+  listener.listen(64)
+  # pylint: disable=g-import-not-at-top,unused-import
+  # The project's binaries load these before TensorFlow, which carries a zlib of its own: the
+  # one loaded first serves gzip (manifests and stamps record its version).
+  import bz2  # noqa: F401
+  import lzma  # noqa: F401
+  import zlib  # noqa: F401
+
+  import tensorflow  # noqa: F401
+
+  while _alive(owner):
+    readable, _, _ = select.select([listener], [], [], 1.0)
+    _reap()
+    if readable:
+      connection, _ = listener.accept()
+      for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+      if os.fork() == 0:
+        listener.close()
+        _runner(connection, base_path)
+      connection.close()
+  os.unlink(path)
+
+
+def _python_path(env: dict) -> list:
+  return [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  return True
+
+
+def _reap() -> None:
+  try:
+    while os.waitpid(-1, os.WNOHANG)[0]:
+      pass
+  except ChildProcessError:
+    pass
+
+
+def _runner(connection, base_path: list) -> None:
+  """Forks the command's process, tells the command its pid, then its wait status; kills it
+  if the command goes away first."""
+  try:
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+    request = json.loads(message)
+    pid = os.fork()
+    if pid == 0:
+      connection.close()
+      _run(request, fds, base_path)
+    for fd in fds:
+      os.close(fd)
+    connection.send(json.dumps({"pid": pid}).encode())
+    process = os.pidfd_open(pid)
+    while True:
+      readable, _, _ = select.select([connection, process], [], [])
+      if process in readable:
+        _, status = os.waitpid(pid, 0)
+        connection.send(json.dumps({"status": status}).encode())
+        break
+      if not connection.recv(1):
+        try:
+          os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+          pass
+        os.waitpid(pid, 0)
+        break
+  except BaseException:  # pylint: disable=broad-except
+    traceback.print_exc()
+  finally:
+    os._exit(0)  # pylint: disable=protected-access
+
+
+def _run(request: dict, fds: list, base_path: list) -> None:
+  """In the command's process: becomes it, runs its code as `__main__`, exits as Python
+  would."""
+  code = 1
+  try:
+    os.setpgid(0, 0)
+    for fd, target in zip(fds, (0, 1, 2)):
+      os.dup2(fd, target)
+    for fd in fds:
+      os.close(fd)
+    os.chdir(request["cwd"])
+    os.umask(request["umask"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.dont_write_bytecode = bool(request["env"].get("PYTHONDONTWRITEBYTECODE"))
+    _streams(bool(request["env"].get("PYTHONUNBUFFERED")))
+    sys.executable = request["python"]
+    del sys.modules["warm_python"]
+    _reseed()
+    code = _main(request["argv"], _python_path(request["env"]) + base_path)
+  except SystemExit as exit_request:
+    code = _exit_status(exit_request.code)
+  except KeyboardInterrupt:
+    _print_exception()
+    _finish(None)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+  except BaseException:  # pylint: disable=broad-except  (as the interpreter prints it)
+    _print_exception()
+  _finish(code)
+
+
+def _print_exception() -> None:
+  """The exception being handled, as the interpreter prints it: without this module's and
+  runpy's frames, which a fresh process does not have."""
+  kind, value, trace = sys.exc_info()
+  while trace is not None and trace.tb_frame.f_code.co_filename in (__file__, _RUNPY):
+    trace = trace.tb_next
+  sys.excepthook(kind, value.with_traceback(trace), trace)
+
+
+def _main(argv: list, base_path: list) -> int:
+  import runpy  # pylint: disable=g-import-not-at-top
+
+  kind, what = _target(argv)
+  if kind == "-m":
+    sys.argv = ["-m", *argv[2:]]  # runpy sets argv[0] to the module's file
+    sys.path[:] = [os.getcwd(), *base_path]
+    runpy.run_module(what, run_name="__main__", alter_sys=True)
+  elif kind == "-c":
+    sys.argv = ["-c", *argv[2:]]
+    sys.path[:] = ["", *base_path]
+    main = type(sys)("__main__")
+    sys.modules["__main__"] = main
+    exec(compile(what, "<string>", "exec"), main.__dict__)  # pylint: disable=exec-used
+  else:
+    sys.argv = list(argv)
+    sys.path[:] = [os.path.dirname(os.path.realpath(what)), *base_path]
+    runpy.run_path(what, run_name="__main__")
+  return 0
+
+
+def _streams(unbuffered: bool) -> None:
+  """stdout and stderr as a fresh interpreter makes them for these descriptors."""
+  import io  # pylint: disable=g-import-not-at-top
+
+  for fd, name in ((1, "stdout"), (2, "stderr")):
+    old = getattr(sys, name)
+    raw = io.FileIO(fd, "w", closefd=False)
+    stream = io.TextIOWrapper(
+      raw if unbuffered else io.BufferedWriter(raw),
+      encoding=old.encoding,
+      errors=old.errors,
+      line_buffering=not unbuffered and (name == "stderr" or raw.isatty()),
+      write_through=unbuffered,
+    )
+    setattr(sys, name, stream)
+    setattr(sys, f"__{name}__", stream)
+
+
+def _reseed() -> None:
+  """A fresh interpreter seeds `random` and NumPy's global generator from the OS; a fork
+  would share the server's."""
+  import random  # pylint: disable=g-import-not-at-top
+
+  random.seed()
+  numpy = sys.modules.get("numpy")
+  if numpy is not None:
+    numpy.random.seed()
+
+
+def _exit_status(code) -> int:
+  if code is None:
+    return 0
+  if isinstance(code, int):
+    return code & 0xFF
+  print(code, file=sys.stderr)
+  return 1
+
+
+def _finish(code) -> None:
+  """The interpreter's exit: wait for non-daemon threads, run atexit, flush."""
+  import atexit  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+
+  try:
+    threading._shutdown()  # pylint: disable=protected-access
+  except BaseException:  # pylint: disable=broad-except
+    pass
+  atexit._run_exitfuncs()  # pylint: disable=protected-access
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, ValueError):
+      if code == 0:
+        code = 120  # as the interpreter does when it cannot flush stdout
+  if code is not None:
+    os._exit(code)  # pylint: disable=protected-access
