@@ -22,18 +22,17 @@ What a warm child cannot have of a fresh interpreter, and so where commands run 
   tests/binaries.py, or `sys.executable`).
 TEST_FRESH_PROCESSES=1 runs every command in a fresh interpreter.
 
-Only the standard library: the `python` shim imports this module with `-S`.
+This module is the set-up and the command's side; tests/warm_server.py the server's. Only the
+standard library: the `python` shim imports this module with `-S`.
 """
 
 import hashlib
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
-import traceback
 
 FRESH_VARIABLE = "TEST_FRESH_PROCESSES"
 _TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -71,7 +70,6 @@ _FORWARDED = (
   signal.SIGUSR2,
 )
 _directory = None
-_RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
 
 
 # --- set-up, in the pytest worker -------------------------------------------------------
@@ -129,18 +127,18 @@ def _venv_around(shim: str, venv_dir: str) -> None:
 # --- the command: the `python` shim -----------------------------------------------------
 def client(real_python: str, directory: str, owner: int) -> None:
   argv = sys.argv[1:]
-  target = _target(argv)
-  if target and not os.environ.get(FRESH_VARIABLE):
-    signature = _signature(dict(os.environ), target[0])
+  command = target(argv)
+  if command and not os.environ.get(FRESH_VARIABLE):
+    signature = _signature(dict(os.environ), command[0])
     path = os.path.join(directory, signature + ".sock")
     try:
-      _exit_as(_served(path, argv, target))
+      _exit_as(_served(path, argv))
     except (FileNotFoundError, ConnectionRefusedError):
-      _start_server(real_python, directory, owner, signature, path, target[0])
+      _start_server(real_python, directory, owner, signature, path, command[0])
   os.execv(real_python, [real_python, *argv])
 
 
-def _target(argv: list):
+def target(argv: list):
   """(kind, what) of `-m MODULE`, `-c CODE` or `SCRIPT`; None for anything else."""
   if len(argv) >= 2 and argv[0] in ("-m", "-c"):
     return argv[0], argv[1]
@@ -160,7 +158,7 @@ def _signature(env: dict, kind: str) -> str:
   return hashlib.sha256(json.dumps(at_start).encode()).hexdigest()[:16]
 
 
-def _served(path: str, argv: list, target) -> int:
+def _served(path: str, argv: list) -> int:
   """Runs the command in a child of the server at `path`; its wait status."""
   connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
   connection.connect(path)
@@ -225,8 +223,8 @@ def _start_server(real_python, directory, owner, signature, path, kind) -> None:
       [
         real_python,
         "-c",
-        f"import sys; sys.path.insert(0, {_TESTS!r}); import warm_python; "
-        f"warm_python.serve({path!r}, {owner})",
+        f"import sys; sys.path.insert(0, {_TESTS!r}); import warm_server; "
+        f"warm_server.serve({path!r}, {owner})",
       ],
       env=env,
       stdin=subprocess.DEVNULL,
@@ -234,212 +232,3 @@ def _start_server(real_python, directory, owner, signature, path, kind) -> None:
       stderr=log,
       start_new_session=True,
     )
-
-
-# --- the server ---------------------------------------------------------------------------
-def serve(path: str, owner: int) -> None:
-  """Listens at `path` at once (commands queue while TensorFlow imports), then forks a runner
-  per command; ends when `owner` has."""
-  # sys.path without this directory, `-c`'s '' and PYTHONPATH's entries: what a child's own
-  # PYTHONPATH goes in front of.
-  base_path = sys.path[2 + len(_python_path(os.environ)) :]
-  listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-  try:
-    listener.bind(path)
-  except OSError:
-    return  # another server has it
-  listener.listen(64)
-  # pylint: disable=g-import-not-at-top,unused-import
-  # The project's binaries load these before TensorFlow, which carries a zlib of its own: the
-  # one loaded first serves gzip (manifests and stamps record its version).
-  import bz2  # noqa: F401
-  import lzma  # noqa: F401
-  import zlib  # noqa: F401
-
-  import tensorflow  # noqa: F401
-
-  while _alive(owner):
-    readable, _, _ = select.select([listener], [], [], 1.0)
-    _reap()
-    if readable:
-      connection, _ = listener.accept()
-      for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-      if os.fork() == 0:
-        listener.close()
-        _runner(connection, base_path)
-      connection.close()
-  os.unlink(path)
-
-
-def _python_path(env: dict) -> list:
-  return [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
-
-
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  return True
-
-
-def _reap() -> None:
-  try:
-    while os.waitpid(-1, os.WNOHANG)[0]:
-      pass
-  except ChildProcessError:
-    pass
-
-
-def _runner(connection, base_path: list) -> None:
-  """Forks the command's process, tells the command its pid, then its wait status; kills it
-  if the command goes away first."""
-  try:
-    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
-    request = json.loads(message)
-    pid = os.fork()
-    if pid == 0:
-      connection.close()
-      _run(request, fds, base_path)
-    for fd in fds:
-      os.close(fd)
-    connection.send(json.dumps({"pid": pid}).encode())
-    process = os.pidfd_open(pid)
-    while True:
-      readable, _, _ = select.select([connection, process], [], [])
-      if process in readable:
-        _, status = os.waitpid(pid, 0)
-        connection.send(json.dumps({"status": status}).encode())
-        break
-      if not connection.recv(1):
-        try:
-          os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-          pass
-        os.waitpid(pid, 0)
-        break
-  except BaseException:  # pylint: disable=broad-except
-    traceback.print_exc()
-  finally:
-    os._exit(0)  # pylint: disable=protected-access
-
-
-def _run(request: dict, fds: list, base_path: list) -> None:
-  """In the command's process: becomes it, runs its code as `__main__`, exits as Python
-  would."""
-  code = 1
-  try:
-    os.setpgid(0, 0)
-    for fd, target in zip(fds, (0, 1, 2)):
-      os.dup2(fd, target)
-    for fd in fds:
-      os.close(fd)
-    os.chdir(request["cwd"])
-    os.umask(request["umask"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    sys.dont_write_bytecode = bool(request["env"].get("PYTHONDONTWRITEBYTECODE"))
-    _streams(bool(request["env"].get("PYTHONUNBUFFERED")))
-    sys.executable = request["python"]
-    del sys.modules["warm_python"]
-    _reseed()
-    code = _main(request["argv"], _python_path(request["env"]) + base_path)
-  except SystemExit as exit_request:
-    code = _exit_status(exit_request.code)
-  except KeyboardInterrupt:
-    _print_exception()
-    _finish(None)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
-  except BaseException:  # pylint: disable=broad-except  (as the interpreter prints it)
-    _print_exception()
-  _finish(code)
-
-
-def _print_exception() -> None:
-  """The exception being handled, as the interpreter prints it: without this module's and
-  runpy's frames, which a fresh process does not have."""
-  kind, value, trace = sys.exc_info()
-  while trace is not None and trace.tb_frame.f_code.co_filename in (__file__, _RUNPY):
-    trace = trace.tb_next
-  sys.excepthook(kind, value.with_traceback(trace), trace)
-
-
-def _main(argv: list, base_path: list) -> int:
-  import runpy  # pylint: disable=g-import-not-at-top
-
-  kind, what = _target(argv)
-  if kind == "-m":
-    sys.argv = ["-m", *argv[2:]]  # runpy sets argv[0] to the module's file
-    sys.path[:] = [os.getcwd(), *base_path]
-    runpy.run_module(what, run_name="__main__", alter_sys=True)
-  elif kind == "-c":
-    sys.argv = ["-c", *argv[2:]]
-    sys.path[:] = ["", *base_path]
-    main = type(sys)("__main__")
-    sys.modules["__main__"] = main
-    exec(compile(what, "<string>", "exec"), main.__dict__)  # pylint: disable=exec-used
-  else:
-    sys.argv = list(argv)
-    sys.path[:] = [os.path.dirname(os.path.realpath(what)), *base_path]
-    runpy.run_path(what, run_name="__main__")
-  return 0
-
-
-def _streams(unbuffered: bool) -> None:
-  """stdout and stderr as a fresh interpreter makes them for these descriptors."""
-  import io  # pylint: disable=g-import-not-at-top
-
-  for fd, name in ((1, "stdout"), (2, "stderr")):
-    old = getattr(sys, name)
-    raw = io.FileIO(fd, "w", closefd=False)
-    stream = io.TextIOWrapper(
-      raw if unbuffered else io.BufferedWriter(raw),
-      encoding=old.encoding,
-      errors=old.errors,
-      line_buffering=not unbuffered and (name == "stderr" or raw.isatty()),
-      write_through=unbuffered,
-    )
-    setattr(sys, name, stream)
-    setattr(sys, f"__{name}__", stream)
-
-
-def _reseed() -> None:
-  """A fresh interpreter seeds `random` and NumPy's global generator from the OS; a fork
-  would share the server's."""
-  import random  # pylint: disable=g-import-not-at-top
-
-  random.seed()
-  numpy = sys.modules.get("numpy")
-  if numpy is not None:
-    numpy.random.seed()
-
-
-def _exit_status(code) -> int:
-  if code is None:
-    return 0
-  if isinstance(code, int):
-    return code & 0xFF
-  print(code, file=sys.stderr)
-  return 1
-
-
-def _finish(code) -> None:
-  """The interpreter's exit: wait for non-daemon threads, run atexit, flush."""
-  import atexit  # pylint: disable=g-import-not-at-top
-  import threading  # pylint: disable=g-import-not-at-top
-
-  try:
-    threading._shutdown()  # pylint: disable=protected-access
-  except BaseException:  # pylint: disable=broad-except
-    pass
-  atexit._run_exitfuncs()  # pylint: disable=protected-access
-  for stream in (sys.stdout, sys.stderr):
-    try:
-      stream.flush()
-    except (OSError, ValueError):
-      if code == 0:
-        code = 120  # as the interpreter does when it cannot flush stdout
-  if code is not None:
-    os._exit(code)  # pylint: disable=protected-access
