@@ -14,8 +14,8 @@ command's.
 
 What a warm child cannot have of a fresh interpreter, and so where commands run fresh:
 - Anything read as the interpreter or a native library starts (`PYTHON*`, `TF_*`, oneDNN,
-  OpenMP, `LD_*`, locale, ...): each distinct set of those has a server of its own, started the
-  second time a command needs one; until it serves, commands run in fresh interpreters.
+  OpenMP, `LD_*`, locale, ...): each distinct set of those has a server of its own, started by
+  the first command that needs it, which waits for it as it would for its own start-up.
 - Any interpreter option (`-u`, `-X ...`), or no command at all: fresh.
 - The hash seed: every child of a server shares the server's, so a test that compares bytes
   made in two processes to show they do not depend on the process runs fresh (`fresh=True` in
@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 FRESH_VARIABLE = "TEST_FRESH_PROCESSES"
 _TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -69,6 +70,7 @@ _FORWARDED = (
   signal.SIGUSR1,
   signal.SIGUSR2,
 )
+_SERVER_START_SECONDS = 20  # to bind its socket; past that, the command runs fresh
 _directory = None
 
 
@@ -134,7 +136,14 @@ def client(real_python: str, directory: str, owner: int) -> None:
     try:
       _exit_as(_served(path, argv))
     except (FileNotFoundError, ConnectionRefusedError):
-      _start_server(real_python, directory, owner, signature, path, command[0])
+      _start_server(real_python, owner, signature, path, command[0])
+    # Queued while the new server imports TensorFlow: as long as a fresh start would take.
+    deadline = time.monotonic() + _SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+      try:
+        _exit_as(_served(path, argv))
+      except (FileNotFoundError, ConnectionRefusedError):
+        time.sleep(0.05)
   os.execv(real_python, [real_python, *argv])
 
 
@@ -207,18 +216,13 @@ def _exit_as(status: int) -> None:
   os._exit(os.waitstatus_to_exitcode(status))  # pylint: disable=protected-access
 
 
-def _start_server(real_python, directory, owner, signature, path, kind) -> None:
-  """The second command that finds no server for its environment starts one (and, like the
-  first, runs fresh itself): an environment used once or twice is not worth a server."""
-  with open(os.path.join(directory, signature + ".misses"), "a+") as misses:
-    misses.write("x")
-    misses.seek(0)
-    if len(misses.read()) != 2:
-      return
+def _start_server(real_python, owner, signature, path, kind) -> None:
+  """Starts the server of the command's environment (a second one started at the same time
+  finds the socket taken and ends)."""
   env = dict(os.environ)
   if kind != "-c":
     env = {**_BINARY_DEFAULTS, **env}
-  with open(os.path.join(directory, signature + ".log"), "w") as log:
+  with open(os.path.join(os.path.dirname(path), signature + ".log"), "w") as log:
     subprocess.Popen(
       [
         real_python,

@@ -21,12 +21,9 @@ def serve(path: str, owner: int) -> None:
   # sys.path without this directory, `-c`'s '' and PYTHONPATH's entries: what a child's own
   # PYTHONPATH goes in front of.
   base_path = sys.path[2 + len(_python_path(os.environ)) :]
-  listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-  try:
-    listener.bind(path)
-  except OSError:
+  listener = _bind(path)
+  if listener is None:
     return  # another server has it
-  listener.listen(64)
   # pylint: disable=g-import-not-at-top,unused-import
   # The project's binaries load these before TensorFlow, which carries a zlib of its own: the
   # one loaded first serves gzip (manifests and stamps record its version).
@@ -36,6 +33,30 @@ def serve(path: str, owner: int) -> None:
 
   import tensorflow  # noqa: F401
 
+  try:
+    _serve(listener, owner, base_path)
+  finally:
+    os.unlink(path)
+
+
+def _bind(path: str):
+  """A socket listening at `path`, or None if a live server listens there (one that died left
+  its file: taken over)."""
+  listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+  try:
+    listener.bind(path)
+  except OSError:
+    try:
+      socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).connect(path)
+      return None
+    except ConnectionRefusedError:
+      os.unlink(path)
+      listener.bind(path)
+  listener.listen(64)
+  return listener
+
+
+def _serve(listener, owner: int, base_path: list) -> None:
   while _alive(owner):
     readable, _, _ = select.select([listener], [], [], 1.0)
     _reap()
@@ -47,7 +68,6 @@ def serve(path: str, owner: int) -> None:
         listener.close()
         _runner(connection, base_path)
       connection.close()
-  os.unlink(path)
 
 
 def _python_path(env: dict) -> list:
