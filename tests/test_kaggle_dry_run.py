@@ -22,11 +22,13 @@ CREDENTIALS = {"KAGGLE_USERNAME": "publisher", "KAGGLE_KEY": "key"}
 
 
 def _publish_kaggle(*flags, blocked=(), environment=None):
-  """scripts/publish_kaggle.py as a user runs it, with the `blocked` modules not importable."""
+  """scripts/publish_kaggle.py as a user runs it, with the `blocked` modules not importable; in
+  a fresh interpreter (it never imports TensorFlow, which the warm python would start with)."""
   return binaries.run(
     "scripts.publish_kaggle",
     *flags,
     blocked=blocked,
+    fresh=True,
     environment={"PYTHONPATH": str(ROOT), **(environment or {})},
   )
 

@@ -448,7 +448,8 @@ def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow
 def test_bad_formats_and_lock_flags_are_one_line_before_any_work(tmp_path, flags, status, line):
   (tmp_path / "bad.json").write_text("{}")
   flags = [flag.format(tmp=tmp_path) for flag in flags]
-  process = regeneration_runs.run(tmp_path, tmp_path / "hub", *flags)
+  # Fresh: the warm python would start a server to import TensorFlow, which these never reach.
+  process = regeneration_runs.run(tmp_path, tmp_path / "hub", *flags, fresh=True)
   assert process.returncode == status
   assert process.stderr.strip().splitlines() == [f"error: {line.format(tmp=tmp_path)}"]
   assert not (tmp_path / "hub").exists()
