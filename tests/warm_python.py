@@ -71,14 +71,18 @@ _FORWARDED = (
   signal.SIGUSR2,
 )
 _SERVER_START_SECONDS = 20  # to bind its socket; past that, the command runs fresh
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 _directory = None
 
 
 # --- set-up, in the pytest worker -------------------------------------------------------
 def setup(directory: str) -> None:
   """Writes this worker's `python` and its venv under `directory` (a short path: it holds the
-  servers' sockets). Servers end within a second of the process that called this."""
+  servers' sockets). Servers end within a second of the process that called this. A directory
+  too long for a socket's path leaves every command fresh."""
   global _directory
+  if len(os.path.join(directory, "0" * 16 + ".sock")) > _SOCKET_PATH_MAX:
+    return
   os.makedirs(os.path.join(directory, "venv", "bin"), exist_ok=True)
   shim = os.path.join(directory, "venv", "bin", "python")
   with open(shim, "w") as f:
@@ -136,14 +140,14 @@ def client(real_python: str, directory: str, owner: int) -> None:
     try:
       _exit_as(_served(path, argv))
     except (FileNotFoundError, ConnectionRefusedError):
-      _start_server(real_python, owner, signature, path, command[0])
-    # Queued while the new server imports TensorFlow: as long as a fresh start would take.
-    deadline = time.monotonic() + _SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-      try:
-        _exit_as(_served(path, argv))
-      except (FileNotFoundError, ConnectionRefusedError):
-        time.sleep(0.05)
+      server = _start_server(real_python, owner, signature, path, command[0])
+      # Queued while the new server imports TensorFlow: as long as a fresh start would take.
+      deadline = time.monotonic() + _SERVER_START_SECONDS
+      while time.monotonic() < deadline and server.poll() in (None, 0):
+        try:
+          _exit_as(_served(path, argv))
+        except (FileNotFoundError, ConnectionRefusedError):
+          time.sleep(0.05)
   os.execv(real_python, [real_python, *argv])
 
 
@@ -216,14 +220,14 @@ def _exit_as(status: int) -> None:
   os._exit(os.waitstatus_to_exitcode(status))  # pylint: disable=protected-access
 
 
-def _start_server(real_python, owner, signature, path, kind) -> None:
+def _start_server(real_python, owner, signature, path, kind) -> subprocess.Popen:
   """Starts the server of the command's environment (a second one started at the same time
-  finds the socket taken and ends)."""
+  finds the socket taken and ends, with status 0)."""
   env = dict(os.environ)
   if kind != "-c":
     env = {**_BINARY_DEFAULTS, **env}
   with open(os.path.join(os.path.dirname(path), signature + ".log"), "w") as log:
-    subprocess.Popen(
+    return subprocess.Popen(
       [
         real_python,
         "-c",
