@@ -16,6 +16,7 @@ import os
 import pathlib
 import pickle
 import shutil
+import signal
 
 # Read when TensorFlow's native library loads, so set before any test module imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -41,6 +42,11 @@ _SLOW_FIXTURES = frozenset(
 
 
 def pytest_configure(config):
+  # Started as a background job (`cmd &` in a script, nohup), the run would have SIGINT ignored,
+  # and so would every command it starts: the interrupt tests need it delivered, as in a
+  # terminal's foreground job.
+  if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
   config.addinivalue_line(
     "markers",
     "slow: seconds or more: an export, a subprocess or a whole pipeline; "
