@@ -135,12 +135,13 @@ def client(real_python: str, directory: str, owner: int) -> None:
   argv = sys.argv[1:]
   command = target(argv)
   if command and not os.environ.get(FRESH_VARIABLE):
-    signature = _signature(dict(os.environ), command[0])
+    server_env = _server_environment(command[0])
+    signature = _signature(server_env)
     path = os.path.join(directory, signature + ".sock")
     try:
       _exit_as(_served(path, argv))
     except (FileNotFoundError, ConnectionRefusedError):
-      server = _start_server(real_python, owner, signature, path, command[0])
+      server = _start_server(real_python, owner, signature, path, server_env)
       # Queued while the new server imports TensorFlow: as long as a fresh start would take.
       deadline = time.monotonic() + _SERVER_START_SECONDS
       while time.monotonic() < deadline and server.poll() in (None, 0):
@@ -160,9 +161,14 @@ def target(argv: list):
   return None
 
 
-def _signature(env: dict, kind: str) -> str:
-  if kind != "-c":
-    env = {**_BINARY_DEFAULTS, **env}
+def _server_environment(kind: str) -> dict:
+  """The environment a server for this command imports TensorFlow in: the command's, with
+  what a binary sets before importing it."""
+  return dict(os.environ) if kind == "-c" else {**_BINARY_DEFAULTS, **os.environ}
+
+
+def _signature(env: dict) -> str:
+  """Names the server for `env`: its variables read at start-up."""
   at_start = sorted(
     (key, value)
     for key, value in env.items()
@@ -220,12 +226,9 @@ def _exit_as(status: int) -> None:
   os._exit(os.waitstatus_to_exitcode(status))  # pylint: disable=protected-access
 
 
-def _start_server(real_python, owner, signature, path, kind) -> subprocess.Popen:
-  """Starts the server of the command's environment (a second one started at the same time
-  finds the socket taken and ends, with status 0)."""
-  env = dict(os.environ)
-  if kind != "-c":
-    env = {**_BINARY_DEFAULTS, **env}
+def _start_server(real_python, owner, signature, path, env: dict) -> subprocess.Popen:
+  """Starts the server for `env` (a second one started at the same time finds the socket
+  taken and ends, with status 0)."""
   with open(os.path.join(os.path.dirname(path), signature + ".log"), "w") as log:
     return subprocess.Popen(
       [
