@@ -23,13 +23,10 @@ def _digests(directory: pathlib.Path) -> dict:
 
 
 @pytest.mark.slow
-def test_quickstart_exports_verifies_and_classifies(
-  tmp_path, quickstart, synthetic_checkpoint_075_96
-):
+def test_quickstart_exports_verifies_and_classifies(quickstart, fresh_process_export):
   # Run once per session as a reader runs it: a fresh checkout, a fresh login's PATH (conftest).
   checkout, run = quickstart
   out = checkout / "quickstart_out"
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   assert run.returncode == 0, run.stdout + run.stderr
   stdout = run.stdout
 
@@ -54,25 +51,12 @@ def test_quickstart_exports_verifies_and_classifies(
   assert len(stdout.splitlines()) < 80, stdout
   assert run.stderr == "", run.stderr
 
-  # Another fresh process exporting the session's seed-0 checkpoint, from another path to
-  # another directory, writes the same bytes (docs/reproducibility.md).
-  again = tmp_path / "again"
-  export = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "export.export_saved_model",
-      f"--export_dir={again}",
-      f"--checkpoint_path={synthetic_checkpoint_075_96}",
-    ],
-    cwd=ROOT,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert export.returncode == 0, export.stderr
-  assert _digests(again) == _digests(out / "classification")
+  # Another fresh process, the run's export binary with one thread and without oneDNN (with
+  # every format beside it), exporting the session's seed-0 checkpoint from another path to
+  # another directory, wrote the same bytes (docs/reproducibility.md).
+  fresh_dir, fresh = fresh_process_export
+  assert fresh.returncode == 0, fresh.stderr
+  assert _digests(pathlib.Path(fresh_dir)) == _digests(out / "classification")
 
 
 def test_quickstart_rejects_unknown_arguments(tmp_path):
