@@ -148,6 +148,25 @@ def exported(synthetic_checkpoint_075_96, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def exported_with_every_format(exported):
+  """`exported_with_every_format(module_type="classification")`: the run's export of the
+  0.75/96 checkpoint with every type of every format beside the SavedModel (LiteRT, ONNX,
+  TF.js), as one export writes them; each format's tests read theirs. One export per module
+  type shares the SavedModel, its outputs and the folded network among the formats. Read-only."""
+  from export.formats import beside  # pylint: disable=g-import-not-at-top
+  from nets import variants  # pylint: disable=g-import-not-at-top
+
+  request = {}
+  for fmt in beside.FORMATS:
+    request.update(fmt.export_request(fmt.types))
+
+  def export(module_type="classification"):
+    return exported(spec=variants.ModelSpec(0.75, 96, module_type), **request)
+
+  return export
+
+
+@pytest.fixture(scope="session")
 def other_variant(tmp_path_factory):
   """`other_variant(multiplier, size, module_type, calibration_size)`: (checkpoint prefix,
   images, TF-Slim graph outputs) for a seed-3 synthetic checkpoint of another variant, its

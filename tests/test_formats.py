@@ -175,13 +175,14 @@ def test_an_export_is_loaded_by_the_format_its_path_names(path, format_name):
   assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)
 
 
-# The session's exports that the format's own tests read too (test_litert, test_litert_metadata,
-# test_onnx, test_tfjs): each made once per run, whichever test asks first.
-SESSION_EXPORTS = {fmt.name: fmt.export_request(fmt.types) for fmt in beside.FORMATS}
+# The formats written beside the SavedModel, read from the session's export with every format
+# (`exported_with_every_format`), which the format's own tests read too (test_litert,
+# test_litert_metadata, test_onnx, test_tfjs).
+BESIDE_FORMATS = {fmt.name for fmt in beside.FORMATS}
 
 
 @pytest.fixture(scope="module")
-def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
+def written(synthetic_checkpoint_075_96, exported, exported_with_every_format, tmp_path_factory):
   """`written(format, module_type)`: the path of the session's file of that format (its
   float32 type), made once (all but the Keras file are the session's `exported` exports)."""
   keras_files = {}
@@ -190,8 +191,8 @@ def written(synthetic_checkpoint_075_96, exported, tmp_path_factory):
     spec = variants.ModelSpec(0.75, 96, module_type)
     if format_name == "saved_model":
       return exported(spec=spec).export_dir
-    if format_name in SESSION_EXPORTS:
-      result = exported(spec=spec, **SESSION_EXPORTS[format_name])
+    if format_name in BESIDE_FORMATS:
+      result = exported_with_every_format(module_type)
       path = registry.by_name(format_name).path_beside(result.export_dir)  # float32
       assert path in [made.path for made in result.written[format_name]]
       return path
@@ -288,7 +289,7 @@ def overwritten(synthetic_checkpoint_075_96, tmp_path_factory):
         os.umask(old_umask)
       made[group] = directory, target, written_path
     directory, target, path = made[group]
-    if format_name in SESSION_EXPORTS:  # a file beside the SavedModel
+    if format_name in BESIDE_FORMATS:  # a file beside the SavedModel
       path = registry.by_name(format_name).path_beside(path)
     return directory, target, path, group
 

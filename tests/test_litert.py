@@ -29,7 +29,6 @@ from export.formats.litert import metadata as litert_metadata
 from export.formats.litert import network as litert_network
 from export.formats.saved_model import exporter as export_lib
 from export.runtime import classifier
-from nets import variants
 
 ALL_FILES = [
   "module",
@@ -38,13 +37,16 @@ ALL_FILES = [
   "module.tflite",
   "module.uint8.tflite",
 ]
+# What the session's export writes beside the SavedModel for the other formats.
+OTHER_FORMATS = (".onnx", ".onnx.test_data", ".tfjs")
 SAVED_MODEL_FILES = ["assets", "fingerprint.pb", "saved_model.pb", "variables"]
 
 
 @pytest.fixture(scope="module")
-def litert_export(exported):
-  """The session's 0.75/96 classifier litert_export with the four LiteRT types beside it."""
-  return exported(tflite=True, tflite_types=litert.TYPES)
+def litert_export(exported_with_every_format):
+  """The session's 0.75/96 classifier export with the four LiteRT types (and the other formats)
+  beside it."""
+  return exported_with_every_format()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,8 @@ def _export(checkpoint_path, parent, **kwargs):
 # --- what is written ---------------------------------------------------------------------
 def test_each_type_is_written_beside_the_saved_model(litert_export):
   parent = os.path.dirname(litert_export.export_dir)
-  assert sorted(os.listdir(parent)) == ALL_FILES
+  beside_tflite = [name for name in os.listdir(parent) if not name.endswith(OTHER_FORMATS)]
+  assert sorted(beside_tflite) == ALL_FILES
   assert sorted(os.listdir(litert_export.export_dir)) == SAVED_MODEL_FILES
   assert litert_format.path_beside(litert_export.export_dir + os.sep) == os.path.join(
     parent, "module.tflite"
@@ -204,10 +207,8 @@ def test_int8_model_agrees_in_direction_on_unseen_photos(litert_export, saved_mo
   assert cosines.min() >= litert_format.FULL_INTEGER.min_cosine
 
 
-def test_feature_vector_int8_model_is_checked_by_cosine(exported):
-  result = exported(
-    spec=variants.ModelSpec(0.75, 96, "feature_vector"), tflite=True, tflite_types=litert.TYPES
-  )
+def test_feature_vector_int8_model_is_checked_by_cosine(exported_with_every_format):
+  result = exported_with_every_format("feature_vector")
   (written,) = [model for model in result.litert_models if model.model_type == "int8"]
   assert _io(_model(result, "int8"))[1]["shape"].tolist() == [1, 1280]
   assert written.agreement.top1_agreement is None and written.agreement.top5_overlap is None

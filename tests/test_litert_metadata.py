@@ -44,14 +44,9 @@ EMBEDDING_COSINE = {"float32": 0.9999, "float16": 0.9999, "int8": 0.97, "uint8":
 
 
 @pytest.fixture(scope="module")
-def exports(exported):
+def exports(exported_with_every_format):
   """{module type: ExportResult} of the session's 0.75/96 checkpoint with all four types."""
-  return {
-    module_type: exported(
-      spec=variants.ModelSpec(0.75, 96, module_type), tflite=True, tflite_types=litert.TYPES
-    )
-    for module_type in MODULE_TYPES
-  }
+  return {module_type: exported_with_every_format(module_type) for module_type in MODULE_TYPES}
 
 
 def _path(exports, module_type, model_type) -> str:

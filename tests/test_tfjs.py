@@ -38,9 +38,10 @@ def network(synthetic_checkpoint_075_96):
 
 
 @pytest.fixture(scope="module")
-def written(exported):
-  """(export_dir, {type: Written}): the session's export with every weight type beside it."""
-  result = exported(tfjs=True, tfjs_types=tfjs.TYPES)
+def written(exported_with_every_format):
+  """(export_dir, {type: Written}): the session's export with every weight type (and the other
+  formats) beside it."""
+  result = exported_with_every_format()
   return result.export_dir, {model.model_type: model for model in result.written["tfjs"]}
 
 
@@ -68,7 +69,9 @@ def _weights(model_dir) -> dict:
 def test_each_type_is_a_directory_beside_the_saved_model(written):
   export_dir, models = written
   name = os.path.basename(export_dir)
-  assert sorted(os.listdir(os.path.dirname(export_dir))) == [
+  other_formats = (".tflite", ".onnx", ".onnx.test_data")  # the session's export writes them too
+  listed = [n for n in os.listdir(os.path.dirname(export_dir)) if not n.endswith(other_formats)]
+  assert sorted(listed) == [
     name,
     f"{name}.float16.tfjs",
     f"{name}.tfjs",
@@ -143,13 +146,13 @@ def test_same_bytes_in_a_fresh_process_with_one_thread_and_no_onednn(written, fr
 
 # --- judged in Node ----------------------------------------------------------------------
 @pytest.mark.parametrize("module_type", ["classification", "feature_vector"])
-def test_node_cpu_and_wasm_agree_with_the_saved_model(module_type, written, exported):
+def test_node_cpu_and_wasm_agree_with_the_saved_model(
+  module_type, written, exported_with_every_format
+):
   if module_type == "classification":
     export_dir, model_dir = written[0], written[1]["float32"].path
   else:  # the session's feature-vector export with every type, as test_formats reads it
-    result = exported(
-      spec=variants.ModelSpec(0.75, 96, module_type), tfjs=True, tfjs_types=tfjs.TYPES
-    )
+    result = exported_with_every_format(module_type)
     export_dir, model_dir = result.export_dir, result.written["tfjs"][0].path
   _, probes = probe_images.probe_batch(96)
   reference = litert.reference_outputs(export_dir, probes)

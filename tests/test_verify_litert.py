@@ -20,8 +20,8 @@ GOLDEN = str(ROOT / "tests" / "golden" / "mobilenet_v2_0.75_96_classification_se
 
 
 @pytest.fixture(scope="module")
-def result(exported):
-  return exported(spec=SPEC, tflite=True, tflite_types=litert.TYPES)
+def result(exported_with_every_format):
+  return exported_with_every_format(SPEC.module_type)
 
 
 @pytest.mark.parametrize("model_type", litert.TYPES)
