@@ -15,6 +15,7 @@ import time
 
 import binaries
 import pytest
+import warm_python
 
 from export.base import errors
 from export.base import files
@@ -217,6 +218,60 @@ def test_an_interrupt_turned_into_an_error_or_lost_still_exits_130(how, tmp_path
   assert (process.returncode, process.stderr.splitlines()) == (130, INTERRUPTED)
   assert _leftovers(tmp_path) == []
   assert process.stdout == ("finished\n" if how in ("swallowed", "collected") else "")
+
+
+_READER = textwrap.dedent(
+  """
+  import os, signal, sys
+  from export.base import errors
+  from export.core import checkpoint
+  from export.verification import expectation
+  from nets import variants
+
+  prefix, reading = sys.argv[1:]
+  errors.watch_interrupts()
+  names = sorted(checkpoint.read_shapes(prefix))
+  spec = variants.ModelSpec(0.75, 96)
+  read = {
+    "tensors": lambda: checkpoint.read_tensors(prefix, names),
+    "expected variables": lambda: expectation.expected_variables(prefix, spec),
+  }[reading]
+  sent = []
+
+  def interrupt_the_callback(frame, event, unused_arg):
+    # A process's first read calls back from the reader's C++ into NumPy (a version check).
+    if event == "call" and not sent and frame.f_code.co_filename.endswith("numpy/lib/_version.py"):
+      sent.append(os.kill(os.getpid(), signal.SIGINT))
+
+  sys.setprofile(interrupt_the_callback)
+  try:
+    read()
+  except KeyboardInterrupt:
+    print("raised", file=sys.stderr)
+  finally:
+    sys.setprofile(None)
+  print(f"sent {len(sent)}, interrupted {errors.interrupted()}", file=sys.stderr)
+  """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reading", ["tensors", "expected variables"])
+def test_an_interrupt_inside_the_checkpoint_reader_is_raised_not_printed_and_lost(
+  reading, synthetic_checkpoint_075_96
+):
+  # Raised inside the C++ reader, the KeyboardInterrupt came out on stdout ("KeyboardInterrupt:
+  # <EMPTY MESSAGE> At: ...") and the read went on: a Ctrl-C while the export restored.
+  process = subprocess.run(
+    [warm_python.executable(), "-c", _READER, synthetic_checkpoint_075_96, reading],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    timeout=120,
+    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+  )
+  assert process.stdout == ""
+  assert process.stderr.splitlines()[-2:] == ["raised", "sent 1, interrupted SIGINT"]
 
 
 # --- the pieces -----------------------------------------------------------------------------

@@ -90,7 +90,8 @@ def raise_if_interrupted() -> None:
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
   """Holds watched interrupts back during the block: for renames and clean-up, which one must
-  not cut in two. One that comes meanwhile is raised when the block ends normally."""
+  not cut in two, and for calls into C++ that would swallow one. One that comes meanwhile is
+  raised when the block ends normally."""
   _hold["depth"] += 1
   try:
     yield

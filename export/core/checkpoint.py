@@ -148,7 +148,10 @@ def read_tensors(prefix: str, names) -> dict:
 
   reader = _reader(prefix)
   try:
-    return {name: reader.get_tensor(name) for name in names}
+    # Held: an interrupt raised inside the reader's C++ (its first read calls back into NumPy)
+    # would be printed to stdout there, and lost.
+    with errors.signals_held():
+      return {name: reader.get_tensor(name) for name in names}
   except (tf.errors.OpError, ValueError, IndexError) as error:  # IndexError: a short read
     raise CheckpointError(
       f"{prefix}: cannot read checkpoint data ({errors.first_line(error)})"

@@ -141,7 +141,8 @@ def expected_variables(prefix: str, spec: variants.ModelSpec) -> dict:
           f"{prefix}: variable {name} has shape {list(stored[name])}, expected "
           f"{list(variable.shape)} for depth multiplier {spec.depth_multiplier}"
         )
-      values[variable.name] = reader.get_tensor(name)
+      with errors.signals_held():  # as checkpoint.read_tensors: not lost in the reader's C++
+        values[variable.name] = reader.get_tensor(name)
   except (tf.errors.OpError, ValueError, IndexError) as error:
     raise checkpoint.CheckpointError(
       f"{prefix}: cannot read checkpoint ({errors.first_line(error)})"
