@@ -2,13 +2,12 @@
 
 The slow tests share two real regenerations of one small artifact (mobilenet_v2_0.75_96,
 classification, version 5), each in fresh worker processes, and the session's regeneration
-of that classifier in every format (conftest.py's `regenerated_075_96`, which the Kaggle
-tests publish); the rest reuse copies of their output, so that only what changes is made
-again. One rerun makes version 5 again in every format: with a LiteRT model deleted and the
-checkpoint changed, it shows both reruns' behaviours for the price of one.
+of that classifier in every format (conftest.py's `regenerated_075_96`, which
+test_regenerate_formats.py and the Kaggle tests read); the rest reuse copies of their output,
+so that only what changes is made again. What a regeneration decides without running one is
+in test_regeneration_plan.py.
 """
 
-import dataclasses
 import gzip
 import hashlib
 import json
@@ -18,31 +17,19 @@ import shutil
 import signal
 import tarfile
 
-import manifest_samples
 import pytest
 import regeneration_runs
 
 from export.base import files
-from export.pipeline import lock as regeneration_lock
-from export.pipeline import manifest as manifest_lib
-from export.pipeline import plan
 from export.pipeline import state as regeneration_state
 from export.publish import hub_layout
 from export.publish import model_card
-from export.testing import synthetic_checkpoint
 from nets import architecture
 from nets import variants
 
 VARIANT = variants.by_name("mobilenet_v2_0.75_96")
-KEY = "google/imagenet/mobilenet_v2_075_96/classification/5"
-ONE_ARTIFACT = [
-  "--variants=mobilenet_v2_0.75_96",
-  "--module_types=classification",
-  "--versions=5",
-  "--formats=saved_model",
-  "--jobs=1",
-]
-KERAS_KEY = "google/imagenet/mobilenet_v2_075_96/classification/keras"
+KEY, KERAS_KEY = regeneration_runs.KEY, regeneration_runs.KERAS_KEY
+ONE_ARTIFACT = regeneration_runs.ONE_ARTIFACT
 VOLATILE = ("run_report.json", ".regenerate/logs/", ".regenerate/lock")
 
 
@@ -55,10 +42,6 @@ def _files(root) -> dict:
     if not relative.startswith(VOLATILE):
       found[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
   return found
-
-
-def _manifest(output_dir) -> dict:
-  return json.loads((pathlib.Path(output_dir) / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +60,6 @@ def second_run(tmp_path_factory, checkpoint_dir_075_96):
   return output_dir, regeneration_runs.run(checkpoint_dir_075_96, output_dir, *flags, fresh=True)
 
 
-def _copy(run, tmp_path):
-  copy = tmp_path / "hub"
-  shutil.copytree(run[0], copy)
-  return copy
-
-
 # --- one regeneration --------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_run_writes_the_hub_layout_card_archive_and_manifest(first_run):
@@ -94,7 +71,7 @@ def test_a_run_writes_the_hub_layout_card_archive_and_manifest(first_run):
     assert card.read() == model_card.render(VARIANT, "classification", 5)
   with tarfile.open(paths.archive_path) as archive:
     members = sorted(m.name for m in archive.getmembers() if m.isfile())
-  entry = _manifest(output_dir)["artifacts"][KEY]
+  entry = regeneration_runs.manifest(output_dir)["artifacts"][KEY]
   assert members == sorted(entry["saved_model"]["files"])
   assert "variables/variables.data-00000-of-00001" in members
 
@@ -102,7 +79,7 @@ def test_a_run_writes_the_hub_layout_card_archive_and_manifest(first_run):
 @pytest.mark.slow
 def test_the_manifest_records_digests_fingerprint_parameters_and_parity(first_run):
   output_dir, _ = first_run
-  manifest = _manifest(output_dir)
+  manifest = regeneration_runs.manifest(output_dir)
   assert list(manifest["artifacts"]) == [KEY]
   assert manifest["tool"] == {
     "name": "slim-mobilenet-hub",
@@ -155,7 +132,7 @@ def test_a_missing_checkpoint_fails_its_variant_and_the_others_go_on(second_run)
   }
   assert summary == {"google/imagenet/mobilenet_v2_035_128/classification/5": "FAILED", KEY: "made"}
   assert "2 artifacts: 1 made, 1 FAILED" in out
-  assert list(_manifest(output_dir)["artifacts"]) == [KEY]
+  assert list(regeneration_runs.manifest(output_dir)["artifacts"]) == [KEY]
 
 
 @pytest.mark.slow
@@ -170,7 +147,7 @@ def test_a_second_regeneration_in_fresh_processes_is_byte_identical(first_run, s
 def test_a_rerun_makes_nothing_when_everything_is_up_to_date(
   first_run, checkpoint_dir_075_96, tmp_path
 ):
-  output_dir = _copy(first_run, tmp_path)
+  output_dir = regeneration_runs.copy(first_run, tmp_path)
   before = _files(output_dir)
   process = regeneration_runs.run(checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT)
   assert process.returncode == 0, process.stdout + process.stderr
@@ -183,7 +160,7 @@ def test_a_rerun_makes_nothing_when_everything_is_up_to_date(
 def test_a_deleted_or_modified_file_makes_the_artifact_stale(
   first_run, checkpoint_dir_075_96, tmp_path
 ):
-  output_dir = str(_copy(first_run, tmp_path))
+  output_dir = str(regeneration_runs.copy(first_run, tmp_path))
   artifact = regeneration_state.Artifact(VARIANT, "classification", 5)
   prefix = str(checkpoint_dir_075_96 / VARIANT.checkpoint_name)
   source = regeneration_state.Source(prefix, regeneration_state.source_digest(prefix))
@@ -246,7 +223,7 @@ def test_an_interrupted_run_leaves_no_partial_artifact(checkpoint_dir_075_96, tm
 def test_check_prints_which_artifact_and_field_differ_from_the_lock(
   first_run, checkpoint_dir_075_96, tmp_path
 ):
-  output_dir = _copy(first_run, tmp_path)
+  output_dir = regeneration_runs.copy(first_run, tmp_path)
   lock = tmp_path / "regeneration.lock.json"
   process = regeneration_runs.run(
     checkpoint_dir_075_96, output_dir, *ONE_ARTIFACT, f"--update_lock={lock}"
@@ -282,7 +259,7 @@ def test_the_documented_subset_check_checks_its_selection_and_the_update_it_hint
 ):
   # docs/regeneration.md's subset example, with one variant of its two (the one the session
   # made, from the seed-0 checkpoint of the CI check): the classifier's version 5 and Keras file.
-  output_dir = _copy(regenerated_075_96, tmp_path)
+  output_dir = regeneration_runs.copy(regenerated_075_96, tmp_path)
   lock = tmp_path / "regeneration.lock.json"
   shutil.copy(COMMITTED_LOCK, lock)
   flags = ["--variants=mobilenet_v2_0.75_96", "--module_types=classification", "--versions=5"]
@@ -330,7 +307,7 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   first_run, checkpoint_dir_075_96, tmp_path
 ):
   # --formats=saved_model: version 5 without its LiteRT models (and their section of the card).
-  output_dir = _copy(first_run, tmp_path)
+  output_dir = regeneration_runs.copy(first_run, tmp_path)
   lock = tmp_path / "regeneration.lock.json"
   shutil.copy(COMMITTED_LOCK, lock)
   process = regeneration_runs.run(
@@ -357,81 +334,6 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
   assert lock.read_bytes() == COMMITTED_LOCK.read_bytes()
 
 
-def _static_card(entry, static_sha256: str):
-  return dataclasses.replace(
-    entry, card=dataclasses.replace(entry.card, static_sha256=static_sha256)
-  )
-
-
-def _parameters(entry, with_batch_norm: int):
-  parameters = dataclasses.replace(entry.parameters, with_batch_norm=with_batch_norm)
-  return dataclasses.replace(entry, parameters=parameters)
-
-
-def test_a_lock_is_cut_to_the_selection_and_the_cut_is_named():
-  entry, with_litert = (
-    manifest_samples.module_version(),
-    manifest_samples.module_version(litert=True),
-  )
-  manifest = manifest_samples.of({"a/5": with_litert, "b/5": with_litert})
-  lock = regeneration_lock.lock_from_manifest(manifest)
-  assert regeneration_lock.selected_part(
-    lock, manifest, {"a/5": ("litert",), "b/5": ("litert",)}
-  ) == (
-    lock,
-    lock,
-    "",
-  )
-  one = manifest_samples.of({"a/5": with_litert})
-  part, made, cut = regeneration_lock.selected_part(lock, one, {"a/5": ("litert",)})
-  assert part["artifacts"] == made["artifacts"] == {"a/5": lock["artifacts"]["a/5"]}
-  assert cut == "1 locked artifact outside this selection was not checked"
-  # Made without LiteRT models: everything but the card and LiteRT digests is compared.
-  plain = manifest_samples.of(
-    {"a/5": _static_card(entry, "a card without LiteRT models"), "b/5": _parameters(entry, 3)}
-  )
-  part, made, cut = regeneration_lock.selected_part(lock, plain, {"a/5": (), "b/5": ()})
-  assert regeneration_lock.differences(part, made) == [
-    "b/5: parameters.with_batch_norm: lock 2, now 3"
-  ]
-  assert cut.startswith(
-    "the card and LiteRT and ONNX and TF.js digests of 2 locked module versions were not checked"
-  )
-
-
-def test_a_merge_keeps_what_the_run_did_not_select_and_refuses_to_mix_tensorflow_versions():
-  entry, with_litert = (
-    manifest_samples.module_version(),
-    manifest_samples.module_version(litert=True),
-  )
-  lock = regeneration_lock.lock_from_manifest(
-    manifest_samples.of({"a/5": with_litert, "b/5": with_litert}, tensorflow_version="2")
-  )
-  changed = _static_card(_parameters(entry, 3), "a card without LiteRT models")
-  run = manifest_samples.of({"a/5": changed, "c/5": entry}, tensorflow_version="2")
-  merged, kept, kept_in_part = regeneration_lock.merged_lock(lock, run, {"a/5": (), "c/5": ()})
-  assert (kept, kept_in_part) == (1, 1) and sorted(merged["artifacts"]) == ["a/5", "b/5", "c/5"]
-  # The run's parameters; the lock's card and LiteRT digests, which the run did not make.
-  assert merged["artifacts"]["a/5"] == dict(
-    lock["artifacts"]["a/5"], parameters={"with_batch_norm": 3, "without_batch_norm": 1}
-  )
-  assert merged["artifacts"]["b/5"] == lock["artifacts"]["b/5"]
-  assert merged["artifacts"]["c/5"] == regeneration_lock.lock_from_manifest(run)["artifacts"]["c/5"]
-  assert regeneration_lock.merged_lock(None, run, {}) == (
-    regeneration_lock.lock_from_manifest(run),
-    0,
-    0,
-  )
-  newer = dataclasses.replace(run, tensorflow_version="3")
-  with pytest.raises(regeneration_lock.LockError, match="lock is for TensorFlow 2, this run"):
-    regeneration_lock.merged_lock(lock, newer, {"a/5": (), "c/5": ()})
-  everything = dataclasses.replace(newer, artifacts={"a/5": with_litert, "b/5": with_litert})
-  merged, kept, _ = regeneration_lock.merged_lock(
-    lock, everything, {"a/5": ("litert",), "b/5": ("litert",)}
-  )
-  assert kept == 0 and merged["tensorflow_version"] == "3"  # all replaced: nothing mixed
-
-
 @pytest.mark.parametrize(
   "flags, status, line",
   [
@@ -453,191 +355,3 @@ def test_bad_formats_and_lock_flags_are_one_line_before_any_work(tmp_path, flags
   assert process.returncode == status
   assert process.stderr.strip().splitlines() == [f"error: {line.format(tmp=tmp_path)}"]
   assert not (tmp_path / "hub").exists()
-
-
-def test_lock_differences_name_missing_and_extra_artifacts_and_top_level_fields():
-  entry = manifest_samples.module_version("a/4")
-  manifest = manifest_samples.of({"a/4": entry, "b/4": entry}, tensorflow_version="2.21.0")
-  lock = regeneration_lock.lock_from_manifest(manifest)
-  assert regeneration_lock.lock_differences(lock, manifest) == []
-  lock["tensorflow_version"] = "2.20.0"
-  lock["artifacts"]["c/4"] = lock["artifacts"].pop("b/4")
-  assert regeneration_lock.lock_differences(lock, manifest) == [
-    "tensorflow_version: lock 2.20.0, now 2.21.0",
-    "b/4: produced, not in the lock",
-    "c/4: in the lock, not produced by this run",
-  ]
-
-
-# --- selection and checkpoints ----------------------------------------------------------
-def test_variants_are_selected_by_either_name_in_table_order():
-  chosen = variants.select(["mobilenet_v2_035_96", "mobilenet_v2_1.4_224"])
-  assert [v.name for v in chosen] == ["mobilenet_v2_1.4_224", "mobilenet_v2_0.35_96"]
-  assert len(variants.select(["all"])) == 22
-  with pytest.raises(ValueError, match="unknown variant"):
-    variants.select(["mobilenet_v2_0.6_96"])
-  with pytest.raises(ValueError, match=r"^no variants selected$"):
-    variants.select([])
-
-
-def test_module_types_versions_and_formats_are_checked_values_in_a_fixed_order():
-  with pytest.raises(ValueError, match="cannot be produced"):
-    plan.check_versions([3, 5])
-  assert plan.check_versions([5, 4, 5]) == (4, 5)
-  assert plan.check_module_types(["feature_vector", "classification"]) == (
-    "classification",
-    "feature_vector",
-  )
-  with pytest.raises(
-    ValueError,
-    match=r"^unknown module type detection; expected some of classification,feature_vector$",
-  ):
-    plan.check_module_types(["detection"])
-  assert plan.check_formats(["keras", "saved_model"]) == ("saved_model", "keras")
-  with pytest.raises(ValueError, match=r"^litert is made from the saved_model format's module"):
-    plan.check_formats(["litert"])
-  with pytest.raises(ValueError, match=r"^no format selected; expected some of"):
-    plan.check_formats([])
-
-
-def test_find_checkpoint_prefers_a_prefix_then_the_archive_and_names_what_is_missing(tmp_path):
-  with pytest.raises(
-    regeneration_state.MissingCheckpoint,
-    match=r"expected mobilenet_v2_0\.75_96"
-    r"\.ckpt\.index with its data file, or mobilenet_v2_0\.75_96\.tgz",
-  ):
-    regeneration_state.find_checkpoint(str(tmp_path), VARIANT)
-  (tmp_path / "mobilenet_v2_0.75_96.tgz").write_bytes(b"archive")
-  assert regeneration_state.find_checkpoint(str(tmp_path), VARIANT).endswith(".tgz")
-  (tmp_path / "mobilenet_v2_0.75_96.ckpt.index").write_bytes(b"index")
-  with pytest.raises(regeneration_state.MissingCheckpoint, match="has no data file"):
-    regeneration_state.find_checkpoint(str(tmp_path), VARIANT)
-  (tmp_path / "mobilenet_v2_0.75_96.ckpt.data-00000-of-00001").write_bytes(b"data")
-  assert regeneration_state.find_checkpoint(str(tmp_path), VARIANT) == str(
-    tmp_path / "mobilenet_v2_0.75_96.ckpt"
-  )
-  assert regeneration_state.source_digest(str(tmp_path / "mobilenet_v2_0.75_96.ckpt")) == (
-    hashlib.sha256(b"indexdata").hexdigest()
-  )
-
-
-# --- every format: LiteRT and ONNX models beside the latest version, a Keras file per module -
-@pytest.mark.slow
-def test_every_format_is_made_beside_the_module_and_recorded(regenerated_075_96):
-  output_dir, process = regenerated_075_96
-  assert process.returncode == 0, process.stdout + process.stderr
-  manifest = _manifest(output_dir)
-  assert sorted(manifest["artifacts"]) == sorted([KEY.replace("/5", "/4"), KEY, KERAS_KEY])
-  assert "litert" not in manifest["artifacts"][KEY.replace("/5", "/4")]  # the latest only
-  entry = manifest["artifacts"][KEY]
-  assert sorted(entry["litert"]) == ["float16", "float32", "int8", "uint8"]
-  for kind, model in entry["litert"].items():
-    suffix = ".tflite" if kind == "float32" else f".{kind}.tflite"
-    assert model["path"] == KEY + suffix
-    assert model["sha256"] == files.sha256(output_dir / model["path"])
-    assert model["agreement"]["passed"], kind
-  keras_entry = manifest["artifacts"][KERAS_KEY]
-  assert keras_entry["keras"]["path"] == (
-    "google/imagenet/mobilenet_v2_075_96/classification/keras/"
-    "mobilenet_v2_075_96_classification.keras"
-  )
-  assert keras_entry["keras"]["sha256"] == files.sha256(output_dir / keras_entry["keras"]["path"])
-  assert keras_entry["parity"]["variables_exactly_equal"] == 262
-  assert sorted(entry["onnx"]) == ["float32", "int8"]
-  for kind, model in entry["onnx"].items():
-    path = KEY + (".onnx" if kind == "float32" else f".{kind}.onnx")
-    assert model["path"] == path and model["agreement"]["passed"], kind
-    assert model["sha256"] == files.sha256(output_dir / path)
-    assert sorted(model["companions"]) == [
-      f"{path}.test_data/test_data_set_0/input_0.pb",
-      f"{path}.test_data/test_data_set_0/output_0.pb",
-    ]
-    for companion, digest in model["companions"].items():
-      assert digest["sha256"] == files.sha256(output_dir / companion)
-  card = (output_dir / entry["card"]["path"]).read_text()
-  assert "## LiteRT models" in card and "| uint8 | `5.uint8.tflite` |" in card
-  assert "## ONNX models" in card and "| int8 | `5.int8.onnx` |" in card
-  assert card.index("### Keras 3") < card.index("### TF Hub (tf_keras)")
-
-
-@pytest.mark.slow
-def test_the_lock_keeps_every_format_but_no_measured_figure(regenerated_075_96):
-  output_dir, _ = regenerated_075_96
-  manifest = _manifest(output_dir)
-  lock = regeneration_lock.lock_from_manifest(manifest_lib.read(str(output_dir / "manifest.json")))
-  locked, entry = lock["artifacts"][KEY], manifest["artifacts"][KEY]
-  assert locked["litert_sha256"] == {k: m["sha256"] for k, m in entry["litert"].items()}
-  # The ONNX models' digests and their test vectors', by their paths beside the version.
-  assert locked["onnx_sha256"] == {
-    **{k: m["sha256"] for k, m in entry["onnx"].items()},
-    **{
-      path[len(KEY) - 1 :]: digest["sha256"]  # `5.onnx.test_data/...` after `<handle>/`
-      for m in entry["onnx"].values()
-      for path, digest in m["companions"].items()
-    },
-  }
-  assert "5.int8.onnx.test_data/test_data_set_0/output_0.pb" in locked["onnx_sha256"]
-  assert (
-    lock["artifacts"][KERAS_KEY]["keras_sha256"]
-    == (manifest["artifacts"][KERAS_KEY]["keras"]["sha256"])
-  )
-  # The card's measured figures (float kernels) are left out of the digest the lock keeps.
-  card = static = (output_dir / entry["card"]["path"]).read_text()
-  assert card.count(model_card.MEASURED_BEGIN) == 3  # the LiteRT, ONNX and TF.js figures
-  for _ in range(3):
-    start, end = static.index(model_card.MEASURED_BEGIN), static.index(model_card.MEASURED_END)
-    static = static[:start] + static[end + len(model_card.MEASURED_END) :]
-  assert locked["card_sha256"] == hashlib.sha256(static.encode()).hexdigest()
-  assert locked["card_sha256"] != entry["card"]["sha256"]
-  assert "agreement" not in json.dumps(lock) and "parity" not in json.dumps(lock)
-
-
-@pytest.mark.slow
-def test_a_deleted_litert_model_or_a_changed_checkpoint_remakes_every_format_of_the_version(
-  regenerated_075_96, checkpoint_dir_075_96, tmp_path
-):
-  # One rerun, the expensive part (every format of version 5), shows both: first what the
-  # orchestrator plans for a deleted file (the same triage that prints `started KEY (...)`).
-  output_dir = _copy(regenerated_075_96, tmp_path)
-  os.remove(output_dir / f"{KEY}.int8.tflite")
-  test_vector = output_dir / f"{KEY}.onnx.test_data" / "test_data_set_0" / "output_0.pb"
-  os.remove(test_vector)
-  planned = plan.artifacts([VARIANT], ["classification"], [5])
-  outcomes, _ = plan.triage(
-    planned, plan.find_sources(str(checkpoint_dir_075_96), [VARIANT]), str(output_dir)
-  )
-  assert [(o.artifact.key, o.status, o.reason) for o in outcomes] == [
-    (KEY, regeneration_state.NOT_RUN, f"stale: {KEY}.int8.tflite missing"),
-    (KERAS_KEY, regeneration_state.UP_TO_DATE, ""),  # the Keras file is not touched
-  ]
-
-  changed = tmp_path / "checkpoints"
-  synthetic_checkpoint.write_checkpoint(
-    str(changed), VARIANT.depth_multiplier, VARIANT.image_size, seed=1
-  )
-  before = _manifest(output_dir)["artifacts"][KEY]
-  # The Keras file left out: it would be made again from the changed checkpoint too.
-  flags = [f for f in ONE_ARTIFACT if not f.startswith("--formats")]
-  process = regeneration_runs.run(
-    changed, output_dir, *flags, "--formats=saved_model,litert,onnx,tfjs"
-  )
-  assert process.returncode == 0, process.stdout + process.stderr
-  assert f"started {KEY} (stale: checkpoint changed)" in process.stdout
-  assert "1 to make, 0 up to date" in process.stdout
-  assert (output_dir / f"{KEY}.int8.tflite").is_file() and test_vector.is_file()
-  after = _manifest(output_dir)["artifacts"][KEY]
-  assert after["checkpoint"]["sha256"] != before["checkpoint"]["sha256"]
-  variables = "variables/variables.data-00000-of-00001"
-  assert (
-    after["saved_model"]["files"][variables]["sha256"]
-    != before["saved_model"]["files"][variables]["sha256"]
-  )
-  for kind, model in before["litert"].items():  # every LiteRT model made again, from it
-    assert after["litert"][kind]["sha256"] != model["sha256"], kind
-  # The card does not depend on the weights, but for its measured figures (kept out of locks).
-  assert _locked_card_digest(output_dir) == _locked_card_digest(regenerated_075_96[0])
-
-
-def _locked_card_digest(output_dir) -> str:
-  manifest = manifest_lib.read(str(pathlib.Path(output_dir) / "manifest.json"))
-  return regeneration_lock.lock_from_manifest(manifest)["artifacts"][KEY]["card_sha256"]
