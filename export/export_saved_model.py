@@ -37,7 +37,9 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "export_dir", None, "Where the SavedModel goes (written atomically).", required=True
   )
-  flags.DEFINE_bool("overwrite", False, "Replace a non-empty --export_dir.")
+  flags.DEFINE_bool(
+    "overwrite", False, "Replace an earlier export at --export_dir (never other files)."
+  )
   flags.DEFINE_float(
     "batch_norm_momentum_default",
     None,

@@ -455,6 +455,13 @@ def test_binary_exports_quietly_says_what_it_did_and_takes_the_size_from_the_fil
       "error: {nonempty}: directory exists and is not empty (pass --overwrite to replace it)",
     ),
     (
+      # A checkout or a home directory is never an earlier export: --overwrite keeps away.
+      ("--export_dir={nonempty}", "--overwrite"),
+      2,
+      "error: {nonempty}: not replaced: --overwrite replaces an earlier export, and this "
+      "directory holds no saved_model.pb; remove it yourself or choose another --export_dir",
+    ),
+    (
       ("--checkpoint_path={missing}",),
       1,
       "error: {missing}: no checkpoint there (expected {missing}.index and its data file, or a "

@@ -214,12 +214,14 @@ def _tree(directory: pathlib.Path) -> dict:
 
 
 def _old_target(tmp_path: pathlib.Path, writer: Writer) -> pathlib.Path:
-  """The target holding an old file (a directory with one, for a directory format)."""
+  """The target holding an old file (for a directory format, an earlier export's directory:
+  its graph file and one more, which --overwrite may replace)."""
   target = tmp_path / writer.target
   if target.suffix:
     target.write_bytes(b"old")
   else:
     target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"old")
     (target / "old.txt").write_text("old")
   return target
 

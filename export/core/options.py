@@ -16,6 +16,7 @@ from nets import variants
 
 DEFAULT_SPEC = variants.default().spec()
 KERAS_BATCH_NORM_MOMENTUM = versions.HUB_BATCH_NORM_MOMENTUM  # 0.99, since version 3
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # one of them in every SavedModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +61,25 @@ def check_export(options: ExportOptions) -> versions.Version:
 
 
 def check_output_dir(path: str, overwrite: bool) -> None:
-  """ValueError if `path` is a file, or a non-empty directory without `overwrite`."""
+  """ValueError if `path` is a file, or a non-empty directory without `overwrite`, or one that
+  holds no SavedModel: `overwrite` replaces an earlier export, never a directory of other files
+  (`--export_dir=.` in a checkout, a home directory), which the export would delete."""
   if os.path.lexists(path) and not os.path.isdir(path):
     raise ValueError(f"{path}: exists and is not a directory")
-  if os.path.isdir(path) and os.listdir(path) and not overwrite:
+  if not (os.path.isdir(path) and os.listdir(path)):
+    return
+  if not overwrite:
     raise ValueError(f"{path}: directory exists and is not empty (pass --overwrite to replace it)")
+  if not holds_saved_model(path):
+    raise ValueError(
+      f"{path}: not replaced: --overwrite replaces an earlier export, and this directory holds "
+      "no saved_model.pb; remove it yourself or choose another --export_dir"
+    )
+
+
+def holds_saved_model(directory: str) -> bool:
+  """Whether `directory` holds a SavedModel's graph file, as every export does."""
+  return any(os.path.isfile(os.path.join(directory, name)) for name in SAVED_MODEL_FILES)
 
 
 def check_momentum(momentum: float, what: str = "batch-norm momentum") -> None:

@@ -18,6 +18,7 @@ from tensorflow.python.saved_model import save_context
 from export.base import errors
 from export.core import labels
 from export.core import network as network_lib
+from export.core import options as options_lib
 from nets import architecture
 from nets import variants
 
@@ -118,10 +119,7 @@ class UnusableExport(errors.Failure):
 def check_export_dir(export_dir: str) -> None:
   if not os.path.isdir(export_dir):
     raise UnusableExport(f"{export_dir}: export directory not found")
-  if not any(
-    os.path.isfile(os.path.join(export_dir, name))
-    for name in ("saved_model.pb", "saved_model.pbtxt")
-  ):
+  if not options_lib.holds_saved_model(export_dir):
     raise UnusableExport(f"{export_dir}: not a SavedModel (no saved_model.pb)")
 
 
