@@ -85,12 +85,10 @@ def execute(options: Options) -> int:
 
 
 def define_flags() -> None:
-  flags.DEFINE_string(
+  cli.define_required_string(
     "export_dir",
-    None,
     "The classification module to run: a SavedModel directory, .keras or .tflite file, or a "
     "TF.js model directory (<name>.tfjs, run in Node).",
-    required=True,
   )
   flags.DEFINE_integer(
     "top_k",

@@ -80,15 +80,19 @@ def define_variant_flags() -> None:
   )
 
 
+def define_required_string(name: str, help_text: str) -> None:
+  """A string flag that must be given, and not empty: `--export_dir=` (an unset shell
+  variable, say) would otherwise name the current directory."""
+  flags.DEFINE_string(name, None, help_text, required=True)
+  flags.register_validator(name, lambda value: value is None or bool(value.strip()), "is empty")
+
+
 def define_export_source_flags() -> None:
   """--checkpoint_path and --use_ema, as the export binaries share them (and the variant and
   module type flags)."""
   define_variant_flags()
-  flags.DEFINE_string(
-    "checkpoint_path",
-    None,
-    "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz.",
-    required=True,
+  define_required_string(
+    "checkpoint_path", "Checkpoint prefix (.../mobilenet_v2_0.75_96.ckpt) or a released .tgz."
   )
   define_module_type_flag()
   flags.DEFINE_bool(

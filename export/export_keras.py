@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   cli.define_export_source_flags()
-  flags.DEFINE_string("output", None, "The .keras file to write (atomically).", required=True)
+  cli.define_required_string("output", "The .keras file to write (atomically).")
   flags.DEFINE_bool("overwrite", False, "Replace an existing --output file.")
   flags.DEFINE_float(
     "batch_norm_momentum",

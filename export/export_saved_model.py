@@ -34,9 +34,7 @@ def define_flags() -> None:
     versions.LATEST_VERSION,
     f"TF Hub version to produce: one of {versions.PRODUCED_VERSIONS}.",
   )
-  flags.DEFINE_string(
-    "export_dir", None, "Where the SavedModel goes (written atomically).", required=True
-  )
+  cli.define_required_string("export_dir", "Where the SavedModel goes (written atomically).")
   flags.DEFINE_bool(
     "overwrite", False, "Replace an earlier export at --export_dir (never other files)."
   )

@@ -17,9 +17,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string(
-    "model_dir", None, "A TF.js graph model directory (model.json + shards).", required=True
-  )
+  cli.define_required_string("model_dir", "A TF.js graph model directory (model.json + shards).")
   flags.DEFINE_integer("port", 8000, "The port on 127.0.0.1; 0 picks a free one.", lower_bound=0)
 
 

@@ -22,8 +22,8 @@ def define_flags() -> None:
     "Comma-separated TF-Slim (mobilenet_v2_0.75_96) or TF Hub (mobilenet_v2_075_96) variant "
     "names, or 'all' for the 22 released checkpoints.",
   )
-  flags.DEFINE_string(
-    "output_dir", None, "Directory for the <name>.tgz archives (created if missing).", required=True
+  cli.define_required_string(
+    "output_dir", "Directory for the <name>.tgz archives (created if missing)."
   )
   flags.DEFINE_string(
     "base_url", None, f"Replaces {download.RELEASE_BASE_URL} in the archive URLs, for a mirror."

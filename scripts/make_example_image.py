@@ -15,7 +15,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("output", None, "Where the .png or .jpg goes.", required=True)
+  cli.define_required_string("output", "Where the .png or .jpg goes.")
   flags.DEFINE_integer("size", 256, "Height and width in pixels.", lower_bound=1)
   flags.DEFINE_enum("kind", "landscape", list(probe_images.PHOTO_KINDS), "What it shows.")
 

@@ -21,9 +21,7 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   flags.DEFINE_float("depth_multiplier", 0.75, "Depth multiplier, e.g. 0.35, 0.75, 1.4.")
   flags.DEFINE_integer("image_size", 96, "Input height and width in pixels, e.g. 96 or 224.")
-  flags.DEFINE_string(
-    "output_dir", None, "Directory to write the checkpoint into (created).", required=True
-  )
+  cli.define_required_string("output_dir", "Directory to write the checkpoint into (created).")
   flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same checkpoint.")
   flags.DEFINE_bool("archive", False, "Also write <name>.tgz laid out like a released archive.")
 

@@ -29,12 +29,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string(
-    "hub_dir", None, "The --output_dir of a finished regeneration.", required=True
-  )
-  flags.DEFINE_string(
-    "owner", None, "Kaggle user or organization that owns the model.", required=True
-  )
+  cli.define_required_string("hub_dir", "The --output_dir of a finished regeneration.")
+  cli.define_required_string("owner", "Kaggle user or organization that owns the model.")
   flags.DEFINE_string("model", mapping.DEFAULT_MODEL_SLUG, "The Kaggle model's slug.")
   cli.define_variants_flag("Comma-separated TF-Slim or TF Hub variant names, or 'all'.")
   flags.DEFINE_list(

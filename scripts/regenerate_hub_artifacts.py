@@ -33,19 +33,15 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string(
+  cli.define_required_string(
     "checkpoint_dir",
-    None,
     "Directory of checkpoints: <name>.ckpt.index with its data file, or the "
     "released <name>.tgz (TF-Slim names, e.g. mobilenet_v2_0.75_96).",
-    required=True,
   )
-  flags.DEFINE_string(
+  cli.define_required_string(
     "output_dir",
-    None,
     "Root of the TF Hub layout: <handle>/<version>/ (SavedModel), "
     "<version>.md, <version>.tar.gz, and manifest.json.",
-    required=True,
   )
   cli.define_variants_flag("Comma-separated TF-Slim or TF Hub variant names, or 'all' (22).")
   flags.DEFINE_list(

@@ -251,6 +251,22 @@ def test_bad_options_are_usage_errors_before_any_work(tmp_path, field, value, ma
   _assert_fails(tmp_path, match, error=ValueError, **{field: value})
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_empty_export_dir_is_refused_not_taken_for_the_current_directory(
+  tmp_path, monkeypatch, overwrite
+):
+  checkout = tmp_path / "checkout"
+  checkout.mkdir()
+  (checkout / "keep.txt").write_text("mine")
+  monkeypatch.chdir(checkout)  # what the empty path would resolve to
+  options = options_lib.ExportOptions(
+    checkpoint_path=str(tmp_path / "missing.ckpt"), export_dir="", overwrite=overwrite
+  )
+  with pytest.raises(ValueError, match=r"^the export directory is empty: name the directory"):
+    export_lib.export_saved_model(options)
+  assert os.listdir(tmp_path) == ["checkout"] and os.listdir(checkout) == ["keep.txt"]
+
+
 def test_an_export_dir_under_a_file_is_refused_before_the_checkpoint_is_read(tmp_path):
   (tmp_path / "a_file").write_text("")
   options = options_lib.ExportOptions(
@@ -454,6 +470,7 @@ def test_binary_exports_quietly_says_what_it_did_and_takes_the_size_from_the_fil
       2,
       "error: {nonempty}: directory exists and is not empty (pass --overwrite to replace it)",
     ),
+    (("--export_dir=",), 2, "error: flag --export_dir=: is empty"),
     (
       # A checkout or a home directory is never an earlier export: --overwrite keeps away.
       ("--export_dir={nonempty}", "--overwrite"),

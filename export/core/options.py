@@ -63,7 +63,10 @@ def check_export(options: ExportOptions) -> versions.Version:
 def check_output_dir(path: str, overwrite: bool) -> None:
   """ValueError if `path` is a file, or a non-empty directory without `overwrite`, or one that
   holds no SavedModel: `overwrite` replaces an earlier export, never a directory of other files
-  (`--export_dir=.` in a checkout, a home directory), which the export would delete."""
+  (`--export_dir=.` in a checkout, a home directory), which the export would delete. An empty
+  `path` names no directory (not the current one)."""
+  if not path.strip():
+    raise ValueError("the export directory is empty: name the directory to write")
   if os.path.lexists(path) and not os.path.isdir(path):
     raise ValueError(f"{path}: exists and is not a directory")
   if not (os.path.isdir(path) and os.listdir(path)):
