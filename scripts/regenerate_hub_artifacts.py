@@ -171,6 +171,8 @@ def run_options(options: regenerate.Options) -> int:
     lock_lib.read_lock(FLAGS.check)
   elif FLAGS.update_lock and os.path.exists(FLAGS.update_lock):
     lock_lib.read_lock(FLAGS.update_lock, any_format_version=FLAGS.prune_lock)
+  elif FLAGS.update_lock:
+    files.check_writable(FLAGS.update_lock)
   result = regenerate.regenerate(options)
   if result.interrupted:
     return state.INTERRUPTED_EXIT_CODE

@@ -21,6 +21,8 @@ import pytest
 import regeneration_runs
 
 from export.base import files
+from export.pipeline import lock as regeneration_lock
+from export.pipeline import manifest as manifest_lib
 from export.pipeline import state as regeneration_state
 from export.publish import hub_layout
 from export.publish import model_card
@@ -344,11 +346,31 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
     ),
     (["--prune_lock"], 2, "--prune_lock needs --update_lock=LOCK"),
     (["--check={tmp}/missing.json"], 1, "{tmp}/missing.json: lock file not found"),
-    (["--update_lock={tmp}/bad.json"], 1, "{tmp}/bad.json: not a readable regeneration lock file"),
+    (
+      ["--update_lock={tmp}/bad.json"],
+      1,
+      "{tmp}/bad.json: not a readable regeneration lock file (expected a JSON object with "
+      '"format": "mobilenet_v2_hub_regeneration_lock")',
+    ),
+    # A lock's body is checked too: found after the run, it was a traceback.
+    (["--check={tmp}/list.json"], 1, '{tmp}/list.json: "artifacts" is a list, expected an object'),
+    (
+      ["--update_lock={tmp}/string.json"],
+      1,
+      f"{{tmp}}/string.json: artifact {KEY} is a string, expected an object",
+    ),
+    (
+      ["--update_lock={tmp}/bad.json/lock.json"],
+      1,
+      "{tmp}/bad.json/lock.json: cannot create it, {tmp}/bad.json is not a directory",
+    ),
   ],
 )
 def test_bad_formats_and_lock_flags_are_one_line_before_any_work(tmp_path, flags, status, line):
   (tmp_path / "bad.json").write_text("{}")
+  header = {"format": regeneration_lock.LOCK_FORMAT, "format_version": manifest_lib.FORMAT_VERSION}
+  (tmp_path / "list.json").write_text(json.dumps(dict(header, artifacts=[])))
+  (tmp_path / "string.json").write_text(json.dumps(dict(header, artifacts={KEY: "oops"})))
   flags = [flag.format(tmp=tmp_path) for flag in flags]
   # Fresh: the warm python would start a server to import TensorFlow, which these never reach.
   process = regeneration_runs.run(tmp_path, tmp_path / "hub", *flags, fresh=True)

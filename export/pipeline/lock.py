@@ -55,13 +55,31 @@ def read_lock(path: str, any_format_version: bool = False) -> dict:
     raise LockError(f"{path}: lock file not found")
   lock = files.read_json(path)
   if lock is None or lock.get("format") != LOCK_FORMAT:
-    raise LockError(f"{path}: not a readable regeneration lock file")
+    raise LockError(
+      f"{path}: not a readable regeneration lock file (expected a JSON object with "
+      f'"format": "{LOCK_FORMAT}")'
+    )
   if lock.get("format_version") != manifest_lib.FORMAT_VERSION and not any_format_version:
     raise LockError(
       f"{path}: lock format version {lock.get('format_version')}, this tool "
       f"reads {manifest_lib.FORMAT_VERSION}"
     )
+  # Checked here, before the run, rather than found by a traceback after it.
+  artifacts = lock.get("artifacts")
+  if not isinstance(artifacts, dict):
+    raise LockError(f'{path}: "artifacts" is {_json_kind(artifacts)}, expected an object')
+  for key, entry in artifacts.items():
+    if not isinstance(entry, dict):
+      raise LockError(f"{path}: artifact {key} is {_json_kind(entry)}, expected an object")
   return lock
+
+
+def _json_kind(value) -> str:
+  """How JSON would call `value`: "a list", "missing", ..."""
+  if value is None:
+    return "missing or null"
+  kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+  return kinds.get(type(value), "a number")
 
 
 def selection(artifacts: list) -> dict:
