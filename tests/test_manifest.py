@@ -292,3 +292,9 @@ def test_a_stamps_entry_is_read_and_a_malformed_one_makes_the_artifact_stale(tmp
   assert state.staleness(artifact, str(tmp_path / "bad"), inputs, state.CodeDigests()) == (
     "stale: unreadable stamp"
   )
+  # Not JSON at all (cut short by a full disk): unreadable too, not "no stamp".
+  with open(artifact.stamp_path(str(tmp_path / "bad")), "w") as stamp:
+    stamp.write('{"code": {')
+  assert state.staleness(artifact, str(tmp_path / "bad"), inputs, state.CodeDigests()) == (
+    "stale: unreadable stamp"
+  )

@@ -228,7 +228,10 @@ def staleness(
   artifact: Artifact, output_dir: str, inputs: dict, code: CodeDigests
 ) -> Optional[str]:
   """None if the artifact is complete and current; otherwise why it must be made."""
-  stamp = files.read_json(artifact.stamp_path(output_dir))
+  stamp_path = artifact.stamp_path(output_dir)
+  stamp = files.read_json(stamp_path)
+  if stamp is None and os.path.exists(stamp_path):
+    return "stale: unreadable stamp"
   if stamp is None:
     if artifact.per_module:
       outputs = [artifact.file_path(output_dir)]
