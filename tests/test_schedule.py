@@ -1,7 +1,8 @@
 """export/pipeline/schedule.py: workers started in order, a few at a time, each in a session of
 its own; outcomes read from their result files; an unusable checkpoint spares its variant's
 other jobs; Ctrl-C (and a broken callback) stops the running workers. And the progress line
-the regeneration prints as each artifact finishes.
+the regeneration prints as each artifact finishes, and what the real maker calls an unusable
+checkpoint.
 
 The workers are schedule_fake_worker.py (no TensorFlow): processes, so the tests are `slow`.
 test_regenerate.py interrupts a real regeneration.
@@ -18,10 +19,12 @@ import types
 
 import pytest
 
+from export.pipeline import makers
 from export.pipeline import plan
 from export.pipeline import report
 from export.pipeline import schedule
 from export.pipeline import state
+from export.testing import synthetic_checkpoint
 from nets import variants as variants_lib
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -201,6 +204,19 @@ def test_an_unusable_checkpoint_spares_its_variants_other_jobs(run):
   assert ("started", spared.outcome.artifact.key) not in run.events
   assert ("finished", spared.outcome.artifact.key) in run.events
   assert other.outcome.status == state.MADE
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_variant_is_unusable_for_the_whole_variant(tmp_path):
+  # 0.35's weights where 0.75's belong: the export finds it out, and says so as a checkpoint
+  # failure, which spares the variant's other jobs (above) instead of failing each in turn.
+  prefix = synthetic_checkpoint.write_checkpoint(str(tmp_path / "other"), 0.35, 96, seed=0)
+  staging = tmp_path / "staging"
+  staging.mkdir()
+  artifact = state.Artifact(SMALL, "classification", 5)
+  with pytest.raises(makers.ArtifactError, match="looks like another variant") as raised:
+    makers.make(artifact, prefix, "0" * 64, str(staging), str(tmp_path / "hub"), {})
+  assert raised.value.kind == "checkpoint"
 
 
 @pytest.mark.slow

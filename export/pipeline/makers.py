@@ -24,6 +24,7 @@ import os
 from export.base import errors
 from export.base import files
 from export.base import timing
+from export.core import checkpoint
 from export.formats import registry
 from export.pipeline import manifest
 from export.pipeline import state
@@ -103,10 +104,14 @@ def _common_fields(artifact: state.Artifact, report, checkpoint: manifest.Checkp
 
 @contextlib.contextmanager
 def _exporting(timings: dict):
-  """Times the export and reports its usage errors and failures as ArtifactError."""
+  """Times the export and reports its usage errors and failures as ArtifactError; a checkpoint
+  the export finds unusable (of another variant, say) as one that fails its variant's other
+  artifacts too."""
   with timing.phase(timings, "export"):
     try:
       yield
+    except checkpoint.CheckpointError as error:
+      raise ArtifactError(f"export failed: {error}", kind="checkpoint") from None
     except (ValueError, errors.Failure) as error:
       raise ArtifactError(f"export failed: {error}") from None
 
