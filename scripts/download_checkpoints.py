@@ -51,12 +51,20 @@ def options_from_flags(argv) -> list:
   """The variants to download; ValueError (a usage error) for bad flags."""
   cli.reject_positional_arguments(argv)
   if FLAGS.base_url is not None:
-    download.check_base_url(FLAGS.base_url)
+    cli.from_flag("base_url", download.check_base_url)
   return cli.variants_from_flag()
+
+
+def check_places() -> None:
+  """The output directory and the digests file, once for the run (DownloadError or
+  UnwritableError) rather than as each variant's failure."""
+  download.check_output_dir(FLAGS.output_dir)
+  download.load_digests(FLAGS.digests)
 
 
 def main(argv) -> int:
   chosen = cli.parse_or_exit(options_from_flags, argv)
+  cli.work_or_exit(check_places)
   base = FLAGS.backoff_seconds
 
   def print_result(result):

@@ -360,6 +360,35 @@ def test_script_unknown_variant_exits_2(tmp_path):
   assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+  "flag, status, line",
+  [
+    ("--output_dir={tmp}/a_file", 1, "error: {tmp}/a_file: exists and is not a directory"),
+    (
+      "--digests={tmp}/a_file",
+      1,
+      "error: digests file {tmp}/a_file is not valid JSON: Expecting value: line 1 column 1 "
+      "(char 0)",
+    ),
+    (
+      "--base_url=http://[::1",
+      2,
+      "error: --base_url: base URL 'http://[::1' cannot be parsed (Invalid IPv6 URL)",
+    ),
+  ],
+)
+def test_a_bad_output_dir_digests_file_or_base_url_is_one_line_for_the_run(
+  tmp_path, flag, status, line
+):
+  (tmp_path / "a_file").write_text("not JSON, not a directory")
+  flags = [f"--output_dir={tmp_path}/out", f"--digests={tmp_path}/digests.json"]
+  flags = [f for f in flags if not f.startswith(flag.split("=")[0] + "=")]
+  # Every variant: said once, not 22 times.
+  process = _run_script("--variants=all", *flags, flag.format(tmp=tmp_path))
+  assert (process.returncode, process.stderr.splitlines()) == (status, [line.format(tmp=tmp_path)])
+  assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
 def test_script_downloads_and_summarizes_failures(server, archive, tmp_path):
   digests_path = tmp_path / "digests.json"
   process = _run_script(

@@ -209,8 +209,21 @@ def download_result(
       timeout=timeout,
     )
   except OSError as e:
-    # Local file system trouble (disk full, permissions): not retried, but still one line.
-    raise DownloadError(f"{variant.name}: {e}") from e
+    # Local file system trouble (disk full, permissions): not retried, but still one line,
+    # which `Result.describe` prefixes with the variant's name.
+    where = f"{e.filename}: " if e.filename else ""
+    raise DownloadError(f"{where}{e.strerror or e}") from e
+
+
+def check_output_dir(output_dir: Union[str, os.PathLike]) -> None:
+  """UnwritableError unless `output_dir` is a directory, or could be created: said once, for
+  the run, rather than as every variant's failure."""
+  if os.path.isdir(output_dir):
+    files.check_writable(os.path.join(output_dir, "archive.tgz"))
+  elif os.path.lexists(output_dir):
+    raise files.UnwritableError(f"{output_dir}: exists and is not a directory")
+  else:
+    files.check_writable(output_dir)
 
 
 def download_all(

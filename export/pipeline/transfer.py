@@ -162,7 +162,10 @@ def archive_url(variant: variants_lib.Variant, base_url: Optional[str] = None) -
 
 def check_base_url(base_url: str) -> None:
   """Raises ValueError unless `base_url` is an http(s) URL; Range requests need HTTP."""
-  parsed = urllib.parse.urlsplit(base_url)
+  try:
+    parsed = urllib.parse.urlsplit(base_url)
+  except ValueError as error:  # "Invalid IPv6 URL", which names no URL
+    raise ValueError(f"base URL {base_url!r} cannot be parsed ({error})") from None
   if parsed.scheme not in ("http", "https") or not parsed.netloc:
     raise ValueError(f"base URL must be an http:// or https:// URL, got {base_url!r}")
 
