@@ -14,6 +14,7 @@ test_onnx.py.
 import dataclasses
 import os
 import pathlib
+import shutil
 import stat
 from typing import Callable
 
@@ -255,6 +256,33 @@ def test_an_interrupted_write_places_nothing_and_keeps_the_old_file(
   with pytest.raises(KeyboardInterrupt):
     writer.write(synthetic_checkpoint_075_96, target, "classification", True)
   assert _tree(tmp_path) == before  # no new file, no staging directory
+
+
+def test_an_earlier_exports_file_beside_the_directory_is_kept_without_overwrite(
+  synthetic_checkpoint_075_96, tmp_path
+):
+  # The SavedModel itself is gone, but a model converted from it is still beside its place.
+  old = pathlib.Path(registry.by_name("litert").path_beside(str(tmp_path / "module"), "int8"))
+  old.write_bytes(b"old")
+  with pytest.raises(ValueError, match=f"^{old}: an earlier export's file beside .*overwrite"):
+    _saved_model(synthetic_checkpoint_075_96, tmp_path / "module", "classification", False)
+  assert _tree(tmp_path) == {old.name: b"old"}
+
+
+@pytest.mark.slow
+def test_overwrite_takes_away_the_earlier_exports_files_it_does_not_write_again(
+  synthetic_checkpoint_075_96, exported_with_every_format, tmp_path
+):
+  earlier = pathlib.Path(exported_with_every_format().export_dir)
+  for path in earlier.parent.glob(earlier.name + "*"):  # the SavedModel and every format
+    copy = shutil.copytree if path.is_dir() else shutil.copy
+    copy(path, tmp_path / path.name)
+  assert len(os.listdir(tmp_path)) > 10
+  # Raw weights this time, and no other format: the models beside would not match them.
+  _saved_model(
+    synthetic_checkpoint_075_96, tmp_path / "module", "classification", True, use_ema=False
+  )
+  assert os.listdir(tmp_path) == ["module"]
 
 
 # The SavedModel and the formats made beside it are written by one export, as a user asks.

@@ -247,8 +247,9 @@ def staged_directory(target: Union[str, os.PathLike]) -> Iterator[str]:
     place_together([(staging, target)])
 
 
-def place_together(placements: Iterable[tuple]) -> None:
-  """Moves finished files and directories, (staged, target) pairs, into place as one step.
+def place_together(placements: Iterable[tuple], removed: Iterable[str] = ()) -> None:
+  """Moves finished files and directories, (staged, target) pairs, into place as one step,
+  and takes away the `removed` paths (what the old version had that the new one has not).
 
   Interrupts are held back meanwhile (only SIGKILL can split the step), and after an
   interrupt nothing is placed: KeyboardInterrupt instead.
@@ -257,6 +258,11 @@ def place_together(placements: Iterable[tuple]) -> None:
     errors.raise_if_interrupted()
     for staged, target in placements:
       (place_directory if os.path.isdir(staged) else place_file)(staged, target)
+    for path in removed:
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+      elif os.path.lexists(path):
+        os.remove(path)
 
 
 def place_directory(staged: str, target: str) -> None:

@@ -7,6 +7,8 @@ Each is a registry entry with `made_with="saved_model"`: the export binary's `--
 placed together with the SavedModel (export/formats/saved_model/exporter.py).
 """
 
+import os
+
 from export.base import errors
 from export.base import versions
 from export.core import options as options_lib
@@ -25,12 +27,31 @@ def calibrated(options: options_lib.ExportOptions) -> bool:
   return any(set(fmt.calibrated_types) & set(fmt.requested_types(options)) for fmt in FORMATS)
 
 
+def paths_beside(export_dir: str) -> list:
+  """Every file and directory an export at `export_dir` may have beside it: each type of each
+  format, with its companion (ONNX's test vectors)."""
+  paths = []
+  for fmt in FORMATS:
+    for kind in fmt.types:
+      path = fmt.path_beside(export_dir, kind)
+      paths += [path, path + fmt.companion_suffix] if fmt.companion_suffix else [path]
+  return paths
+
+
 def check_request(options: options_lib.ExportOptions, flag_prefix: str = "") -> versions.Version:
   """The version to produce; ValueError (a usage error) for options that cannot work.
 
   `flag_prefix` ("--" from the binary) makes the messages name flags rather than fields.
   """
   version = options_lib.check_export(options)
+  if not options.overwrite:  # what an earlier export left beside it belongs to that export
+    export_dir = os.path.abspath(options.export_dir)
+    for path in paths_beside(export_dir):
+      if os.path.lexists(path):
+        raise ValueError(
+          f"{path}: an earlier export's file beside {export_dir} (pass {flag_prefix}overwrite "
+          "to replace that export)"
+        )
   for fmt in FORMATS:
     flag = fmt.export_flag
     types = check_types(fmt, getattr(options, f"{flag}_types"))

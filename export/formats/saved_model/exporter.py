@@ -78,7 +78,10 @@ def export_saved_model(options: options_lib.ExportOptions) -> ExportResult:
         _stage(staged, content)
         placements.append((staged, made.path))
         written.setdefault(fmt.name, []).append(made)
-    files.place_together(placements)
+    # An earlier export's files of types not written again would no longer match it.
+    targets = {target for _, target in placements}
+    stale = [path for path in beside.paths_beside(export_dir) if path not in targets]
+    files.place_together(placements, removed=[p for p in stale if os.path.lexists(p)])
   return ExportResult(options.export_dir, restored, timings, written)
 
 
