@@ -213,6 +213,18 @@ def test_bad_images_are_named_and_the_good_ones_still_classified(
   assert captured.out == expected + "\n"
 
 
+def test_json_lists_the_images_that_could_not_be_used_in_order(
+  classification_dir, image_files, bad_images, capsys
+):
+  paths = [str(p) for p in [*bad_images, image_files[1]]]
+  assert classify.execute(classify.Options(classification_dir, tuple(paths), json=True)) == 1
+  captured = capsys.readouterr()
+  document = json.loads(captured.out)
+  assert [r["image_path"] for r in document["results"]] == [image_files[1]]
+  assert [f["image_path"] for f in document["failures"]] == paths[:-1]
+  assert [f"error: {f['message']}" for f in document["failures"]] == captured.err.splitlines()
+
+
 def test_image_sizes_are_read_from_headers_without_decoding():
   png = tf.io.encode_png(_pixels("discs", 40)[:30]).numpy()
   jpeg = tf.io.encode_jpeg(_pixels("discs", 40)[:, :25]).numpy()
