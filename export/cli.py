@@ -9,6 +9,7 @@ through TensorFlow; the outputs' staging is removed and nothing is placed after 
 """
 
 import atexit
+import errno
 import logging as std_logging
 import os
 import re
@@ -305,4 +306,16 @@ def run(main: Callable, define_flags: Callable[[], None]) -> None:
     interrupted = isinstance(error, KeyboardInterrupt) or errors.interrupted()
     if interrupted and not (isinstance(error, SystemExit) and error.code == INTERRUPTED):
       _exit_interrupted()
+    if _standard_output_failed(error):
+      # Nothing more can reach it; at exit Python would try the write again, with a traceback.
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+      fail(f"cannot write to standard output ({error.strerror or error})", FAILED)
     raise
+
+
+# A write that failed on no named file: standard output, on a full disk or a closed pipe.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EDQUOT, errno.EFBIG})
+
+
+def _standard_output_failed(error: BaseException) -> bool:
+  return isinstance(error, OSError) and not error.filename and error.errno in _OUTPUT_ERRNOS

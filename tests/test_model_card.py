@@ -238,6 +238,22 @@ def test_cli_prints_the_card():
   assert result.stdout == model_card.render(variants.default(), "classification", 4)
 
 
+def test_cli_on_a_full_disk_says_so_in_one_line():
+  with open("/dev/full", "w") as full:
+    result = subprocess.run(
+      [sys.executable, "-m", "export.model_card"],
+      cwd=_PROJECT_ROOT,
+      stdout=full,
+      stderr=subprocess.PIPE,
+      text=True,
+      timeout=60,
+    )
+  assert (result.returncode, result.stderr) == (
+    1,
+    "error: cannot write to standard output (No space left on device)\n",
+  )
+
+
 @pytest.mark.parametrize(
   "args,message",
   [
