@@ -167,6 +167,9 @@ def test_unusable_exports(classification_dir, feature_vector_dir, image_files, t
   _fails(capsys, tmp_path / "missing", image, f"{tmp_path / 'missing'}: export directory not found")
   (tmp_path / "empty").mkdir()
   _fails(capsys, tmp_path / "empty", image, f"{tmp_path / 'empty'}: not a SavedModel")
+  cut = tmp_path / "cut.keras"  # Keras itself would say "File not found"
+  cut.write_bytes(b"PK\x03\x04 the start of a zip archive, cut short")
+  _fails(capsys, cut, image, f"{cut}: not a Keras model file (a .keras file is a zip archive")
 
 
 def _huge_png_header(width, height) -> bytes:

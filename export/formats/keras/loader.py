@@ -2,6 +2,7 @@
 TF-Slim names they stand for."""
 
 import os
+import zipfile
 
 from export.base import errors
 from export.formats import format as format_lib
@@ -9,9 +10,15 @@ from export.formats.keras import model as keras_model
 
 
 def check(path: str) -> None:
-  """LoadError unless `path` is a file (without loading it)."""
+  """LoadError unless `path` is a whole zip file, as a `.keras` file is (without loading it):
+  Keras says "File not found" of a truncated one."""
   if not os.path.isfile(path):
     raise format_lib.LoadError(f"{path}: model file not found")
+  if not zipfile.is_zipfile(path):
+    raise format_lib.LoadError(
+      f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not, or "
+      "is cut short)"
+    )
 
 
 def load(path: str) -> format_lib.Loaded:
