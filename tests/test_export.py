@@ -211,6 +211,24 @@ def test_wrong_multiplier_names_variable_shapes_and_the_implied_multiplier(
   )
 
 
+def test_a_failure_inside_an_archive_names_the_archive_and_its_member(
+  synthetic_checkpoint_075_96, tmp_path
+):
+  import tarfile
+
+  archive = tmp_path / "mobilenet_v2_1.0_96.tgz"  # the name of another variant's archive
+  with tarfile.open(archive, "w:gz") as tar:
+    for path in pathlib.Path(synthetic_checkpoint_075_96).parent.glob("*.ckpt.*"):
+      tar.add(path, arcname=f"./{path.name}")  # as the released archives list their members
+  _assert_fails(
+    tmp_path,
+    f"^{archive}:mobilenet_v2_0.75_96.ckpt: variable MobilenetV2/Conv/weights/"
+    r"ExponentialMovingAverage has shape \[3, 3, 3, 24\], expected \[3, 3, 3, 32\]",
+    checkpoint_path=str(archive),
+    spec=variants.ModelSpec(1.0, 96),
+  )
+
+
 @pytest.mark.slow
 def test_unexpected_checkpoint_keys_are_listed(synthetic_checkpoint_075_96, tmp_path):
   values = checkpoint.read_tensors(

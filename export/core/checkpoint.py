@@ -92,13 +92,20 @@ def _prefix_of(path: str) -> str:
 def opened(checkpoint_path: str) -> Iterator[str]:
   """Yields a checkpoint prefix for a prefix, an `.index`/`.data` file, or a `.tgz` archive.
 
-  An archive is unpacked into a temporary directory that is removed afterwards.
+  An archive is unpacked into a temporary directory that is removed afterwards; a
+  CheckpointError raised meanwhile names the checkpoint inside the archive
+  (`archive.tgz:mobilenet_v2_0.75_96.ckpt`), not that directory, gone when the user reads it.
   """
   locate(checkpoint_path)
   path = str(checkpoint_path)
   if path.endswith(_ARCHIVE_SUFFIXES):
     with tempfile.TemporaryDirectory(prefix="mobilenet_v2_ckpt_") as unpacked:
-      yield _unpack_archive(path, unpacked)
+      prefix = _unpack_archive(path, unpacked)
+      try:
+        yield prefix
+      except CheckpointError as error:
+        inside = f"{path}:{os.path.relpath(prefix, unpacked)}"
+        raise CheckpointError(str(error).replace(prefix, inside)) from None
     return
   yield _prefix_of(path)
 
