@@ -273,6 +273,14 @@ def test_an_empty_calibration_directory_is_refused_before_any_work(
   assert sorted(os.listdir(tmp_path)) == ["empty"]
 
 
+def test_a_missing_calibration_directory_or_a_file_given_for_it_is_said_so():
+  # Fast: the images are read before any work; this is what the export reports.
+  with pytest.raises(litert_calibration.CalibrationError, match=r"^/nowhere: calibration image "):
+    litert_calibration.image_files("/nowhere")
+  with pytest.raises(litert_calibration.CalibrationError, match=f"^{__file__}: not a directory"):
+    litert_calibration.image_files(__file__)
+
+
 def test_an_unreadable_calibration_image_is_named_before_any_work(
   synthetic_checkpoint_075_96, tmp_path
 ):

@@ -50,6 +50,10 @@ def default_images(image_size: int, seeds=CALIBRATION_SEEDS) -> np.ndarray:
 
 def image_files(directory: str) -> List[str]:
   """The JPEG and PNG files directly in `directory`, sorted by name; one-line errors."""
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise CalibrationError(
+      f"{directory}: not a directory (give the directory of calibration images)"
+    )
   if not os.path.isdir(directory):
     raise CalibrationError(f"{directory}: calibration image directory not found")
   names = sorted(
