@@ -73,7 +73,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     else:
       self.send_response(200)
     self.send_header("Content-Type", "application/x-gzip")
-    self.send_header("Content-Length", str(len(body) - start))
+    if server.no_length:  # the body ends when the connection does: HTTP/1.0's way
+      self.close_connection = True
+    else:
+      self.send_header("Content-Length", str(len(body) - start))
     self.end_headers()
     if server.truncate_after is not None:
       # Promise the whole body, send part of it, hang up: a dropped connection.
@@ -93,6 +96,7 @@ def server():
     httpd.truncate_after = None
     httpd.ignore_range = False
     httpd.fail_500 = 0
+    httpd.no_length = False
     yield httpd
 
 
@@ -242,6 +246,17 @@ def test_digest_mismatch_fails_and_leaves_no_file(server, archive, tmp_path):
   assert f"found {_sha256(archive)}" in message
   assert list((tmp_path / "out").iterdir()) == []
   assert json.loads(digests_path.read_text()) == {SMALL.name: wrong}  # Not overwritten.
+
+
+def test_a_first_download_cut_short_without_a_length_is_refused_not_recorded(
+  server, archive, tmp_path
+):
+  server.no_length, server.truncate_after = True, len(archive) // 2
+  with pytest.raises(download.DownloadError, match=r"the download is not a whole \.tgz archive"):
+    _download(server, tmp_path)
+  assert os.listdir(tmp_path / "out") == [] and not (tmp_path / "digests.json").exists()
+  server.truncate_after = None  # the whole body, still without a length: taken
+  assert _download(server, tmp_path).status == download.DOWNLOADED
 
 
 def test_500_then_success_via_retry(server, archive, tmp_path):

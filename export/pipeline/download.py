@@ -15,11 +15,14 @@ import json
 import os
 import pathlib
 import re
+import tarfile
 from typing import Callable
 from typing import Iterable
 from typing import Optional
 from typing import Union
+import zlib
 
+from export.base import errors
 from export.base import files
 from export.pipeline import transfer
 from nets import variants as variants_lib
@@ -146,6 +149,8 @@ def _download(
     archive_url(variant, base_url), part, variant.name, progress, retries, backoff, timeout
   )
 
+  if expected is None:
+    _check_whole_archive(part, final)
   found = files.sha256(part)
   if expected is not None and found != expected:
     part.unlink()
@@ -157,6 +162,22 @@ def _download(
     record_digest(digests_path, variant.name, found)
   files.place_file(str(part), str(final))
   return Result(variant, DOWNLOADED, final, found, recorded=recorded)
+
+
+def _check_whole_archive(part: pathlib.Path, final: pathlib.Path) -> None:
+  """DownloadError, the part deleted, unless `part` is a whole gzip tar archive: a first
+  download has no digest to be checked against, and a server that sends no length cannot
+  show a cut-short body any other way."""
+  try:
+    with tarfile.open(part, "r:gz") as archive:
+      for _ in archive:  # to the end of the compressed stream
+        pass
+  except (tarfile.TarError, EOFError, zlib.error) as error:
+    part.unlink()
+    raise DownloadError(
+      f"{final}: the download is not a whole .tgz archive ({errors.first_line(error)}); deleted "
+      "it, and recorded no digest"
+    ) from None
 
 
 def download(variant: VariantLike, output_dir: Union[str, os.PathLike], **options) -> pathlib.Path:
