@@ -40,6 +40,12 @@ def define_flags() -> None:
     lower_bound=0,
   )
   flags.DEFINE_float(
+    "timeout_seconds",
+    download.DEFAULT_TIMEOUT_SECONDS,
+    "How long a connection may send nothing before the attempt counts as stalled (retried).",
+    lower_bound=0.1,
+  )
+  flags.DEFINE_float(
     "backoff_seconds",
     1.0,
     "Wait before the first retry; it doubles with each further retry (at most 30 s).",
@@ -80,6 +86,7 @@ def main(argv) -> int:
       retries=FLAGS.retries,
       backoff=lambda attempt: download.exponential_backoff(attempt, base_seconds=base),
       progress=download.Progress(sys.stderr),
+      timeout=FLAGS.timeout_seconds,
     )
   except KeyboardInterrupt:
     print("interrupted; rerun the same command to resume from the .part files", file=sys.stderr)

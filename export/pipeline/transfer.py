@@ -202,11 +202,13 @@ def _open(url: str, offset: int, timeout: float):
     raise _TransientError(f"{url}: {reason}") from e
 
 
-def _read_chunk(response, url: str, done: int) -> bytes:
+def _read_chunk(response, url: str, done: int, timeout: float) -> bytes:
   try:
     # What has arrived, up to a chunk: `read` would wait for a whole chunk, and a connection
     # that stalls meanwhile would take the bytes already received down with it.
     return response.read1(_CHUNK_BYTES)
+  except TimeoutError as e:
+    raise _TransientError(f"{url}: stalled: no data for {timeout:g} s after {done} bytes") from e
   except (http.client.HTTPException, OSError) as e:
     # The bytes received so far stay in the part file for the next attempt to resume from.
     raise _TransientError(f"{url}: connection lost after {done} bytes ({e!r})") from e
@@ -240,7 +242,7 @@ def _fetch_once(url: str, part: pathlib.Path, label: str, progress, timeout: flo
     progress.start(label, done, total)
     try:
       with open(part, "ab" if offset else "wb") as f:
-        while chunk := _read_chunk(response, url, done):
+        while chunk := _read_chunk(response, url, done, timeout):
           f.write(chunk)
           done += len(chunk)
           progress.update(done)
