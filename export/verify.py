@@ -117,7 +117,8 @@ def _check_inputs(options: Options) -> None:
   if options.write_golden:
     if os.path.isdir(options.write_golden):
       raise files.UnwritableError(f"{options.write_golden}: is a directory")
-    files.make_directories(os.path.dirname(os.path.abspath(options.write_golden)))
+    golden = os.path.abspath(options.write_golden)
+    files.make_directories(os.path.dirname(golden), needed_for=golden)
 
 
 def _write_report(report, path: str) -> None:

@@ -459,6 +459,19 @@ def test_an_unusable_report_path_is_one_line_before_any_work(tmp_path, where):
   assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+@pytest.mark.slow
+def test_a_golden_under_a_file_is_named_as_the_golden(synthetic_checkpoint_075_96, tmp_path):
+  (tmp_path / "file").write_text("")
+  golden = tmp_path / "file" / "golden.npz"
+  run = binaries.run(
+    "export.verify", f"--checkpoint_path={synthetic_checkpoint_075_96}", f"--write_golden={golden}"
+  )
+  assert (run.returncode, run.stderr.splitlines()) == (
+    1,
+    [f"error: {golden}: cannot create it, {tmp_path / 'file'} is not a directory"],
+  )
+
+
 def test_the_results_are_printed_when_the_report_cannot_be_written(
   classification_dir, tmp_path, monkeypatch, capsys
 ):
