@@ -46,7 +46,8 @@ _NOISE = (
 # logs through absl before absl is initialized): notices about oneDNN, CUDA on a machine without
 # GPU, and CPU instructions; and what LiteRT's native code prints on every use: the quantizer's
 # settings (`fully_quantize: 0, inference_type: 6, ...`) and the XNNPACK notice of each
-# interpreter. Whole lines only; other native lines, errors included, pass through.
+# interpreter; and libjpeg's own line about a JPEG cut short, which classify reports in one line
+# of its own. Whole lines only; other native lines, errors included, pass through.
 _NATIVE_NOISE = re.compile(
   rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
   rb"|[IW]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|mlir_graph_optimization_pass)"
@@ -54,6 +55,7 @@ _NATIVE_NOISE = re.compile(
   rb"|E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
   rb"|To enable the following instructions: "
   rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\r?$"
+  rb"|Improper call to JPEG library in state \d+\r?$"
   rb"|fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, "
   rb"output_inference_type: \w+\r?$)"
 )

@@ -240,10 +240,13 @@ def test_image_sizes_are_read_from_headers_without_decoding():
 
 # --- the binary, twice and concurrently (each run spends seconds importing TensorFlow) -----
 @pytest.mark.slow
-def test_binary(classification_dir, feature_vector_dir, image_files, results):
+def test_binary(classification_dir, feature_vector_dir, image_files, results, tmp_path):
+  cut_short = tmp_path / "cut.jpg"  # libjpeg prints a line of its own about it
+  cut_short.write_bytes(tf.io.encode_jpeg(_pixels("discs", 64)).numpy()[:400])
   runs = {
     "text": [f"--export_dir={classification_dir}", *image_files],
     "feature_vector": [f"--export_dir={feature_vector_dir}", image_files[0]],
+    "cut_short": [f"--export_dir={classification_dir}", str(cut_short)],
   }
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   processes = {
@@ -273,6 +276,13 @@ def test_binary(classification_dir, feature_vector_dir, image_files, results):
       f"  {p.rank}  {p.probability:.4f}  {p.label} (class {p.class_index})"
       for p in result.predictions
     ]
+
+  stdout, stderr, code = outputs["cut_short"]
+  assert (code, stdout) == (1, "")
+  assert stderr.splitlines() == [
+    f"error: {cut_short}: not an image that tf.io.decode_image can decode (jpeg::Uncompress "
+    "failed. Invalid JPEG data or crop window)"
+  ]
 
   stdout, stderr, code = outputs["feature_vector"]
   assert code == 1 and stdout == ""
