@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import tarfile
-import time
 
 import loopback
 import pytest
@@ -79,12 +78,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     else:
       self.send_header("Content-Length", str(len(body) - start))
     self.end_headers()
-    if server.stall_after is not None:
-      # Send part of the body, then nothing while the connection stays open.
-      self.wfile.write(body[start : start + server.stall_after])
-      self.wfile.flush()
-      time.sleep(2)
-      return
     if server.truncate_after is not None:
       # Promise the whole body, send part of it, hang up: a dropped connection.
       cut, server.truncate_after = server.truncate_after, None
@@ -104,7 +97,6 @@ def server():
     httpd.ignore_range = False
     httpd.fail_500 = 0
     httpd.no_length = False
-    httpd.stall_after = None
     yield httpd
 
 
@@ -265,20 +257,6 @@ def test_a_first_download_cut_short_without_a_length_is_refused_not_recorded(
   assert os.listdir(tmp_path / "out") == [] and not (tmp_path / "digests.json").exists()
   server.truncate_after = None  # the whole body, still without a length: taken
   assert _download(server, tmp_path).status == download.DOWNLOADED
-
-
-def test_a_stalled_connection_is_named_as_such_with_its_timeout(server, archive, tmp_path):
-  server.stall_after = 1000
-  with pytest.raises(download.DownloadError, match=r"stalled: no data for 0\.5 s after 1000 bytes"):
-    download.download_result(
-      SMALL,
-      tmp_path / "out",
-      base_url=server.base_url,
-      digests_path=tmp_path / "digests.json",
-      retries=0,
-      timeout=0.5,
-    )
-  assert (tmp_path / "out" / f"{SMALL.name}.tgz.part").stat().st_size == 1000  # to resume from
 
 
 def test_500_then_success_via_retry(server, archive, tmp_path):

@@ -191,7 +191,8 @@ def test_progress_is_finished_when_an_attempt_fails(server, tmp_path):
   server.script = ["stall"]
   progress = _Recorder()
 
-  with pytest.raises(transfer.DownloadError, match="connection lost after 1000 bytes"):
+  # Named as a stall, with the timeout that ended it (--timeout_seconds).
+  with pytest.raises(transfer.DownloadError, match=r"stalled: no data for 0\.5 s after 1000 bytes"):
     _fetch(server.url, tmp_path / "a.part", progress=progress, timeout=0.5)
 
   assert [call[0] for call in progress.calls] == ["start", "update", "finish"]
