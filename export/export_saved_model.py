@@ -70,6 +70,13 @@ def define_flags() -> None:
 def options_from_flags(argv):
   """Typed, checked ExportOptions from the parsed flags; ValueError on a usage error."""
   cli.reject_positional_arguments(argv)
+  # Checked here as well as in check_request, so that the message names the flag.
+  cli.from_flag("version", versions.producible)
+  if FLAGS.batch_norm_momentum_default is not None:
+    cli.from_flag(
+      "batch_norm_momentum_default",
+      lambda momentum: options_lib.check_momentum(momentum, "batch-norm momentum default"),
+    )
   options = options_lib.ExportOptions(
     **cli.export_source_from_flags(),
     export_dir=FLAGS.export_dir,

@@ -468,7 +468,7 @@ def test_binary_exports_quietly_says_what_it_did_and_takes_the_size_from_the_fil
     (
       ("--version=3",),
       2,
-      "error: version 3 ('hub' format) cannot be produced by this "
+      "error: --version: version 3 ('hub' format) cannot be produced by this "
       "pipeline; it produces versions 4, 5",
     ),
     (
@@ -489,6 +489,12 @@ def test_binary_exports_quietly_says_what_it_did_and_takes_the_size_from_the_fil
       "error: {nonempty}: directory exists and is not empty (pass --overwrite to replace it)",
     ),
     (("--export_dir=",), 2, "error: flag --export_dir=: is empty"),
+    (
+      ("--batch_norm_momentum_default=1.5",),
+      2,
+      "error: --batch_norm_momentum_default: batch-norm momentum default must lie in [0, 1], "
+      "got 1.5",
+    ),
     (
       # A checkout or a home directory is never an earlier export: --overwrite keeps away.
       ("--export_dir={nonempty}", "--overwrite"),
