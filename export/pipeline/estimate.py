@@ -4,8 +4,11 @@ Artifacts differ severalfold in time (a 1.4/224 module version with its LiteRT m
 0.35/96 Keras file), and the plan starts with the largest variants, so a flat average per
 artifact would be far off for most of a run. `cost` weighs an artifact by its kind and its
 variant's multiply-adds, in units of an artifact's former fixed cost; `TimeLeft` prices the units
-with the run's own rate (wall seconds per unit done so far), so no machine's seconds are
-written here and the workers running side by side are in the rate.
+with the run's own pace (each finished artifact's own seconds per unit, from its start to its
+end), so no machine's seconds are written here. The pace is a worker's: the work left is spread
+over the workers, and an artifact still running is charged only what it has not yet spent. (A
+pace from the run's wall clock instead charged the first artifact to finish with the start-up
+and with the others' work meanwhile, which made short runs' estimates several times too long.)
 """
 
 from typing import Iterable
@@ -42,18 +45,34 @@ def cost(artifact: state.Artifact) -> float:
 
 
 class TimeLeft:
-  """The cost left times the wall seconds per unit of cost done so far. With equal costs it is
-  the flat average: the time so far per artifact, times the artifacts left."""
+  """Seconds left: what waits, plus what the running artifacts have yet to spend, at the pace
+  the finished ones showed, over `workers`. With equal costs and one worker it is the flat
+  average: the time so far per artifact, times the artifacts left."""
 
-  def __init__(self, costs: Iterable[float]):
-    self.cost_left, self.cost_done = float(sum(costs)), 0.0
+  def __init__(self, costs: Iterable[float], workers: int = 1):
+    self.cost_waiting, self.workers = float(sum(costs)), max(1, workers)
+    self.running = {}  # key -> (cost, started at)
+    self.seconds_measured = self.cost_measured = 0.0
 
-  def finished(self, cost_of_one: float) -> None:
-    self.cost_done += cost_of_one
-    self.cost_left = max(0.0, self.cost_left - cost_of_one)
+  def started(self, key: str, cost_of_one: float, now: float) -> None:
+    self.running[key] = (cost_of_one, now)
+    self.cost_waiting = max(0.0, self.cost_waiting - cost_of_one)
 
-  def seconds(self, elapsed: float) -> Optional[float]:
-    """None until something is done: there is no rate yet."""
-    if not self.cost_done:
+  def finished(self, key: str, cost_of_one: float, now: float) -> None:
+    """An artifact done, made or failed; one never started (its checkpoint failed) is only no
+    longer waiting."""
+    if key in self.running:
+      cost_of_one, started = self.running.pop(key)
+      self.seconds_measured += now - started
+      self.cost_measured += cost_of_one
+    else:
+      self.cost_waiting = max(0.0, self.cost_waiting - cost_of_one)
+
+  def seconds(self, now: float) -> Optional[float]:
+    """None until an artifact that ran has finished: there is no pace yet."""
+    if not self.cost_measured:
       return None
-    return elapsed / self.cost_done * self.cost_left
+    pace = self.seconds_measured / self.cost_measured
+    running = [max(0.0, cost * pace - (now - started)) for cost, started in self.running.values()]
+    spread = (self.cost_waiting * pace + sum(running)) / self.workers
+    return max([spread, *running])

@@ -54,7 +54,9 @@ class Printer:
         count = sum(o.artifact.variant == variant for o in outcomes)
         self.line(f"FAILED {source}; its {plural(count, 'artifact')} are not made")
     self.cost_of = estimate.cost
-    self.time_left = estimate.TimeLeft(estimate.cost(job.outcome.artifact) for job in jobs)
+    self.time_left = estimate.TimeLeft(
+      (estimate.cost(job.outcome.artifact) for job in jobs), workers=min(workers, len(jobs))
+    )
     up_to_date = sum(o.status == state.UP_TO_DATE for o in outcomes)
     failed = sum(o.status == state.FAILED for o in outcomes)
     self.line(
@@ -64,13 +66,16 @@ class Printer:
     )
 
   def started_one(self, outcome: plan.Outcome) -> None:
-    self.line(f"  started {outcome.artifact.key} ({outcome.reason})")
+    key = outcome.artifact.key
+    self.time_left.started(key, self.cost_of(outcome.artifact), time.monotonic())
+    self.line(f"  started {key} ({outcome.reason})")
 
   def finished_one(self, outcome: plan.Outcome) -> None:
     self.done += 1
-    elapsed = time.monotonic() - self.started
-    self.time_left.finished(self.cost_of(outcome.artifact))
-    left = self.time_left.seconds(elapsed)
+    now = time.monotonic()
+    elapsed = now - self.started
+    self.time_left.finished(outcome.artifact.key, self.cost_of(outcome.artifact), now)
+    left = self.time_left.seconds(now)
     if outcome.status == state.MADE:
       what = (
         f"made {outcome.artifact.key} in {outcome.seconds:.1f} s "
@@ -81,7 +86,7 @@ class Printer:
     width = len(str(self.total))
     self.line(
       f"[{self.done:>{width}}/{self.total}] {what}; elapsed {clock(elapsed)}, "
-      f"about {clock(left)} left"
+      + ("time left not known yet" if left is None else f"about {clock(left)} left")
     )
 
   def summary(self, outcomes: list) -> None:
