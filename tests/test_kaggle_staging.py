@@ -136,6 +136,15 @@ def _modify_file(hub):
   (hub / KEY5 / "saved_model.pb").write_bytes(b"changed")
 
 
+def _edit_card(hub):  # Kaggle would show the edited text as the instance's description
+  with open(hub / f"{KEY5}.md", "a") as card:
+    card.write("Top-1 accuracy: 99.9 %\n")
+
+
+def _remove_card(hub):
+  os.remove(hub / f"{KEY5}.md")
+
+
 def _add_file(hub):
   (hub / KEY5 / "stray.txt").write_text("left behind")
 
@@ -164,6 +173,8 @@ def _drop_a_field(hub):
     ),
     (_modify_file, "saved_model.pb: differs from the manifest's digest"),
     (_add_file, "stray.txt: not in the manifest"),
+    (_edit_card, "5.md: differs from the manifest's digest"),
+    (_remove_card, "5.md: missing (the manifest records it)"),
     (_unknown_litert_type, f"{KEY5}: LiteRT type 'int4' has no Kaggle mapping"),
     (_drop_a_field, f"manifest.json: {KEY5}: card: expected a field 'path', found none"),
   ],

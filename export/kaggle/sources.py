@@ -62,6 +62,7 @@ class Publishable:
   format: str  # a mapping.FORMATS name
   files: tuple  # of SourceFile, sorted by name
   card: Optional[str] = None  # the model card's path relative to the hub directory
+  card_file: Optional[SourceFile] = None  # the card as the manifest records it, to check
   directory: Optional[str] = None  # a SavedModel's directory: it must hold only `files`
   checkpoint_sha256: Optional[str] = None  # the digest of the checkpoint it was made from
 
@@ -100,6 +101,7 @@ def _module_version_items(key: str, entry: manifest_lib.ModuleVersionEntry) -> l
     module_type=entry.module_type,
     hub_version=entry.version,
     card=entry.card.path,
+    card_file=_source_file(entry.card, os.path.basename(entry.card.path)),
     checkpoint_sha256=entry.checkpoint.sha256,
   )
   saved_model = entry.saved_model
@@ -231,16 +233,21 @@ def check_files(hub_dir: str, items: list) -> None:
           f"{os.path.join(hub_dir, item.directory, extra[0])}: not in the "
           f"manifest ({len(extra)} such files in {item.directory}/)"
         )
-    for source in item.files:
-      path = os.path.join(hub_dir, *source.path.split("/"))
-      if not os.path.isfile(path):
-        raise SourceError(f"{path}: missing (the manifest records it)")
-      size = os.path.getsize(path)
-      if size != source.size or files.sha256(path) != source.sha256:
-        raise SourceError(
-          f"{path}: differs from the manifest's digest ({size} bytes, "
-          f"recorded {source.size}); regenerate before publishing"
-        )
+    # The card too: its text is what Kaggle shows as the instance's description.
+    for source in item.files + ((item.card_file,) if item.card_file else ()):
+      _check_file(hub_dir, source)
+
+
+def _check_file(hub_dir: str, source: SourceFile) -> None:
+  path = os.path.join(hub_dir, *source.path.split("/"))
+  if not os.path.isfile(path):
+    raise SourceError(f"{path}: missing (the manifest records it)")
+  size = os.path.getsize(path)
+  if size != source.size or files.sha256(path) != source.sha256:
+    raise SourceError(
+      f"{path}: differs from the manifest's digest ({size} bytes, "
+      f"recorded {source.size}); regenerate before publishing"
+    )
 
 
 def load(hub_dir: str, lock_path: Optional[str] = None, selected=None) -> tuple:
