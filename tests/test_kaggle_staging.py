@@ -192,6 +192,17 @@ def test_a_damaged_hub_directory_is_refused_in_one_line_and_nothing_is_staged(
   assert not (tmp_path / "kaggle").exists()
 
 
+@pytest.mark.parametrize("inside", [f"{KEY5}/kaggle", ".regenerate/kaggle", "."])
+def test_an_output_directory_among_the_regenerations_files_is_refused(tmp_path, inside):
+  # Staged inside a SavedModel's directory, the files would make it differ from the manifest.
+  kaggle_test_hub.write_hub(str(tmp_path))
+  before = _tree(tmp_path)
+  with pytest.raises(ValueError, match="among the regeneration's own files in"):
+    _prepare(tmp_path, output=tmp_path / inside)
+  assert _tree(tmp_path) == before
+  _prepare(tmp_path, output=tmp_path / "elsewhere")  # beside them is fine, as the default is
+
+
 def test_a_later_version_without_the_earlier_one_is_refused(tmp_path):
   kaggle_test_hub.write_hub(str(tmp_path), versions=(5,))
   with pytest.raises(

@@ -18,6 +18,7 @@ from export.kaggle import mapping
 from export.kaggle import sources
 from export.kaggle import staging
 from export.kaggle import upload as upload_lib
+from export.pipeline import state
 from nets import variants as variants_lib
 
 DEFAULT_OUTPUT_SUBDIR = "kaggle"
@@ -65,6 +66,20 @@ def output_dir_of(options: Options) -> str:
   return options.output_dir or os.path.join(options.hub_dir, DEFAULT_OUTPUT_SUBDIR)
 
 
+def _check_outside_the_artifacts(output_dir: str, hub_dir: str, items: list) -> None:
+  """ValueError if `output_dir` lies among the regeneration's files (an artifact's directory,
+  its state): files staged there would make the hub directory differ from its manifest."""
+  relative = os.path.relpath(os.path.abspath(output_dir), os.path.abspath(hub_dir))
+  first = relative.split(os.sep)[0]
+  taken = {item.key.split("/")[0] for item in items} | {state.STATE_DIR}
+  if relative == "." or first in taken:
+    raise ValueError(
+      f"--output_dir={output_dir}: among the regeneration's own files in {hub_dir}; choose a "
+      f"directory outside {os.path.join(hub_dir, first) if first != '.' else hub_dir} "
+      f"(the default is {os.path.join(hub_dir, DEFAULT_OUTPUT_SUBDIR)})"
+    )
+
+
 def prepare(options: Options) -> staging.Plan:
   """Checks the hub directory, plans and stages. Raises SourceError or LedgerError (failures,
   exit 1), or PlanError or ValueError (usage errors, exit 2), if it cannot."""
@@ -73,6 +88,7 @@ def prepare(options: Options) -> staging.Plan:
     options.hub_dir, options.lock, selected=lambda i: i.variant in variants and i.format in formats
   )
   output_dir = output_dir_of(options)
+  _check_outside_the_artifacts(output_dir, options.hub_dir, items)
   ledger = ledger_lib.Ledger(output_dir, kaggle_api.endpoint_name())
   plan = staging.make_plan(
     items, options.owner, options.model, options.private, published=ledger.published_handles()
