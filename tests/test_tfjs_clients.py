@@ -9,6 +9,7 @@ import json
 import urllib.error
 import urllib.request
 
+import binaries
 import numpy as np
 import pytest
 
@@ -96,3 +97,32 @@ def test_the_server_serves_only_what_the_page_needs(export_224):
 def test_the_server_refuses_a_directory_without_a_model(tmp_path):
   with pytest.raises(tfjs_server.ServeError, match=r"no model\.json; expected a TF\.js graph"):
     tfjs_server.make_server(str(tmp_path))
+
+
+def test_a_port_out_of_range_is_a_usage_error(tmp_path):
+  run = binaries.run(
+    "export.serve_tfjs", f"--model_dir={tmp_path}", "--port=70000", blocked=("tensorflow",)
+  )
+  assert (run.returncode, run.stderr.splitlines()) == (
+    2,
+    ["error: flag --port=70000: 70000 is not an integer in the range [0, 65535]"],
+  )
+
+
+def test_the_server_refuses_a_model_without_a_shard_it_lists_and_ignores_the_rest(tmp_path):
+  manifest = {"format": "graph-model", "weightsManifest": [{"paths": ["group1-shard1of1.bin"]}]}
+  (tmp_path / "model.json").write_text(json.dumps(manifest))
+  (tmp_path / "notes").mkdir()  # neither served nor in the way
+  with pytest.raises(
+    tfjs_server.ServeError, match=r"group1-shard1of1\.bin: missing \(model\.json lists it\)$"
+  ):
+    tfjs_server.routes(str(tmp_path))
+  (tmp_path / "group1-shard1of1.bin").write_bytes(b"weights")
+  served = tfjs_server.routes(str(tmp_path))
+  assert sorted(p for p in served if p.startswith("/model/")) == [
+    "/model/group1-shard1of1.bin",
+    "/model/model.json",
+  ]
+  (tmp_path / "model.json").write_text("{}")
+  with pytest.raises(tfjs_server.ServeError, match=r"model\.json: not a TF\.js model\.json"):
+    tfjs_server.routes(str(tmp_path))

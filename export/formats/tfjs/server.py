@@ -8,6 +8,7 @@ on 127.0.0.1. `export.serve_tfjs` is the binary; tests start it in a thread.
 
 import functools
 import http.server
+import json
 import os
 import pathlib
 import threading
@@ -47,12 +48,23 @@ def routes(model_dir: str) -> dict:
   }
   for name in ("tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"):
     table[f"/tfjs/{name}"] = _WASM / name
-  for path in sorted(model_dir.iterdir()):
-    table[f"/model/{path.name}"] = path
+  for name in ["model.json", *_weight_files(model_dir / "model.json")]:
+    if not (model_dir / name).is_file():
+      raise ServeError(f"{model_dir / name}: missing (model.json lists it)")
+    table[f"/model/{name}"] = model_dir / name
   missing = [str(path) for path in table.values() if not path.is_file()]
   if missing:
     raise ServeError(f"{missing[0]}: missing; run `bash scripts/setup_tfjs.sh`")
   return table
+
+
+def _weight_files(model_json: pathlib.Path) -> list:
+  """The shard files model.json's weightsManifest lists: what the page will fetch."""
+  try:
+    manifest = json.loads(model_json.read_text())["weightsManifest"]
+    return [path for group in manifest for path in group["paths"]]
+  except (ValueError, KeyError, TypeError) as error:
+    raise ServeError(f"{model_json}: not a TF.js model.json ({errors.first_line(error)})") from None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
