@@ -3,6 +3,7 @@ warning when the outputs were made from a synthetic checkpoint, from hand-made o
 
 import json
 import pathlib
+import re
 import sys
 
 import binaries
@@ -79,6 +80,12 @@ def test_the_endpoint_named_without_kagglesdk_is_the_one_kagglesdk_uses(monkeypa
   assert kaggle_api.endpoint_name() == kaggle_env.get_endpoint(kaggle_env.KaggleEnv.PROD)
   monkeypatch.setenv(kaggle_api.ENDPOINT_VARIABLE, "http://127.0.0.1:9/")
   assert kaggle_api.endpoint_name() == "http://127.0.0.1:9"
+  for bad in ("not-a-url", "ftp://127.0.0.1:9", "http://[::1"):  # one line, no traceback
+    monkeypatch.setenv(kaggle_api.ENDPOINT_VARIABLE, bad)
+    with pytest.raises(
+      kaggle_api.UploadError, match=rf"^KAGGLE_API_ENDPOINT={re.escape(bad)}: not an http://"
+    ):
+      kaggle_api.endpoint_name()
 
 
 # --- synthetic checkpoints ----------------------------------------------------------------

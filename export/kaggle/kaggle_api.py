@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Optional
 from typing import TextIO
+import urllib.parse
 
 from export.base import errors
 from export.kaggle import metadata
@@ -60,6 +61,12 @@ def endpoint_name() -> str:
   when it is installed, else what it would choose (the dry run works without it)."""
   url = os.environ.get(ENDPOINT_VARIABLE)
   if url:
+    try:
+      parsed = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+      parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+      raise UploadError(f"{ENDPOINT_VARIABLE}={url}: not an http:// or https:// URL")
     return url.rstrip("/")
   try:
     from kagglesdk import kaggle_env  # pylint: disable=g-import-not-at-top
