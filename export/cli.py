@@ -293,6 +293,10 @@ def run(main: Callable, define_flags: Callable[[], None]) -> None:
   errors.watch_interrupts()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
   define_flags()
+  # The flags defined here (--checkpoint_path, --variant, ...) are the binary's own: absl's
+  # --help lists only the main module's, and would leave them to --helpfull.
+  for flag in flags.FLAGS.get_key_flags_for_module(__name__):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
   def parse_flags(argv):
     try:

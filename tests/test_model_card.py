@@ -238,6 +238,12 @@ def test_cli_prints_the_card():
   assert result.stdout == model_card.render(variants.default(), "classification", 4)
 
 
+def test_cli_help_lists_the_flags_the_binaries_share():
+  result = _run_cli("--help")  # absl's --help exits 1 after printing
+  listed = {line.split(":")[0].strip() for line in result.stdout.splitlines() if ": " in line}
+  assert {"--variant", "--depth_multiplier", "--image_size", "--module_type", "--version"} <= listed
+
+
 def test_cli_on_a_full_disk_says_so_in_one_line():
   with open("/dev/full", "w") as full:
     result = subprocess.run(
