@@ -37,8 +37,8 @@ def define_flags() -> None:
     "formats",
     ["all"],
     f"Comma-separated formats among {', '.join(mapping.FORMATS)}; 'litert' "
-    f"means the four LiteRT types, 'tfjs' the three TF.js ones, 'all' everything the manifest "
-    f"has.",
+    f"means the four LiteRT types, 'onnx' the two ONNX ones, 'tfjs' the three TF.js ones, "
+    f"'all' everything the manifest has.",
   )
   flags.DEFINE_string("output_dir", None, "Where to stage (default: <hub_dir>/kaggle).")
   flags.DEFINE_string("lock", None, "Refuse unless the manifest matches this lock file.")

@@ -26,8 +26,8 @@ METADATA_FILES = (MODEL_METADATA_FILE, INSTANCE_METADATA_FILE)
 
 MODEL_TITLE = "MobileNet V2"
 MODEL_SUBTITLE = (
-  "ImageNet classifiers and feature vectors from the TF-Slim checkpoints, as "
-  "TF2 SavedModels, LiteRT and Keras files"
+  "ImageNet classifiers and feature vectors from the TF-Slim checkpoints: "
+  "TF2 SavedModels, LiteRT, ONNX, TF.js and Keras files"
 )
 
 
