@@ -203,6 +203,24 @@ def test_an_output_directory_among_the_regenerations_files_is_refused(tmp_path, 
   _prepare(tmp_path, output=tmp_path / "elsewhere")  # beside them is fine, as the default is
 
 
+def test_staging_replaces_the_models_tree_whole_or_leaves_it_as_it_was(tmp_path, monkeypatch):
+  kaggle_test_hub.write_hub(str(tmp_path), litert_versions=(4, 5))
+  _prepare(tmp_path, formats=("litert_float32", "litert_int8"))
+  model = tmp_path / "kaggle" / "team" / "mobilenet-v2"
+  _prepare(tmp_path, formats=("litert_float32",))  # narrower: the int8 instance goes
+  assert sorted(os.listdir(model / "tfLite")) == ["075-96-classification"]
+  before = _tree(tmp_path / "kaggle")
+
+  def fail(*unused_args):
+    raise OSError(28, "No space left on device")
+
+  monkeypatch.setattr(staging, "_link_or_copy", fail)
+  with pytest.raises(OSError):
+    _prepare(tmp_path, formats=("litert_int8",))
+  assert _tree(tmp_path / "kaggle") == before  # nothing half-written, and no scratch left
+  assert sorted(os.listdir(tmp_path / "kaggle" / "team")) == ["mobilenet-v2"]
+
+
 def test_a_later_version_without_the_earlier_one_is_refused(tmp_path):
   kaggle_test_hub.write_hub(str(tmp_path), versions=(5,))
   with pytest.raises(

@@ -166,20 +166,26 @@ def stage(plan: Plan, hub_dir: str, output_dir: str) -> None:
     [(p.instance, p.item) for p in plan.versions],
     private=plan.private,
   )
-  files.write_json(os.path.join(output_dir, *plan.model_metadata_path.split("/")), model_json)
-  for planned_versions in plan.instances().values():
-    latest = planned_versions[-1]
-    instance_json = metadata.instance_metadata(
-      latest.instance, latest.item, _card(hub_dir, latest.item)
+  # The model's whole tree is built aside and put in place at once: a failure leaves the old
+  # tree as it was, and what an earlier, wider selection staged does not linger beside it.
+  model_root = f"{plan.owner}/{plan.model}/"
+  with files.staged_directory(os.path.join(output_dir, *model_root.split("/"))) as built:
+    files.write_json(
+      os.path.join(built, *plan.model_metadata_path[len(model_root) :].split("/")), model_json
     )
-    for planned in planned_versions:
-      with files.staged_directory(os.path.join(output_dir, *planned.directory.split("/"))) as built:
+    for planned_versions in plan.instances().values():
+      latest = planned_versions[-1]
+      instance_json = metadata.instance_metadata(
+        latest.instance, latest.item, _card(hub_dir, latest.item)
+      )
+      for planned in planned_versions:
+        version_dir = os.path.join(built, *planned.directory[len(model_root) :].split("/"))
         for source in planned.item.files:
           _link_or_copy(
             os.path.join(hub_dir, *source.path.split("/")),
-            os.path.join(built, *source.name.split("/")),
+            os.path.join(version_dir, *source.name.split("/")),
           )
-        files.write_json(os.path.join(built, metadata.INSTANCE_METADATA_FILE), instance_json)
+        files.write_json(os.path.join(version_dir, metadata.INSTANCE_METADATA_FILE), instance_json)
   files.write_json(os.path.join(output_dir, PLAN_FILE), plan.to_json())
 
 
