@@ -221,6 +221,12 @@ def test_staging_replaces_the_models_tree_whole_or_leaves_it_as_it_was(tmp_path,
   assert sorted(os.listdir(tmp_path / "kaggle" / "team")) == ["mobilenet-v2"]
 
 
+def test_a_hub_dir_that_is_a_file_is_said_to_be_one(tmp_path):
+  kaggle_test_hub.write_hub(str(tmp_path))
+  with pytest.raises(sources.SourceError, match=r"manifest\.json: not a directory \(expected a"):
+    _prepare(tmp_path / "manifest.json", output=tmp_path / "kaggle")
+
+
 def test_a_later_version_without_the_earlier_one_is_refused(tmp_path):
   kaggle_test_hub.write_hub(str(tmp_path), versions=(5,))
   with pytest.raises(

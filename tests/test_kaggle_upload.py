@@ -78,7 +78,13 @@ def test_credentials_come_from_kaggle_json_too(monkeypatch, tmp_path, hub, kaggl
 
 
 def test_missing_credentials_are_one_line_before_anything_is_sent(monkeypatch, hub, kaggle):
-  monkeypatch.delenv("KAGGLE_KEY")
+  monkeypatch.delenv("KAGGLE_KEY")  # half of a pair: the missing half is named
+  with pytest.raises(
+    upload.MissingCredentials,
+    match=r"^KAGGLE_KEY is not set \(the other of KAGGLE_USERNAME and KAGGLE_KEY is\): set both$",
+  ):
+    _upload(hub)
+  monkeypatch.delenv("KAGGLE_USERNAME")
   with pytest.raises(
     upload.MissingCredentials,
     match=r"^no Kaggle credentials: set "

@@ -87,6 +87,11 @@ def credentials_source() -> str:
   except ValueError as error:
     raise MissingCredentials(str(error).splitlines()[0]) from None
   if credentials is None:
+    half = [name for name in ("KAGGLE_USERNAME", "KAGGLE_KEY") if not os.environ.get(name)]
+    if len(half) == 1:  # the other one is set: the user meant to use these
+      raise MissingCredentials(
+        f"{half[0]} is not set (the other of KAGGLE_USERNAME and KAGGLE_KEY is): set both"
+      )
     raise MissingCredentials(
       "no Kaggle credentials: set KAGGLE_USERNAME and KAGGLE_KEY, or "
       "save kaggle.json (kaggle.com/settings, Create New Token) in "

@@ -255,6 +255,8 @@ def load(hub_dir: str, lock_path: Optional[str] = None, selected=None) -> tuple:
 
   `selected(item) -> bool` narrows the items whose files are checked and returned.
   """
+  if os.path.exists(hub_dir) and not os.path.isdir(hub_dir):
+    raise SourceError(f"{hub_dir}: not a directory (expected a regeneration's --output_dir)")
   if not os.path.isdir(hub_dir):
     raise SourceError(f"{hub_dir}: no such directory")
   manifest = read_manifest(hub_dir)
