@@ -15,10 +15,10 @@ import logging
 import os
 from typing import Optional
 from typing import TextIO
-import urllib.parse
 
 from export.base import errors
 from export.kaggle import metadata
+from export.pipeline import transfer
 
 ENDPOINT_VARIABLE = "KAGGLE_API_ENDPOINT"
 _ENVIRONMENT_VARIABLE = "KAGGLE_API_ENVIRONMENT"  # kagglesdk's choice among its endpoints
@@ -62,11 +62,9 @@ def endpoint_name() -> str:
   url = os.environ.get(ENDPOINT_VARIABLE)
   if url:
     try:
-      parsed = urllib.parse.urlsplit(url)
-    except ValueError:  # an unclosed IPv6 bracket
-      parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-      raise UploadError(f"{ENDPOINT_VARIABLE}={url}: not an http:// or https:// URL")
+      transfer.check_base_url(url)  # an http(s) URL with a host, as a download mirror's
+    except ValueError:
+      raise UploadError(f"{ENDPOINT_VARIABLE}={url}: not an http:// or https:// URL") from None
     return url.rstrip("/")
   try:
     from kagglesdk import kaggle_env  # pylint: disable=g-import-not-at-top
