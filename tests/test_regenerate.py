@@ -353,11 +353,15 @@ def test_a_module_version_made_without_its_locked_litert_models_is_checked_on_th
       '"format": "mobilenet_v2_hub_regeneration_lock")',
     ),
     # A lock's body is checked too: found after the run, it was a traceback.
-    (["--check={tmp}/list.json"], 1, '{tmp}/list.json: "artifacts" is a list, expected an object'),
+    (
+      ["--check={tmp}/list.json"],
+      1,
+      "{tmp}/list.json: artifacts: expected an object, found a list",
+    ),
     (
       ["--update_lock={tmp}/string.json"],
       1,
-      f"{{tmp}}/string.json: artifact {KEY} is a string, expected an object",
+      f"{{tmp}}/string.json: artifacts: {KEY}: expected an object, found 'oops'",
     ),
     (
       ["--update_lock={tmp}/bad.json/lock.json"],

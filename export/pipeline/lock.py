@@ -64,22 +64,15 @@ def read_lock(path: str, any_format_version: bool = False) -> dict:
       f"{path}: lock format version {lock.get('format_version')}, this tool "
       f"reads {manifest_lib.FORMAT_VERSION}"
     )
-  # Checked here, before the run, rather than found by a traceback after it.
-  artifacts = lock.get("artifacts")
-  if not isinstance(artifacts, dict):
-    raise LockError(f'{path}: "artifacts" is {_json_kind(artifacts)}, expected an object')
-  for key, entry in artifacts.items():
-    if not isinstance(entry, dict):
-      raise LockError(f"{path}: artifact {key} is {_json_kind(entry)}, expected an object")
+  # Its entries are objects: checked here, before the run, rather than found by a traceback
+  # after it (worded as the manifest's errors are).
+  try:
+    artifacts = records.Reader(lock, path).reader("artifacts")
+    for key in artifacts.value:
+      artifacts.reader(key)
+  except records.RecordError as error:
+    raise LockError(str(error)) from None
   return lock
-
-
-def _json_kind(value) -> str:
-  """How JSON would call `value`: "a list", "missing", ..."""
-  if value is None:
-    return "missing or null"
-  kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
-  return kinds.get(type(value), "a number")
 
 
 def selection(artifacts: list) -> dict:
